@@ -1,0 +1,91 @@
+// Command goldenpcr turns what a TPM measured into something people can
+// check, and what a build produced into the values a device must measure.
+//
+// This package only parses flags, calls library packages and renders their
+// results; every command lives in a file of its own with an options struct
+// and a run function that tests call directly.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK       = 0 // verified / everything matched
+	exitMismatch = 1 // evidence or values do not match
+	exitUsage    = 2 // bad usage or unreadable input
+)
+
+// mismatchError marks an outcome that was computed correctly but does not
+// match: the report is already printed, so main only sets exit code 1.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
+
+func mismatch(format string, args ...any) error {
+	return &mismatchError{msg: fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	os.Exit(execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// execute runs the command line and maps its outcome to an exit code.
+func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "goldenpcr:", err)
+	var mm *mismatchError
+	if errors.As(err, &mm) {
+		return exitMismatch
+	}
+	return exitUsage
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "goldenpcr",
+		Short: "Measured-boot toolkit: parse, replay, predict and verify PCR values",
+		Long: `goldenpcr reads what a TPM measured (TCG event logs, PCR files) and what a
+build produced, and tells whether they agree.
+
+Exit codes: 0 = ok / verified, 1 = evidence or values do not match,
+2 = bad usage or unreadable input.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(newEventlogCmd(), newPCRCmd())
+	return root
+}
+
+func newEventlogCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "eventlog",
+		Short: "Decode and replay TCG PC Client event logs (binary_bios_measurements)",
+	}
+	c.AddCommand(newEventlogShowCmd(), newEventlogReplayCmd())
+	return c
+}
+
+func newPCRCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "pcr",
+		Short: "Convert and compare PCR value files of any common format",
+	}
+	c.AddCommand(newPCRConvertCmd(), newPCRDiffCmd())
+	return c
+}
