@@ -137,6 +137,10 @@ func NewReader(r io.Reader) (*Reader, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &ParseError{Msg: "empty event log", Err: io.ErrUnexpectedEOF}
 		}
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			pe.Msg = "not a TCG event log: " + pe.Msg
+		}
 		return nil, err
 	}
 	if first.PCR == 0 && first.Type == EvNoAction && bytes.HasPrefix(first.Data, specID03) {
@@ -273,7 +277,7 @@ func (r *Reader) readSHA1Event() (*Event, error) {
 
 func (r *Reader) checkPCR(ev *Event) error {
 	// PC Client PCRs are 0–23; the kernel and firmware use no others.
-	if ev.PCR >= pcr.NumPCRs {
+	if ev.PCR >= pcr.NumPCRs && !windowsNoActionPCR(ev) {
 		return r.errf(ev.Offset, "PCR index %d out of range 0-%d", ev.PCR, pcr.NumPCRs-1)
 	}
 	return nil
@@ -298,7 +302,7 @@ func (r *Reader) readAgileEvent() (*Event, error) {
 	}
 	count := binary.LittleEndian.Uint32(r.hdr[8:])
 	banks := r.spec.Algorithms
-	if count != uint32(len(banks)) {
+	if count == 0 || count > uint32(len(banks)) {
 		return nil, r.errf(r.off-4, "digest count %d does not match the %d banks of the Spec ID header", count, len(banks))
 	}
 	// First pass sizes the digest buffer so the Digest slices stay stable.

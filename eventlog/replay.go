@@ -26,10 +26,32 @@ type Replay struct {
 	Locality byte
 	// Events counts the events read, the header included.
 	Events int
+	// Dropped lists banks of the log that could not be replayed.
+	Dropped []DroppedBank
+	// Quirks lists firmware deviations noticed on the way.
+	Quirks []Quirk
+	// DigestIssues lists events whose digest does not match their data
+	// (only with ReplayOptions.CheckDigests).
+	DigestIssues []DigestIssue
 }
 
 // Touched reports whether any event was extended into PCR index.
 func (r *Replay) Touched(index int) bool { return r.LastEvent[index] >= 0 }
+
+// DroppedBank is a bank of the log left out of the replay, and why.
+type DroppedBank struct {
+	Alg    pcr.Alg
+	Reason string
+}
+
+// DigestIssue is an event whose digest contradicts its data.
+type DigestIssue struct {
+	Event  int         `json:"event" yaml:"event"`
+	Offset int64       `json:"offset" yaml:"offset"`
+	PCR    int         `json:"pcr" yaml:"pcr"`
+	Type   string      `json:"type" yaml:"type"`
+	Check  DigestCheck `json:"check" yaml:"check"`
+}
 
 // BankNotInLogError reports a requested bank the log carries no digests for.
 type BankNotInLogError struct {
@@ -41,31 +63,43 @@ func (e *BankNotInLogError) Error() string {
 	return fmt.Sprintf("the log has no %s digests (banks in log: %v)", e.Alg, e.Have)
 }
 
+// ReplayOptions tune ReplayLog.
+type ReplayOptions struct {
+	// Banks to replay. Empty means every bank the log carries that goldenpcr
+	// can hash, dropping (and reporting) any an event lacks a digest for;
+	// banks named here must be complete or the replay fails.
+	Banks []pcr.Alg
+	// CheckDigests checks every event's digest against its data.
+	CheckDigests bool
+}
+
 type bankState struct {
-	alg  pcr.Alg
-	h    hash.Hash
-	size int
-	vals [pcr.NumPCRs][64]byte
-	set  uint32 // PCRs extended at least once
+	alg     pcr.Alg
+	h       hash.Hash
+	size    int
+	vals    [pcr.NumPCRs][64]byte
+	set     uint32 // PCRs extended at least once
+	dropped bool
 }
 
 // Replayer extends events one at a time; ReplayLog drives it over a log.
 type Replayer struct {
 	banks    []*bankState
+	strict   bool
 	locality byte
+	quirks   quirkScanner
 	res      Replay
 }
 
-// NewReplayer prepares replay of the given banks. Each must be a bank the
-// log carries and goldenpcr can hash.
-func NewReplayer(banks []pcr.Alg) (*Replayer, error) {
-	rp := &Replayer{}
+// NewReplayer prepares replay of the given banks. With strict set, an event
+// lacking one of them is an error; otherwise that bank is dropped.
+func NewReplayer(banks []pcr.Alg, strict bool) (*Replayer, error) {
+	rp := &Replayer{strict: strict}
 	for _, a := range banks {
 		if !a.Valid() {
 			return nil, &pcr.UnsupportedAlgError{ID: uint16(a)}
 		}
 		rp.banks = append(rp.banks, &bankState{alg: a, h: a.New(), size: a.Size()})
-		rp.res.Banks = append(rp.res.Banks, a)
 	}
 	for i := range rp.res.LastEvent {
 		rp.res.LastEvent[i] = -1
@@ -77,6 +111,7 @@ func NewReplayer(banks []pcr.Alg) (*Replayer, error) {
 // StartupLocality one sets PCR 0's starting value.
 func (rp *Replayer) Extend(ev *Event) error {
 	rp.res.Events++
+	rp.quirks.observe(ev)
 	if ev.Type == EvNoAction {
 		if loc, ok := startupLocality(ev); ok {
 			rp.locality = loc
@@ -84,10 +119,21 @@ func (rp *Replayer) Extend(ev *Event) error {
 		return nil
 	}
 	i := ev.PCR
+	if i >= pcr.NumPCRs {
+		return &ParseError{Index: ev.Index, Offset: ev.Offset, Msg: fmt.Sprintf("PCR index %d out of range", i)}
+	}
 	for _, b := range rp.banks {
+		if b.dropped {
+			continue
+		}
 		d, ok := ev.Digest(b.alg)
 		if !ok {
-			return &ParseError{Index: ev.Index, Offset: ev.Offset, Msg: fmt.Sprintf("event has no %s digest", b.alg)}
+			if rp.strict {
+				return &ParseError{Index: ev.Index, Offset: ev.Offset, Msg: fmt.Sprintf("event has no %s digest, so the %s bank cannot be replayed", b.alg, b.alg)}
+			}
+			b.dropped = true
+			rp.res.Dropped = append(rp.res.Dropped, DroppedBank{Alg: b.alg, Reason: fmt.Sprintf("event %d at byte offset %d has no %s digest", ev.Index, ev.Offset, b.alg)})
+			continue
 		}
 		cur := b.vals[i][:b.size]
 		if b.set&(1<<i) == 0 {
@@ -115,8 +161,13 @@ func (rp *Replayer) localityFor(index int) byte {
 func (rp *Replayer) Result() *Replay {
 	res := rp.res
 	res.Locality = rp.locality
+	res.Quirks = rp.quirks.finish()
 	res.Values = pcr.Values{}
 	for _, b := range rp.banks {
+		if b.dropped {
+			continue
+		}
+		res.Banks = append(res.Banks, b.alg)
 		for i := 0; i < pcr.NumPCRs; i++ {
 			if b.set&(1<<i) != 0 {
 				res.Values.Set(b.alg, i, bytes.Clone(b.vals[i][:b.size]))
@@ -137,21 +188,24 @@ func startupLocality(ev *Event) (byte, bool) {
 	return 0, false
 }
 
-// ReplayLog reads a whole log and replays the requested banks; with no
-// banks given it replays every bank the log carries that goldenpcr can hash.
-func ReplayLog(r io.Reader, banks ...pcr.Alg) (*Replay, error) {
+// ReplayLog reads a whole log and replays it; opts may be nil.
+func ReplayLog(r io.Reader, opts *ReplayOptions) (*Replay, error) {
+	if opts == nil {
+		opts = &ReplayOptions{}
+	}
 	rd, err := NewReader(r)
 	if err != nil {
 		return nil, err
 	}
-	banks, err = selectBanks(rd.Banks(), banks)
+	banks, dropped, err := selectBanks(rd.Banks(), opts.Banks)
 	if err != nil {
 		return nil, err
 	}
-	rp, err := NewReplayer(banks)
+	rp, err := NewReplayer(banks, len(opts.Banks) > 0)
 	if err != nil {
 		return nil, err
 	}
+	var issues []DigestIssue
 	for {
 		ev, err := rd.Next()
 		if err == io.EOF {
@@ -163,22 +217,31 @@ func ReplayLog(r io.Reader, banks ...pcr.Alg) (*Replay, error) {
 		if err := rp.Extend(ev); err != nil {
 			return nil, err
 		}
+		if opts.CheckDigests {
+			if c := CheckDigest(ev); c.Status == DigestMismatch {
+				issues = append(issues, DigestIssue{Event: ev.Index, Offset: ev.Offset, PCR: int(int32(ev.PCR)), Type: ev.Type.String(), Check: c})
+			}
+		}
 	}
 	res := rp.Result()
 	res.Format = rd.Format()
+	res.Dropped = append(dropped, res.Dropped...)
+	res.DigestIssues = issues
 	return res, nil
 }
 
 // selectBanks checks requested banks against the log's, or picks every
 // hashable bank of the log when none are requested.
-func selectBanks(inLog, requested []pcr.Alg) ([]pcr.Alg, error) {
+func selectBanks(inLog, requested []pcr.Alg) (use []pcr.Alg, dropped []DroppedBank, err error) {
 	if len(requested) == 0 {
 		for _, a := range inLog {
 			if a.Valid() {
-				requested = append(requested, a)
+				use = append(use, a)
+			} else {
+				dropped = append(dropped, DroppedBank{Alg: a, Reason: (&pcr.UnsupportedAlgError{ID: uint16(a)}).Error()})
 			}
 		}
-		return requested, nil
+		return use, dropped, nil
 	}
 	for _, a := range requested {
 		found := false
@@ -186,8 +249,8 @@ func selectBanks(inLog, requested []pcr.Alg) ([]pcr.Alg, error) {
 			found = found || a == b
 		}
 		if !found {
-			return nil, &BankNotInLogError{Alg: a, Have: inLog}
+			return nil, nil, &BankNotInLogError{Alg: a, Have: inLog}
 		}
 	}
-	return requested, nil
+	return requested, nil, nil
 }

@@ -49,7 +49,7 @@ func TestReplayMatchesRealPCRs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			res, err := ReplayLog(f)
+			res, err := ReplayLog(f, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
