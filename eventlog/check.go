@@ -40,6 +40,11 @@ func digestRule(ev *Event) (rule string, data []byte) {
 		if cmd, ok := grubCommand(ev.Data); ok {
 			return "H(GRUB command without prefix and NUL)", cmd
 		}
+		// systemd-boot measures the kernel command line into PCR 8 as
+		// UTF-16 with its NUL and logs the same bytes.
+		if ev.PCR == 8 && (looksUTF16(ev.Data) || looksUTF16(append(bytes.Clone(ev.Data), 0))) {
+			return "H(UTF-16 command line with NUL)", ev.Data
+		}
 	}
 	return "", nil
 }
@@ -63,6 +68,9 @@ func grubCommand(data []byte) ([]byte, bool) {
 // CheckDigest checks each bank's digest of ev against the hash the event's
 // type prescribes, trying known firmware quirks before calling a mismatch.
 func CheckDigest(ev *Event) DigestCheck {
+	if windowsNoActionPCR(ev) {
+		return DigestCheck{Status: DigestNotCheckable}
+	}
 	if ev.Type == EvNoAction {
 		for _, d := range ev.Digests {
 			if !isZero(d.Value) {

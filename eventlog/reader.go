@@ -125,7 +125,9 @@ type Reader struct {
 	ev      Event
 	data    []byte
 	digests []byte
-	hdr     [12]byte
+	// scratch holds fixed-size fields; a field of the Reader, so reads
+	// through io.ReadFull do not allocate per event.
+	scratch [32]byte
 }
 
 // NewReader reads the log's first event to learn its format. It fails if
@@ -255,8 +257,8 @@ func (r *Reader) readSHA1Event() (*Event, error) {
 	}
 	ev := &r.ev
 	ev.Index, ev.Offset = r.index, r.off
-	var h [32]byte
-	if err := r.read(h[:], "event header"); err != nil {
+	h := r.scratch[:32]
+	if err := r.read(h, "event header"); err != nil {
 		return nil, err
 	}
 	ev.PCR = binary.LittleEndian.Uint32(h[0:])
@@ -292,15 +294,16 @@ func (r *Reader) readAgileEvent() (*Event, error) {
 	}
 	ev := &r.ev
 	ev.Index, ev.Offset = r.index, r.off
-	if err := r.read(r.hdr[:12], "event header"); err != nil {
+	hdr := r.scratch[:12]
+	if err := r.read(hdr, "event header"); err != nil {
 		return nil, err
 	}
-	ev.PCR = binary.LittleEndian.Uint32(r.hdr[0:])
-	ev.Type = EventType(binary.LittleEndian.Uint32(r.hdr[4:]))
+	ev.PCR = binary.LittleEndian.Uint32(hdr[0:])
+	ev.Type = EventType(binary.LittleEndian.Uint32(hdr[4:]))
 	if err := r.checkPCR(ev); err != nil {
 		return nil, err
 	}
-	count := binary.LittleEndian.Uint32(r.hdr[8:])
+	count := binary.LittleEndian.Uint32(hdr[8:])
 	banks := r.spec.Algorithms
 	if count == 0 || count > uint32(len(banks)) {
 		return nil, r.errf(r.off-4, "digest count %d does not match the %d banks of the Spec ID header", count, len(banks))
@@ -316,12 +319,12 @@ func (r *Reader) readAgileEvent() (*Event, error) {
 	}
 	ev.Digests = ev.Digests[:0]
 	for i := uint32(0); i < count; i++ {
-		var id [2]byte
 		at := r.off
-		if err := r.read(id[:], "digest algorithm id"); err != nil {
+		id := r.scratch[:2]
+		if err := r.read(id, "digest algorithm id"); err != nil {
 			return nil, err
 		}
-		alg := pcr.Alg(binary.LittleEndian.Uint16(id[:]))
+		alg := pcr.Alg(binary.LittleEndian.Uint16(id))
 		size, ok := r.bankSize(alg)
 		if !ok {
 			return nil, r.errf(at, "digest algorithm id 0x%04x is not a bank of the Spec ID header", uint16(alg))
@@ -333,16 +336,16 @@ func (r *Reader) readAgileEvent() (*Event, error) {
 		}
 		start := len(r.digests)
 		r.digests = r.digests[:start+size]
-		if err := r.read(r.digests[start:], alg.String()+" digest"); err != nil {
+		if err := r.read(r.digests[start:], "event digest"); err != nil {
 			return nil, err
 		}
 		ev.Digests = append(ev.Digests, Digest{Alg: alg, Value: r.digests[start : start+size : start+size]})
 	}
-	var sz [4]byte
-	if err := r.read(sz[:], "event data size"); err != nil {
+	sz := r.scratch[:4]
+	if err := r.read(sz, "event data size"); err != nil {
 		return nil, err
 	}
-	data, err := r.readData(binary.LittleEndian.Uint32(sz[:]))
+	data, err := r.readData(binary.LittleEndian.Uint32(sz))
 	if err != nil {
 		return nil, err
 	}

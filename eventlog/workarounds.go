@@ -54,6 +54,17 @@ var digestQuirks = []digestQuirk{
 		},
 	},
 	{
+		// systemd-boot before v251 logged its PCR 8 command line one byte
+		// short (length 2n+1 for n UTF-16 units), though it hashed all of it.
+		name: "systemd-boot logged its command line one byte short of what it hashed",
+		data: func(ev *Event) ([]byte, bool) {
+			if ev.Type != EvIPL || ev.PCR != 8 || len(ev.Data)%2 != 1 {
+				return nil, false
+			}
+			return append(bytes.Clone(ev.Data), 0), true
+		},
+	},
+	{
 		// Some GRUB builds hash the command text with its trailing NUL.
 		name: "GRUB command digest includes the trailing NUL",
 		data: func(ev *Event) ([]byte, bool) {

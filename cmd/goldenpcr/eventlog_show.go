@@ -204,4 +204,3 @@ func showText(w io.Writer, log *shownLog) error {
 	}
 	return nil
 }
-

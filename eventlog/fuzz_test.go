@@ -1,0 +1,56 @@
+package eventlog
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParseEventLog feeds arbitrary bytes to the reader, decoder, digest
+// checks and replay: none may panic, every failure must be a ParseError,
+// and a log that parses must replay.
+func FuzzParseEventLog(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(fixtureDir, "tcg*", "*.bin"))
+	for _, p := range files {
+		f.Add(readFixture(f, filepath.Join(filepath.Base(filepath.Dir(p)), filepath.Base(p))))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rd, err := NewReader(bytes.NewReader(data))
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a ParseError", err)
+			}
+			return
+		}
+		total := 0
+		for {
+			ev, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var pe *ParseError
+				if !errors.As(err, &pe) {
+					t.Fatalf("error %v is not a ParseError", err)
+				}
+				if pe.Offset < 0 || pe.Offset > int64(len(data)) {
+					t.Fatalf("error offset %d outside the %d-byte input", pe.Offset, len(data))
+				}
+				return
+			}
+			total += len(ev.Data)
+			if total > len(data) {
+				t.Fatalf("events hold %d data bytes from a %d-byte input", total, len(data))
+			}
+			p, _ := Decode(ev)
+			_ = p.Summary()
+			CheckDigest(ev)
+		}
+		if _, err := ReplayLog(bytes.NewReader(data), &ReplayOptions{CheckDigests: true}); err != nil {
+			t.Fatalf("log parsed but replay failed: %v", err)
+		}
+	})
+}

@@ -1,0 +1,117 @@
+// Command benchreport runs the benchmarks the issues ask for and prints
+// goldenpcr's speed next to the peer tools measured in the same run, as
+// ratios. It is what `make bench` runs; it measures, it does not assert.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/goldenpcr", "goldenpcr binary to time")
+	runs := flag.Int("runs", 30, "process runs per tool and input")
+	flag.Parse()
+	ok := true
+	ok = eventlogProcess(*bin, *runs) && ok
+	ok = eventlogInProcess() && ok
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+// timeProcess returns the mean wall time of running argv n times (after
+// one warm-up run), discarding output.
+func timeProcess(n int, argv ...string) (time.Duration, error) {
+	run := func() error {
+		c := exec.Command(argv[0], argv[1:]...)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		if err := c.Run(); err != nil {
+			// Exit 1 means "mismatch" for goldenpcr and still timed work.
+			if ee, isExit := err.(*exec.ExitError); !isExit || ee.ExitCode() > 1 {
+				return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, stderr.String())
+			}
+		}
+		return nil
+	}
+	if err := run(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := run(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(n), nil
+}
+
+// eventlogProcess compares whole-process parse+replay of every real log
+// with tpm2_eventlog on the same log. Goal: at most half its time.
+func eventlogProcess(bin string, runs int) bool {
+	fmt.Println("== eventlog: parse + replay as a whole process (goal: goldenpcr ≤ 0.5× tpm2_eventlog)")
+	logs, _ := filepath.Glob("fixtures/tcg/*.bin")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "log\tsize\tgoldenpcr\ttpm2_eventlog\tratio\t")
+	var sumOurs, sumPeer time.Duration
+	for _, l := range logs {
+		st, _ := os.Stat(l)
+		ours, err := timeProcess(runs, bin, "eventlog", "replay", l)
+		if err != nil {
+			fmt.Println("  error:", err)
+			return false
+		}
+		peer, err := timeProcess(runs, "tpm2_eventlog", l)
+		if err != nil {
+			fmt.Println("  error:", err)
+			return false
+		}
+		sumOurs += ours
+		sumPeer += peer
+		fmt.Fprintf(tw, "%s\t%d B\t%s\t%s\t%.2f×\t\n", filepath.Base(l), st.Size(), ours.Round(time.Microsecond), peer.Round(time.Microsecond), float64(ours)/float64(peer))
+	}
+	fmt.Fprintf(tw, "all logs\t\t%s\t%s\t%.2f×\t\n", sumOurs.Round(time.Microsecond), sumPeer.Round(time.Microsecond), float64(sumOurs)/float64(sumPeer))
+	tw.Flush()
+	fmt.Println()
+	return true
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+\s+([\d.]+) ns/op`)
+
+// eventlogInProcess reports logs/s for parse + SHA-256 replay of the 34 KB
+// rhel8-uefi.bin log on one core. Goal: ≥ 25,000 logs/s.
+func eventlogInProcess() bool {
+	fmt.Println("== eventlog: in-process parse + sha256 replay of rhel8-uefi.bin (34 KB), one core (goal ≥ 25,000 logs/s)")
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkParseReplay$", "-benchtime", "2s", "-count", "3", "-cpu", "1", "./eventlog").CombinedOutput()
+	if err != nil {
+		fmt.Printf("  error: %v\n%s", err, out)
+		return false
+	}
+	best := 0.0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if m := benchLine.FindStringSubmatch(sc.Text()); m != nil {
+			ns, _ := strconv.ParseFloat(m[2], 64)
+			if best == 0 || ns < best {
+				best = ns
+			}
+		}
+	}
+	if best == 0 {
+		fmt.Printf("  no benchmark result in:\n%s", out)
+		return false
+	}
+	fmt.Printf("  %.1f µs per log = %.0f logs/s (best of 3)\n\n", best/1000, 1e9/best)
+	return true
+}
