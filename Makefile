@@ -19,7 +19,7 @@ demo: build
 	$(BIN) eventlog show fixtures/tcg/rhel8-uefi.bin --pcr 7
 	@echo
 	@echo "== goldenpcr eventlog replay, checked against the PCRs the machine's TPM reported"
-	$(BIN) eventlog replay fixtures/tcg/rhel8-uefi.bin --bank sha256 --against fixtures/tcg/rhel8-uefi.pcrs.yaml
+	$(BIN) eventlog replay fixtures/tcg/rhel8-uefi.bin --against fixtures/tcg/rhel8-uefi.pcrs.yaml
 
 deps:
 	@scripts/deps.sh

@@ -232,10 +232,10 @@ func replayText(w io.Writer, rep *replayReport, res *eventlog.Replay) error {
 				got = "(not replayed)"
 			}
 			last := ""
-			if r.Status != pcr.Match && res.LastEvent[r.Index] >= 0 {
+			if r.Status == pcr.Mismatch && res.LastEvent[r.Index] >= 0 {
 				last = fmt.Sprintf("  last extended by event #%d", res.LastEvent[r.Index])
 			}
-			fmt.Fprintf(w, "  %s %-7s %2d  %s  %s\n", mark, r.Bank, r.Index, r.Status, last)
+			fmt.Fprintf(w, "  %s %-7s %2d  %s%s\n", mark, r.Bank, r.Index, r.Status, last)
 			if r.Status != pcr.Match {
 				fmt.Fprintf(w, "      replayed %s\n      expected %s\n", got, r.Expected)
 			}
