@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	geltcg "github.com/google/go-eventlog/tcg"
 	"github.com/google/go-eventlog/register"
+	geltcg "github.com/google/go-eventlog/tcg"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
 )

@@ -107,9 +107,10 @@ type Comparison struct {
 }
 
 // Compare checks got against every PCR that want names, in bank then index
-// order. It fails closed: a PCR want names and got lacks is Missing.
+// order. It fails closed: a PCR want names and got lacks is Missing, and a
+// want that names no PCR at all proves nothing, so it is not ok.
 func Compare(got, want Values) (rows []Comparison, ok bool) {
-	ok = true
+	ok = want.Len() > 0
 	for _, a := range want.Algs() {
 		for _, i := range want.Indices(a) {
 			w := want[a][i]

@@ -110,7 +110,7 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 	var against *pcr.Document
 	if opts.Against != "" {
 		var err error
-		if against, err = readPCRFile(opts.Against, opts.AgainstFormat, opts.AgainstSel); err != nil {
+		if against, err = readPCRFile(opts.Against, opts.AgainstFormat, opts.AgainstSel, "--against-format", "--against-sel"); err != nil {
 			return err
 		}
 	}
@@ -138,6 +138,9 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 		}
 	}
 	if against != nil {
+		if len(ropts.Banks) > 0 {
+			restrictBanks(against, ropts.Banks)
+		}
 		idx, rows, ok := against.Match(res.Values)
 		rep.Comparison = &comparisonReport{File: opts.Against, Format: string(against.Format), Alternative: idx, Matched: ok, Rows: rows}
 	}
@@ -145,6 +148,9 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 		return err
 	}
 	if c := rep.Comparison; c != nil && !c.Matched {
+		if len(c.Rows) == 0 {
+			return mismatch("%s names no PCR of the replayed banks: nothing was proven", opts.Against)
+		}
 		bad := 0
 		for _, r := range c.Rows {
 			if r.Status != pcr.Match {
@@ -156,25 +162,18 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 	return nil
 }
 
-// readPCRFile reads a PCR file of any format the pcr package knows, with
-// the format and selection flags a command passed.
-func readPCRFile(path, format, sel string) (*pcr.Document, error) {
-	var ro pcr.ReadOptions
-	if format != "" {
-		f, err := pcr.ParseFormat(format)
-		if err != nil {
-			return nil, err
+// restrictBanks keeps only the given banks of every alternative, so that
+// --bank sha256 compares the sha256 values of a file that holds more.
+func restrictBanks(doc *pcr.Document, banks []pcr.Alg) {
+	for i, set := range doc.Sets {
+		kept := pcr.Values{}
+		for _, a := range banks {
+			if b := set[a]; len(b) > 0 {
+				kept[a] = b
+			}
 		}
-		ro.Format = f
+		doc.Sets[i] = kept
 	}
-	if sel != "" {
-		s, err := pcr.ParseSelection(sel)
-		if err != nil {
-			return nil, err
-		}
-		ro.Selection = s
-	}
-	return pcr.ReadFile(path, ro)
 }
 
 func wantPCR(i int, show []int, all bool, res *eventlog.Replay) bool {

@@ -240,3 +240,14 @@ func TestEventlogReplayJSON(t *testing.T) {
 		t.Errorf("glinux PCR 0 replay: %+v", rep)
 	}
 }
+
+func TestEventlogReplayBankRestrictsReference(t *testing.T) {
+	ref := "../../fixtures/tcg/rhel8-uefi.pcrs.yaml" // sha1 and sha256
+	if code, out, errs := run(t, "eventlog", "replay", rhel8, "--bank", "sha256", "--against", ref); code != 0 || !strings.Contains(out, "all 11 PCRs match") {
+		t.Errorf("--bank sha256: exit %d\n%s%s", code, out, errs)
+	}
+	// A reference with none of the replayed banks proves nothing: fail.
+	if code, out, _ := run(t, "eventlog", "replay", rhel8, "--bank", "sha384", "--against", ref); code != 1 {
+		t.Errorf("--bank sha384 against sha1/sha256 file: exit %d, want 1\n%s", code, out)
+	}
+}

@@ -1,0 +1,207 @@
+// Package swtpmtest gives tests a real TPM 2.0 to talk to: it starts swtpm
+// on a free loopback port with its state in t.TempDir(), returns the TCTI
+// string tpm2-tools need, runs those tools against it, and stops swtpm when
+// the test ends.
+//
+// It fails the test, rather than skipping it, when swtpm or tpm2-tools are
+// missing: goldenpcr's format and quote tests are only worth something
+// against the real tools, and a silent skip would hide that they never ran.
+package swtpmtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Options configures Start.
+type Options struct {
+	// Banks lists the PCR banks to allocate ("sha1", "sha256", …) with
+	// swtpm_setup. Empty keeps a fresh swtpm's default, which for swtpm
+	// 0.7 is sha1, sha256, sha384 and sha512, and saves swtpm_setup's
+	// start-up time.
+	Banks []string
+}
+
+// TPM is a running swtpm.
+type TPM struct {
+	// TCTI is the value for TPM2TOOLS_TCTI or -T, e.g.
+	// "swtpm:host=127.0.0.1,port=40123". The control channel listens on
+	// Port+1, where the swtpm TCTI expects it.
+	TCTI string
+	Port int
+	// Dir holds the TPM state and swtpm.log.
+	Dir string
+
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// Start starts swtpm and registers its shutdown with t.Cleanup.
+func Start(t testing.TB, opts Options) *TPM {
+	t.Helper()
+	swtpm := lookTool(t, "swtpm", "swtpm")
+	dir := t.TempDir()
+	if len(opts.Banks) > 0 {
+		setup := lookTool(t, "swtpm_setup", "swtpm-tools")
+		// An empty config keeps swtpm_setup from reading the system one,
+		// which would create certificates we do not need.
+		conf := filepath.Join(dir, "swtpm_setup.conf")
+		if err := os.WriteFile(conf, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(setup, "--tpm2", "--tpmstate", dir, "--config", conf,
+			"--pcr-banks", strings.Join(opts.Banks, ",")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swtpm_setup: %v\n%s", err, out)
+		}
+	}
+	// Another process may take a port between our probe and swtpm's bind;
+	// swtpm then exits and we try other ports.
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePortPair()
+		if err != nil {
+			t.Fatalf("swtpmtest: %v", err)
+		}
+		tpm, err := launch(swtpm, dir, port)
+		if err == nil {
+			t.Cleanup(tpm.stop)
+			return tpm
+		}
+		lastErr = err
+	}
+	t.Fatalf("swtpmtest: could not start swtpm: %v", lastErr)
+	return nil
+}
+
+func lookTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found: this test needs a real TPM peer; install the %s package", name, pkg)
+	}
+	return p
+}
+
+// freePortPair finds a loopback port P with P+1 also free, since the swtpm
+// TCTI always looks for the control channel on the next port.
+func freePortPair() (int, error) {
+	for i := 0; i < 50; i++ {
+		l1, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l1.Addr().(*net.TCPAddr).Port
+		if port >= 65535 {
+			l1.Close()
+			continue
+		}
+		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1))
+		l1.Close()
+		if err == nil {
+			l2.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free pair of adjacent loopback ports")
+}
+
+func launch(swtpm, dir string, port int) (*TPM, error) {
+	logPath := filepath.Join(dir, "swtpm.log")
+	cmd := exec.Command(swtpm, "socket", "--tpm2",
+		"--tpmstate", "dir="+dir,
+		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
+		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
+		"--flags", "not-need-init,startup-clear",
+		"--log", "file="+logPath+",truncate")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	tpm := &TPM{
+		TCTI: fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", port),
+		Port: port,
+		Dir:  dir,
+		cmd:  cmd,
+		done: make(chan error, 1),
+	}
+	go func() { tpm.done <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-tpm.done:
+			log, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("swtpm exited (%v): %s%s", err, stderr.String(), log)
+		default:
+		}
+		if listening(port) && listening(port+1) {
+			return tpm, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tpm.stop()
+	return nil, errors.New("swtpm did not listen within 10s")
+}
+
+func listening(port int) bool {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// stop ends this swtpm process (and only it): SIGTERM, then SIGKILL.
+func (p *TPM) stop() {
+	if p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Env returns the environment for a tpm2-tools process talking to p.
+func (p *TPM) Env() []string {
+	return append(os.Environ(), "TPM2TOOLS_TCTI="+p.TCTI)
+}
+
+// Run runs a tpm2-tools program against p and returns its stdout; any
+// failure fails the test with the tool's stderr.
+func (p *TPM) Run(t testing.TB, tool string, args ...string) []byte {
+	t.Helper()
+	return p.RunStdin(t, nil, tool, args...)
+}
+
+// RunStdin is Run with stdin, e.g. a raw command for tpm2_send.
+func (p *TPM) RunStdin(t testing.TB, stdin []byte, tool string, args ...string) []byte {
+	t.Helper()
+	path := lookTool(t, tool, "tpm2-tools")
+	cmd := exec.Command(path, args...)
+	cmd.Env = p.Env()
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.Bytes()
+}
