@@ -207,18 +207,6 @@ func (r *Reader) read(p []byte, what string) error {
 	return &ParseError{Index: r.index, Offset: start, Msg: "reading " + what + ": " + err.Error(), Err: err}
 }
 
-// atEOF reports a clean end of the log between events.
-func (r *Reader) atEOF() (bool, error) {
-	_, err := r.br.Peek(1)
-	if err == io.EOF {
-		return true, nil
-	}
-	if err != nil {
-		return false, &ParseError{Index: r.index, Offset: r.off, Msg: "reading event: " + err.Error(), Err: err}
-	}
-	return false, nil
-}
-
 // readData reads an n-byte payload into the reusable buffer, growing it in
 // steps so a huge size on a short stream fails before it allocates much.
 func (r *Reader) readData(n uint32) ([]byte, error) {
@@ -248,33 +236,55 @@ func (r *Reader) readData(n uint32) ([]byte, error) {
 	return r.data, nil
 }
 
-func (r *Reader) readSHA1Event() (*Event, error) {
-	if eof, err := r.atEOF(); eof || err != nil {
-		if eof {
-			return nil, io.EOF
-		}
-		return nil, err
+// startEvent begins the next event: it reports a clean end of the log as
+// io.EOF and reads the PCR index and event type every layout starts with.
+func (r *Reader) startEvent() (*Event, error) {
+	if _, err := r.br.Peek(1); err == io.EOF {
+		return nil, io.EOF
+	} else if err != nil {
+		return nil, &ParseError{Index: r.index, Offset: r.off, Msg: "reading event: " + err.Error(), Err: err}
 	}
 	ev := &r.ev
 	ev.Index, ev.Offset = r.index, r.off
-	h := r.scratch[:32]
+	h := r.scratch[:8]
 	if err := r.read(h, "event header"); err != nil {
 		return nil, err
 	}
 	ev.PCR = binary.LittleEndian.Uint32(h[0:])
 	ev.Type = EventType(binary.LittleEndian.Uint32(h[4:]))
-	r.digests = append(r.digests[:0], h[8:28]...)
-	ev.Digests = append(ev.Digests[:0], Digest{Alg: pcr.SHA1, Value: r.digests})
 	if err := r.checkPCR(ev); err != nil {
 		return nil, err
 	}
-	data, err := r.readData(binary.LittleEndian.Uint32(h[28:]))
+	return ev, nil
+}
+
+// finishEvent reads the data size and data that end every layout.
+func (r *Reader) finishEvent(ev *Event) (*Event, error) {
+	sz := r.scratch[:4]
+	if err := r.read(sz, "event data size"); err != nil {
+		return nil, err
+	}
+	data, err := r.readData(binary.LittleEndian.Uint32(sz))
 	if err != nil {
 		return nil, err
 	}
 	ev.Data = data
 	r.index++
 	return ev, nil
+}
+
+// readSHA1Event reads a TCG_PCR_EVENT: one SHA-1 digest.
+func (r *Reader) readSHA1Event() (*Event, error) {
+	ev, err := r.startEvent()
+	if err != nil {
+		return nil, err
+	}
+	r.digests = append(r.digests[:0], make([]byte, 20)...)
+	if err := r.read(r.digests, "event header"); err != nil {
+		return nil, err
+	}
+	ev.Digests = append(ev.Digests[:0], Digest{Alg: pcr.SHA1, Value: r.digests})
+	return r.finishEvent(ev)
 }
 
 func (r *Reader) checkPCR(ev *Event) error {
@@ -285,25 +295,17 @@ func (r *Reader) checkPCR(ev *Event) error {
 	return nil
 }
 
+// readAgileEvent reads a TCG_PCR_EVENT2: one digest per logged bank.
 func (r *Reader) readAgileEvent() (*Event, error) {
-	if eof, err := r.atEOF(); eof || err != nil {
-		if eof {
-			return nil, io.EOF
-		}
+	ev, err := r.startEvent()
+	if err != nil {
 		return nil, err
 	}
-	ev := &r.ev
-	ev.Index, ev.Offset = r.index, r.off
-	hdr := r.scratch[:12]
-	if err := r.read(hdr, "event header"); err != nil {
+	hdr := r.scratch[:4]
+	if err := r.read(hdr, "digest count"); err != nil {
 		return nil, err
 	}
-	ev.PCR = binary.LittleEndian.Uint32(hdr[0:])
-	ev.Type = EventType(binary.LittleEndian.Uint32(hdr[4:]))
-	if err := r.checkPCR(ev); err != nil {
-		return nil, err
-	}
-	count := binary.LittleEndian.Uint32(hdr[8:])
+	count := binary.LittleEndian.Uint32(hdr)
 	banks := r.spec.Algorithms
 	if count == 0 || count > uint32(len(banks)) {
 		return nil, r.errf(r.off-4, "digest count %d does not match the %d banks of the Spec ID header", count, len(banks))
@@ -341,17 +343,7 @@ func (r *Reader) readAgileEvent() (*Event, error) {
 		}
 		ev.Digests = append(ev.Digests, Digest{Alg: alg, Value: r.digests[start : start+size : start+size]})
 	}
-	sz := r.scratch[:4]
-	if err := r.read(sz, "event data size"); err != nil {
-		return nil, err
-	}
-	data, err := r.readData(binary.LittleEndian.Uint32(sz))
-	if err != nil {
-		return nil, err
-	}
-	ev.Data = data
-	r.index++
-	return ev, nil
+	return r.finishEvent(ev)
 }
 
 func (r *Reader) bankSize(alg pcr.Alg) (int, bool) {
