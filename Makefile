@@ -35,8 +35,8 @@ fuzz:
 	@set -e; for pkg in $(FUZZ_PKGS); do \
 		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | sed 's/^func //'); do \
 			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
-			echo "$$out" | tail -n 1; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s ./$$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+			echo "$$out" | grep 'fuzz: elapsed' | tail -n 1; \
 		done; \
 	done
 

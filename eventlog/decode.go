@@ -213,7 +213,7 @@ func decodeNoAction(data []byte) (Payload, error) {
 	}
 	d := decoder{buf: data, off: 16}
 	n.PlatformManufacturerID = d.u32()
-	g := GUID(d.bytes(16))
+	g := d.guid()
 	n.ReferenceManifestGUID = &g
 	str := func() string { return string(trimNULs(d.bytes(int(d.u8())))) }
 	n.PlatformManufacturer = str()
@@ -302,7 +302,7 @@ func (s *SignatureData) summary() string {
 
 func decodeVariable(t EventType, data []byte) (Payload, error) {
 	d := decoder{buf: data}
-	v := Variable{VendorGUID: GUID(d.bytes(16))}
+	v := Variable{VendorGUID: d.guid()}
 	v.Vendor = v.VendorGUID.Name()
 	nameLen := d.u64()
 	dataLen := d.u64()
@@ -507,7 +507,7 @@ func decodeGPT(data []byte) (Payload, error) {
 		return nil, fmt.Errorf("GPT header size %d out of range 92-%d", hdrSize, len(data))
 	}
 	d.off = 56
-	g := GPT{DiskGUID: GUID(d.bytes(16))}
+	g := GPT{DiskGUID: d.guid()}
 	d.u64() // partition entry LBA
 	d.u32() // number of entries in the table
 	entrySize := d.u32()
@@ -522,7 +522,7 @@ func decodeGPT(data []byte) (Payload, error) {
 	for i := uint64(0); i < count; i++ {
 		e := d.bytes(int(entrySize))
 		ed := decoder{buf: e}
-		p := Partition{TypeGUID: GUID(ed.bytes(16)), UniqueGUID: GUID(ed.bytes(16)), StartLBA: ed.u64(), EndLBA: ed.u64(), Attributes: ed.u64()}
+		p := Partition{TypeGUID: ed.guid(), UniqueGUID: ed.guid(), StartLBA: ed.u64(), EndLBA: ed.u64(), Attributes: ed.u64()}
 		p.Name = decodeUTF16(ed.bytes(72))
 		g.Partitions = append(g.Partitions, p)
 	}
@@ -614,7 +614,7 @@ func decodeHandoff(data []byte, v2 bool) (Payload, error) {
 		return nil, fmt.Errorf("%d handoff tables do not fit in the %d bytes left", n, d.remaining())
 	}
 	for i := uint64(0); i < n; i++ {
-		g := GUID(d.bytes(16))
+		g := d.guid()
 		h.Tables = append(h.Tables, HandoffTable{GUID: g, Name: g.Name(), Address: d.u64()})
 	}
 	return h, d.err

@@ -29,6 +29,13 @@ func (d *decoder) take(n int, what string) []byte {
 
 func (d *decoder) bytes(n int) []byte { return d.take(n, "field") }
 
+// guid reads an EFI_GUID; a short read leaves the zero GUID and sets err.
+func (d *decoder) guid() GUID {
+	var g GUID
+	copy(g[:], d.take(16, "GUID"))
+	return g
+}
+
 func (d *decoder) u8() uint8 {
 	if b := d.take(1, "u8"); b != nil {
 		return b[0]

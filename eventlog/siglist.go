@@ -61,7 +61,7 @@ func ParseSignatureLists(b []byte) ([]SignatureList, error) {
 	off := 0
 	for off < len(b) {
 		d := decoder{buf: b, off: off}
-		typ := GUID(d.bytes(16))
+		typ := d.guid()
 		listSize, hdrSize, sigSize := d.u32(), d.u32(), d.u32()
 		if d.err != nil {
 			return out, fmt.Errorf("signature list at byte %d: %w", off, d.err)
@@ -80,7 +80,7 @@ func ParseSignatureLists(b []byte) ([]SignatureList, error) {
 		d.bytes(int(hdrSize))
 		sl := SignatureList{Type: typ, TypeName: typ.Name()}
 		for n := body / uint64(sigSize); n > 0; n-- {
-			owner := GUID(d.bytes(16))
+			owner := d.guid()
 			sl.Signatures = append(sl.Signatures, signatureData(typ, owner, d.bytes(int(sigSize)-16)))
 		}
 		out = append(out, sl)
