@@ -10,11 +10,26 @@ declare -A need=(
 	[swtpm]=swtpm
 	[swtpm_setup]=swtpm-tools
 	[evmctl]=ima-evm-utils
+	[osslsigncode]=osslsigncode
+	[sbsign]=sbsigntool
+	[openssl]=openssl
+)
+
+# file → Debian package shipping it (test inputs: real EFI binaries)
+declare -A files=(
+	[/usr/lib/shim/shimx64.efi]=shim-unsigned
+	[/usr/lib/shim/shimx64.efi.signed]=shim-signed
+	[/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi]=grub-efi-amd64-bin
+	[/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed]=grub-efi-amd64-signed
+	[/usr/lib/systemd/boot/efi/systemd-bootx64.efi]=systemd-boot-efi
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+for f in "${!files[@]}"; do
+	[ -e "$f" ] || missing+=("${files[$f]}")
 done
 [ ${#missing[@]} -eq 0 ] && { echo "deps: all peer tools present"; exit 0; }
 

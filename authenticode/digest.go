@@ -1,0 +1,63 @@
+package authenticode
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// HashedRanges returns the file ranges the Authenticode digest covers, in
+// order: the headers without CheckSum and the Certificate Table entry, the
+// section bodies by file offset, then any data after the sections that is
+// not the attribute certificate table. This follows edk2's
+// DxeImageVerificationLib and DxeTpm2MeasureBootLib, i.e. what UEFI
+// firmware measures into PCR 4.
+func (img *Image) HashedRanges() ([]Range, error) {
+	span := func(from, to int64) Range { return Range{Offset: from, Size: to - from} }
+	var rs []Range
+	rs = append(rs, span(0, img.CheckSumOffset))
+	if img.CertDirOffset >= 0 {
+		rs = append(rs, span(img.CheckSumOffset+4, img.CertDirOffset), span(img.CertDirOffset+8, img.SizeOfHeaders))
+	} else {
+		rs = append(rs, span(img.CheckSumOffset+4, img.SizeOfHeaders))
+	}
+	for _, r := range rs {
+		if r.Size < 0 {
+			return nil, errAt(r.Offset, "headers end (SizeOfHeaders %d) before the CheckSum or Certificate Table entry", img.SizeOfHeaders)
+		}
+	}
+	hashed := img.SizeOfHeaders
+	for _, s := range img.Sections {
+		rs = append(rs, s.Range)
+		hashed += s.Size
+	}
+	// Firmware counts bytes, not offsets: whatever lies beyond the headers
+	// plus all section bodies, less the certificate table, is hashed too.
+	switch trail := img.Size - img.CertTable.Size - hashed; {
+	case trail > 0:
+		rs = append(rs, Range{Offset: hashed, Size: trail})
+	case trail < 0 && img.CertTable.Size > 0:
+		return nil, errAt(img.CertTable.Offset, "certificate table of %d bytes overlaps the %d bytes of headers and sections", img.CertTable.Size, hashed)
+	}
+	return rs, nil
+}
+
+// Digest computes the Authenticode digest of the image in r with alg.
+func (img *Image) Digest(r io.ReaderAt, alg pcr.Alg) ([]byte, error) {
+	if !alg.Valid() {
+		return nil, &pcr.UnsupportedAlgError{ID: uint16(alg)}
+	}
+	rs, err := img.HashedRanges()
+	if err != nil {
+		return nil, err
+	}
+	h := alg.New()
+	buf := make([]byte, 1<<20)
+	for _, rg := range rs {
+		if _, err := io.CopyBuffer(h, io.NewSectionReader(r, rg.Offset, rg.Size), buf); err != nil {
+			return nil, fmt.Errorf("hashing [%d, +%d): %w", rg.Offset, rg.Size, err)
+		}
+	}
+	return h.Sum(nil), nil
+}
