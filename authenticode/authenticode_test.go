@@ -33,7 +33,7 @@ var debianUnsigned = []string{
 
 // Debian's binaries as their vendors signed them.
 var debianSigned = map[string]string{
-	"/usr/lib/shim/shimx64.efi.signed":                    "Microsoft",
+	"/usr/lib/shim/shimx64.efi.signed":                   "Microsoft",
 	"/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed": "Debian",
 }
 
