@@ -4,8 +4,6 @@
 GO        ?= go
 BIN       := bin/goldenpcr
 FUZZTIME  ?= 20s
-# Packages holding fuzz targets (functions named Fuzz*).
-FUZZ_PKGS := $(shell grep -l '^func Fuzz' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') | xargs -n1 dirname | sort -u)
 
 .PHONY: all build demo deps test check fuzz bench clean
 
@@ -32,13 +30,7 @@ check:
 
 # Each fuzz target runs for FUZZTIME, seeded from the fixtures.
 fuzz:
-	@set -e; for pkg in $(FUZZ_PKGS); do \
-		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | sed 's/^func //'); do \
-			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 30s ./$$pkg 2>&1) || { echo "$$out"; exit 1; }; \
-			echo "$$out" | grep 'fuzz: elapsed' | tail -n 1; \
-		done; \
-	done
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 bench: deps build
 	$(GO) run ./internal/benchreport -bin $(BIN)
