@@ -69,6 +69,7 @@ Exit codes: 0 = ok / verified, 1 = evidence or values do not match,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newEventlogCmd(), newPCRCmd(), newPECmd())
+	root.AddCommand(newVerifyCmd())
 	return root
 }
 

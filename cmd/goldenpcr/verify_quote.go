@@ -1,0 +1,448 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/quote"
+)
+
+func newVerifyCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs",
+	}
+	c.AddCommand(newVerifyQuoteCmd())
+	return c
+}
+
+type verifyQuoteOptions struct {
+	AK                string
+	AKName            string
+	Message           string
+	Signature         string
+	SigFormat         string
+	SigAlg            string
+	Nonce             string
+	NonceFile         string
+	NoNonce           bool
+	PCRs              string
+	PCRsFormat        string
+	PCRsSel           string
+	EventLog          string
+	Expected          string
+	ExpectedFormat    string
+	ExpectedSel       string
+	AllowUnrestricted bool
+	MinResetCount     uint32
+	MinRestartCount   uint32
+	MinClock          uint64
+	MaxClock          uint64
+	RequireSafe       bool
+	Output            string
+}
+
+func newVerifyQuoteCmd() *cobra.Command {
+	opts := &verifyQuoteOptions{}
+	c := &cobra.Command{
+		Use:   "quote --ak AK -m MSG -s SIG --nonce HEX --pcrs PCRS",
+		Short: "Verify a TPM2_Quote: signature, AK, nonce, PCR digest, event log, expected values",
+		Long: `Verify a TPM 2.0 quote the way a remote verifier must, and print every check
+with the reason it passed or failed. Nothing is trusted that was not checked:
+
+  attest-header  the message is a TPMS_ATTEST with magic TPM_GENERATED_VALUE
+                 (0xff544347) and type TPM_ST_ATTEST_QUOTE (0x8018)
+  signature      the signature verifies under the AK with the scheme and hash
+                 it names (RSASSA-PKCS1-v1_5, RSASSA-PSS with any salt length,
+                 ECDSA); no --ak means FAILED, not skipped
+  ak-attributes  the AK is a restricted signing key, so it cannot have signed
+                 a forged TPMS_ATTEST (needs the TPM2B_PUBLIC; a PEM key carries
+                 no attributes); --allow-unrestricted accepts other keys, as
+                 GyroidOS CML's unrestricted quote key needs
+  ak-name        with --ak-name: the AK's TPM Name is the expected one
+  nonce          extraData equals the nonce byte for byte; no nonce is a
+                 failure unless --no-nonce says so
+  pcr-selection  the quote selects exactly the banks and PCRs of --pcrs
+  pcr-digest     the signature's hash over the --pcrs values, concatenated in
+                 the quote's selection order, equals the quote's pcrDigest
+  event-log      with --eventlog: the replayed log equals the quoted value of
+                 every quoted PCR the log extends (names the first that differs)
+  expected-pcrs  with --expected: some alternative of the file matches every
+                 PCR it names, compared with the quoted values
+  clock          reports clock, resetCount, restartCount, safe and the firmware
+                 version; --min-reset-count, --min-clock, … turn them into limits
+
+Inputs: the message as tpm2_quote -m writes it (a bare TPMS_ATTEST) or a
+TPM2B_ATTEST; the signature as TPMT_SIGNATURE (tpm2_quote -s, -f tss, the
+default) or, with --sig-format plain and --sig-alg, as raw RSA bytes or
+DER/r||s ECDSA (tpm2_quote -f plain); message and signature files may also be
+hex text, as GyroidOS prints them. The AK as TPM2B_PUBLIC (tpm2_createak -u,
+tpm2_readpublic -f tss), TPMT_PUBLIC, PEM or DER public key, or X.509
+certificate. PCR values (--pcrs, --expected) in any format goldenpcr reads:
+
+` + pcrFormatHelp() + `
+
+A --pcrs file in -F values format takes its selection from --pcrs-sel, or
+else from the quote itself.
+
+Exit codes: 0 = every check passed (checks skipped by an explicit option or
+a missing optional input do not count), 1 = some check failed, 2 = an input
+is unreadable or malformed, or the options contradict each other.`,
+		Example: `  # On the device: an AK under the EK, then a quote over a fresh nonce.
+  tpm2_createek -c ek.ctx -u ek.pub
+  tpm2_createak -C ek.ctx -c ak.ctx -u ak.pub -n ak.name      # ak.pub: TPM2B_PUBLIC
+  tpm2_quote -c ak.ctx -q "$NONCE" -l sha1:0,1,2+sha256:0,7,16 -g sha256 \
+      -m quote.msg -s quote.sig -o quote.pcrs -F serialized
+  cp /sys/kernel/security/tpm0/binary_bios_measurements boot.log
+
+  # On the verifier, which chose NONCE (e.g. NONCE=$(openssl rand -hex 16)):
+  goldenpcr verify quote --ak ak.pub --ak-name ak.name -m quote.msg -s quote.sig \
+      --nonce "$NONCE" --pcrs quote.pcrs --eventlog boot.log --expected golden.yaml
+
+  # A plain ECDSA signature (tpm2_quote -f plain), JSON report:
+  goldenpcr verify quote --ak ak.pem -m quote.msg -s quote.sig --sig-format plain \
+      --sig-alg ecdsa-sha256 --allow-unrestricted --nonce "$NONCE" --pcrs quote.pcrs -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			return runVerifyQuote(opts, c.OutOrStdout())
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.AK, "ak", "", "attestation key: TPM2B_PUBLIC, TPMT_PUBLIC, PEM/DER public key or X.509 certificate")
+	f.StringVar(&opts.AKName, "ak-name", "", "expected TPM Name of the AK: a file (tpm2_createak -n) or hex")
+	f.StringVarP(&opts.Message, "message", "m", "", "the quoted TPMS_ATTEST (tpm2_quote -m) or TPM2B_ATTEST (required)")
+	f.StringVarP(&opts.Signature, "signature", "s", "", "the quote's signature (tpm2_quote -s) (required)")
+	f.StringVar(&opts.SigFormat, "sig-format", "tss", "signature format: tss (TPMT_SIGNATURE) or plain")
+	f.StringVar(&opts.SigAlg, "sig-alg", "", "scheme and hash of a plain signature: rsassa-sha256, rsapss-sha256, ecdsa-sha384, …")
+	f.StringVar(&opts.Nonce, "nonce", "", "the nonce (qualifying data) the verifier sent, hex")
+	f.StringVar(&opts.NonceFile, "nonce-file", "", "file holding the nonce as raw bytes")
+	f.BoolVar(&opts.NoNonce, "no-nonce", false, "accept a quote without checking its freshness (reported as skipped)")
+	f.StringVar(&opts.PCRs, "pcrs", "", "the PCR values the quote covers (tpm2_quote -o)")
+	f.StringVar(&opts.PCRsFormat, "pcrs-format", "", "format of --pcrs (default: detected)")
+	f.StringVar(&opts.PCRsSel, "pcrs-sel", "", "selection of a --pcrs file in -F values format (default: the quote's)")
+	f.StringVar(&opts.EventLog, "eventlog", "", "TCG event log (binary_bios_measurements) to replay against the quoted PCRs")
+	f.StringVar(&opts.Expected, "expected", "", "expected PCR values; any alternative (CHARRA document) may match")
+	f.StringVar(&opts.ExpectedFormat, "expected-format", "", "format of --expected (default: detected)")
+	f.StringVar(&opts.ExpectedSel, "expected-sel", "", "selection of an --expected file in -F values format")
+	f.BoolVar(&opts.AllowUnrestricted, "allow-unrestricted", false, "accept an AK that is not a restricted signing key, or whose attributes are unknown (PEM, DER, certificate)")
+	f.Uint32Var(&opts.MinResetCount, "min-reset-count", 0, "fail if clockInfo.resetCount (TPM resets, i.e. reboots) is below N")
+	f.Uint32Var(&opts.MinRestartCount, "min-restart-count", 0, "fail if clockInfo.restartCount (resumes since the last reset) is below N")
+	f.Uint64Var(&opts.MinClock, "min-clock", 0, "fail if clockInfo.clock (ms) is below N, e.g. the clock of an earlier quote")
+	f.Uint64Var(&opts.MaxClock, "max-clock", 0, "fail if clockInfo.clock (ms) is above N")
+	f.BoolVar(&opts.RequireSafe, "require-safe", false, "fail if clockInfo.safe is NO")
+	outputFlag(c, &opts.Output)
+	return c
+}
+
+// Size limits for the small binary inputs: a TPMS_ATTEST is at most a few
+// hundred bytes, a certificate a few kilobytes.
+const (
+	maxQuoteFile = 64 << 10
+	maxKeyFile   = 1 << 20
+)
+
+// readSmall reads a whole file, refusing one larger than max.
+func readSmall(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return b, nil
+}
+
+// maybeHex decodes data that is nothing but hex digits and white space,
+// as GyroidOS documentation and logs print quotes; binary data is
+// returned as is. A binary TPMS_ATTEST or TPMT_SIGNATURE never looks like
+// hex text: they start with 0xff and 0x00.
+func maybeHex(data []byte) []byte {
+	s := strings.Join(strings.Fields(string(data)), "")
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if s == "" || len(s)%2 != 0 {
+		return data
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return data
+	}
+	return b
+}
+
+// parseHexArg decodes a hex option value, allowing a 0x prefix.
+func parseHexArg(flag, v string) ([]byte, error) {
+	s := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(v), "0x"), "0X")
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("%s %q: want hex bytes, e.g. 0123abcd", flag, v)
+	}
+	return b, nil
+}
+
+// verifyInputs echoes the files a report was made from.
+type verifyInputs struct {
+	Message   string `json:"message" yaml:"message"`
+	Signature string `json:"signature" yaml:"signature"`
+	AK        string `json:"ak,omitempty" yaml:"ak,omitempty"`
+	PCRs      string `json:"pcrs,omitempty" yaml:"pcrs,omitempty"`
+	EventLog  string `json:"eventlog,omitempty" yaml:"eventlog,omitempty"`
+	Expected  string `json:"expected,omitempty" yaml:"expected,omitempty"`
+}
+
+type verifyQuoteOutput struct {
+	Verified bool                `json:"verified" yaml:"verified"`
+	Inputs   verifyInputs        `json:"inputs" yaml:"inputs"`
+	Quote    *quote.QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
+	AK       *quote.AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
+	Checks   []quote.Check       `json:"checks" yaml:"checks"`
+}
+
+// loadEvidence reads every input file; any failure here is exit code 2.
+func loadEvidence(opts *verifyQuoteOptions) (*quote.Evidence, *quote.Policy, error) {
+	if opts.Message == "" || opts.Signature == "" {
+		return nil, nil, errors.New("--message (-m) and --signature (-s) are required")
+	}
+	ev := &quote.Evidence{}
+	p := &quote.Policy{
+		NoNonce:           opts.NoNonce,
+		AllowUnrestricted: opts.AllowUnrestricted,
+		MinResetCount:     opts.MinResetCount,
+		MinRestartCount:   opts.MinRestartCount,
+		MinClock:          opts.MinClock,
+		MaxClock:          opts.MaxClock,
+		RequireSafe:       opts.RequireSafe,
+	}
+	switch {
+	case opts.Nonce != "" && opts.NonceFile != "":
+		return nil, nil, errors.New("give --nonce or --nonce-file, not both")
+	case opts.NoNonce && (opts.Nonce != "" || opts.NonceFile != ""):
+		return nil, nil, errors.New("--no-nonce contradicts --nonce/--nonce-file")
+	case opts.Nonce != "":
+		b, err := parseHexArg("--nonce", opts.Nonce)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.Nonce = b
+	case opts.NonceFile != "":
+		b, err := readSmall(opts.NonceFile, 1024)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--nonce-file: %w", err)
+		}
+		if len(b) == 0 {
+			return nil, nil, fmt.Errorf("--nonce-file %s is empty", opts.NonceFile)
+		}
+		p.Nonce = b
+	}
+
+	msg, err := readSmall(opts.Message, maxQuoteFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--message: %w", err)
+	}
+	if ev.Attest, err = quote.ParseAttest(maybeHex(msg)); err != nil {
+		return nil, nil, fmt.Errorf("--message %s: %w", opts.Message, err)
+	}
+
+	sig, err := readSmall(opts.Signature, maxQuoteFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--signature: %w", err)
+	}
+	switch opts.SigFormat {
+	case "tss", "":
+		if opts.SigAlg != "" {
+			return nil, nil, errors.New("--sig-alg is for --sig-format plain: a TPMT_SIGNATURE names its own scheme and hash")
+		}
+		ev.Signature, err = quote.ParseSignature(maybeHex(sig))
+	case "plain":
+		if opts.SigAlg == "" {
+			return nil, nil, errors.New("--sig-format plain needs --sig-alg, e.g. rsassa-sha256 or ecdsa-sha256")
+		}
+		ev.Signature, err = quote.ParsePlainSignature(sig, opts.SigAlg)
+	default:
+		return nil, nil, fmt.Errorf("--sig-format %q: want tss or plain", opts.SigFormat)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("--signature %s: %w", opts.Signature, err)
+	}
+
+	if opts.AK != "" {
+		b, err := readSmall(opts.AK, maxKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ak: %w", err)
+		}
+		if ev.AK, err = quote.ParsePublic(b); err != nil {
+			return nil, nil, fmt.Errorf("--ak %s: %w", opts.AK, err)
+		}
+	}
+	if opts.AKName != "" {
+		if p.AKName, err = readAKName(opts.AKName); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	if opts.PCRs != "" {
+		sel := opts.PCRsSel
+		if sel == "" && opts.PCRsFormat != "" && ev.Attest.Quote != nil {
+			if f, err := pcr.ParseFormat(opts.PCRsFormat); err == nil && f == pcr.FormatValues {
+				s, err := ev.Attest.Quote.Selection()
+				if err != nil {
+					return nil, nil, fmt.Errorf("--pcrs: a values file needs a selection, and the quote's is unusable: %w", err)
+				}
+				sel = s.String()
+			}
+		}
+		doc, err := readPCRFile(opts.PCRs, opts.PCRsFormat, sel, "--pcrs-format", "--pcrs-sel")
+		if err != nil {
+			return nil, nil, fmt.Errorf("--pcrs: %w", err)
+		}
+		if len(doc.Sets) != 1 {
+			return nil, nil, fmt.Errorf("--pcrs %s holds %d alternative sets; the values a quote covers are one set", opts.PCRs, len(doc.Sets))
+		}
+		ev.PCRs = doc.Sets[0]
+	}
+
+	if opts.EventLog != "" {
+		f, err := os.Open(opts.EventLog)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--eventlog: %w", err)
+		}
+		defer f.Close()
+		if ev.EventLog, err = eventlog.ReplayLog(f, &eventlog.ReplayOptions{CheckDigests: true}); err != nil {
+			return nil, nil, fmt.Errorf("--eventlog %s: %w", opts.EventLog, err)
+		}
+	}
+
+	if opts.Expected != "" {
+		if p.Expected, err = readPCRFile(opts.Expected, opts.ExpectedFormat, opts.ExpectedSel, "--expected-format", "--expected-sel"); err != nil {
+			return nil, nil, fmt.Errorf("--expected: %w", err)
+		}
+	}
+	return ev, p, nil
+}
+
+// readAKName reads --ak-name: a file holding the binary Name (as
+// tpm2_createak -n writes it) or its hex, or a hex string.
+func readAKName(v string) ([]byte, error) {
+	if b, err := readSmall(v, 1024); err == nil {
+		b = maybeHex(b)
+		if len(b) == 0 {
+			return nil, fmt.Errorf("--ak-name %s is empty", v)
+		}
+		return b, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("--ak-name: %w", err)
+	}
+	b, err := parseHexArg("--ak-name", v)
+	if err != nil {
+		return nil, fmt.Errorf("%w (or a file holding the Name)", err)
+	}
+	return b, nil
+}
+
+func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
+	ev, p, err := loadEvidence(opts)
+	if err != nil {
+		return err
+	}
+	rep := quote.Verify(ev, p)
+	o := verifyQuoteOutput{
+		Verified: rep.Verified,
+		Inputs: verifyInputs{Message: opts.Message, Signature: opts.Signature, AK: opts.AK,
+			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected},
+		Quote: rep.Quote, AK: rep.AK, Checks: rep.Checks,
+	}
+	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
+		return err
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		names := make([]string, len(failed))
+		for i, c := range failed {
+			names[i] = c.Name
+		}
+		return mismatch("quote NOT verified: %d of %d checks failed (%s)", len(failed), len(rep.Checks), strings.Join(names, ", "))
+	}
+	return nil
+}
+
+func verifyQuoteText(w io.Writer, o *verifyQuoteOutput) error {
+	if q := o.Quote; q != nil {
+		sel := q.Selection
+		if sel == "" {
+			sel = "no PCR selection"
+		}
+		fmt.Fprintf(w, "quote %s: %s, %s, signature %s\n", o.Inputs.Message, q.Type, sel, q.Signature)
+		safe := "no"
+		if q.Safe {
+			safe = "yes"
+		}
+		fmt.Fprintf(w, "  extraData %s, clock %d ms, resetCount %d, restartCount %d, safe %s, firmware %s\n",
+			orNone(q.ExtraData), q.Clock, q.ResetCount, q.RestartCount, safe, q.FirmwareVersion)
+	}
+	if ak := o.AK; ak != nil {
+		fmt.Fprintf(w, "AK %s: %s, %s", o.Inputs.AK, ak.Format, ak.Key)
+		if ak.Attributes != "" {
+			fmt.Fprintf(w, ", %s, scheme %s", ak.Attributes, ak.Scheme)
+		}
+		if ak.Name != "" {
+			fmt.Fprintf(w, ", name %s", ak.Name)
+		}
+		fmt.Fprintln(w)
+	}
+	width := 0
+	for _, c := range o.Checks {
+		width = max(width, len(c.Name))
+	}
+	failed, skipped := 0, 0
+	for _, c := range o.Checks {
+		mark := "✓"
+		switch {
+		case c.Skipped:
+			mark = "-"
+			skipped++
+		case !c.Passed:
+			mark = "✗"
+			failed++
+		}
+		fmt.Fprintf(w, "%s %-*s  %s\n", mark, width, c.Name, c.Reason)
+		if mark == "✗" && len(c.Details) > 0 {
+			keys := make([]string, 0, len(c.Details))
+			for k := range c.Details {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(w, "  %*s  %s: %s\n", width, "", k, c.Details[k])
+			}
+		}
+	}
+	switch {
+	case failed > 0:
+		fmt.Fprintf(w, "NOT VERIFIED: %d of %d checks failed\n", failed, len(o.Checks))
+	case skipped > 0:
+		fmt.Fprintf(w, "verified: every check passed (%d skipped: not asked for, or opted out)\n", skipped)
+	default:
+		fmt.Fprintln(w, "verified: every check passed")
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(empty)"
+	}
+	return s
+}

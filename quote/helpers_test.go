@@ -1,0 +1,111 @@
+package quote
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+const (
+	quoteDir = "../fixtures/quote"
+	cmlDir   = "../fixtures/cml"
+)
+
+// The genuine tpm2-tools quotes of fixtures/quote: name → AK file.
+var genuine = []struct{ name, ak string }{
+	{"rsa-quote", "rsa-ak.pub"},
+	{"ecc-quote", "ecc-ak.pub"},
+	{"rsapss-quote", "rsapss-ak.pub"},
+}
+
+func readFile(t testing.TB, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readHex(t testing.TB, dir, name string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.TrimSpace(string(readFile(t, dir, name))))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return b
+}
+
+func fixtureNonce(t testing.TB) []byte { return readHex(t, quoteDir, "nonce.hex") }
+
+func readPCRs(t testing.TB, path string) pcr.Values {
+	t.Helper()
+	doc, err := pcr.ReadFile(path, pcr.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc.Sets[0]
+}
+
+// cmlPCRs reads fixtures/cml/pcrs-sha256.txt ("N: hex" lines).
+func cmlPCRs(t testing.TB) pcr.Values {
+	t.Helper()
+	v := pcr.Values{}
+	sc := bufio.NewScanner(bytes.NewReader(readFile(t, cmlDir, "pcrs-sha256.txt")))
+	for sc.Scan() {
+		idx, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(strings.TrimSpace(idx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := hex.DecodeString(strings.TrimSpace(val))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Set(pcr.SHA256, i, d)
+	}
+	return v
+}
+
+// loadGenuine parses one genuine fixture quote into Evidence.
+func loadGenuine(t testing.TB, name, ak string) *Evidence {
+	t.Helper()
+	a, err := ParseAttest(readFile(t, quoteDir, name+".msg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSignature(readFile(t, quoteDir, name+".sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParsePublic(readFile(t, quoteDir, ak))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Evidence{Attest: a, Signature: s, AK: k, PCRs: readPCRs(t, filepath.Join(quoteDir, name+".pcrs"))}
+}
+
+// failedChecks lists the names of the report's failed checks.
+func failedChecks(r *Report) []string {
+	var out []string
+	for _, c := range r.Failed() {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+func flip(b []byte, i int) []byte {
+	c := append([]byte{}, b...)
+	c[i] ^= 0x01
+	return c
+}

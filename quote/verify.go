@@ -1,0 +1,755 @@
+package quote
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// Evidence is what a verifier was handed. Only Attest is required; every
+// check whose input is missing fails (or, for the optional event log and
+// expected values, is skipped).
+type Evidence struct {
+	Attest    *Attest
+	Signature *Signature
+	// AK verifies Signature; nil fails the signature check.
+	AK *PublicKey
+	// PCRs are the PCR values the quote is claimed to cover.
+	PCRs pcr.Values
+	// EventLog is the replay of the TCG event log of the boot, if any.
+	EventLog *eventlog.Replay
+}
+
+// Policy says what the verifier expects. The zero Policy accepts nothing
+// that lacks a nonce: freshness has to be opted out of explicitly.
+type Policy struct {
+	// Nonce is the qualifying data the verifier sent; extraData must
+	// equal it byte for byte.
+	Nonce []byte
+	// NoNonce accepts a quote without checking its freshness (the nonce
+	// check is then reported as skipped, never as passed).
+	NoNonce bool
+	// AllowUnrestricted accepts an AK that is not a restricted signing key
+	// (GyroidOS CML quotes with an unrestricted sign+decrypt key) or whose
+	// attributes are unknown (PEM, DER, certificate).
+	AllowUnrestricted bool
+	// AKName, if set, must equal the AK's TPM Name (nameAlg || digest),
+	// as tpm2_createak -n writes it.
+	AKName []byte
+	// Expected PCR values: some alternative must match every PCR it
+	// names, compared with the quoted values.
+	Expected *pcr.Document
+	// Freshness limits on clockInfo; zero means no limit.
+	MinResetCount   uint32
+	MinRestartCount uint32
+	MinClock        uint64
+	MaxClock        uint64
+	// RequireSafe fails a quote whose clockInfo.safe is NO.
+	RequireSafe bool
+}
+
+// Names of the checks, in report order.
+const (
+	CheckAttestHeader = "attest-header"
+	CheckSignature    = "signature"
+	CheckAKAttributes = "ak-attributes"
+	CheckAKName       = "ak-name"
+	CheckNonce        = "nonce"
+	CheckPCRSelection = "pcr-selection"
+	CheckPCRDigest    = "pcr-digest"
+	CheckEventLog     = "event-log"
+	CheckExpected     = "expected-pcrs"
+	CheckClock        = "clock"
+)
+
+// Check is one verification step. Exactly one of Passed and Skipped is
+// true unless the check failed; a check is skipped only when the policy
+// opted out of it or its optional input was not given.
+type Check struct {
+	Name    string            `json:"name" yaml:"name"`
+	Passed  bool              `json:"passed" yaml:"passed"`
+	Skipped bool              `json:"skipped,omitempty" yaml:"skipped,omitempty"`
+	Reason  string            `json:"reason" yaml:"reason"`
+	Details map[string]string `json:"details,omitempty" yaml:"details,omitempty"`
+	// Err is the typed error of a failed check.
+	Err error `json:"-" yaml:"-"`
+}
+
+// Failed reports whether the check failed.
+func (c *Check) Failed() bool { return !c.Passed && !c.Skipped }
+
+// QuoteSummary is what the quote says, for the report.
+type QuoteSummary struct {
+	Magic           string `json:"magic" yaml:"magic"`
+	Type            string `json:"type" yaml:"type"`
+	QualifiedSigner string `json:"qualified_signer" yaml:"qualified_signer"`
+	ExtraData       string `json:"extra_data" yaml:"extra_data"`
+	Clock           uint64 `json:"clock" yaml:"clock"`
+	ResetCount      uint32 `json:"reset_count" yaml:"reset_count"`
+	RestartCount    uint32 `json:"restart_count" yaml:"restart_count"`
+	Safe            bool   `json:"safe" yaml:"safe"`
+	FirmwareVersion string `json:"firmware_version" yaml:"firmware_version"`
+	Selection       string `json:"pcr_selection,omitempty" yaml:"pcr_selection,omitempty"`
+	PCRDigest       string `json:"pcr_digest,omitempty" yaml:"pcr_digest,omitempty"`
+	Signature       string `json:"signature,omitempty" yaml:"signature,omitempty"`
+}
+
+// AKSummary describes the attestation key, for the report.
+type AKSummary struct {
+	Format     string `json:"format" yaml:"format"`
+	Key        string `json:"key" yaml:"key"`
+	Attributes string `json:"attributes,omitempty" yaml:"attributes,omitempty"`
+	Scheme     string `json:"scheme,omitempty" yaml:"scheme,omitempty"`
+	Name       string `json:"name,omitempty" yaml:"name,omitempty"`
+}
+
+// Report is the outcome of Verify: every check, and the verdict.
+type Report struct {
+	// Verified is true when no check failed.
+	Verified bool          `json:"verified" yaml:"verified"`
+	Quote    *QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
+	AK       *AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
+	Checks   []Check       `json:"checks" yaml:"checks"`
+}
+
+// Failed returns the failed checks.
+func (r *Report) Failed() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if c.Failed() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Check returns the check called name, or nil.
+func (r *Report) Check(name string) *Check {
+	for i := range r.Checks {
+		if r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
+// Err joins the typed errors of all failed checks (nil when verified), so
+// errors.As finds e.g. a *ReplayError.
+func (r *Report) Err() error {
+	var errs []error
+	for _, c := range r.Failed() {
+		errs = append(errs, c.Err)
+	}
+	return errors.Join(errs...)
+}
+
+func pass(name, reason string) Check { return Check{Name: name, Passed: true, Reason: reason} }
+func skip(name, reason string) Check { return Check{Name: name, Skipped: true, Reason: reason} }
+
+// reasoner is implemented by the typed errors: the message without the
+// "topic: " prefix, which the check name already says.
+type reasoner interface{ reason() string }
+
+// fail builds a failed check carrying err.
+func fail(name string, err error) Check {
+	msg := err.Error()
+	if r, ok := err.(reasoner); ok {
+		msg = r.reason()
+	}
+	return Check{Name: name, Reason: msg, Err: err}
+}
+
+func (c Check) with(kv ...string) Check {
+	if c.Details == nil {
+		c.Details = map[string]string{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		c.Details[kv[i]] = kv[i+1]
+	}
+	return c
+}
+
+// Verify checks in against policy p (nil means the zero Policy) and
+// returns a report listing every check. It never stops at the first
+// failure, so the report shows everything that is wrong.
+func Verify(in *Evidence, p *Policy) *Report {
+	if p == nil {
+		p = &Policy{}
+	}
+	rep := &Report{}
+	if in == nil || in.Attest == nil {
+		c := fail(CheckAttestHeader, &AttestHeaderError{})
+		c.Reason = "no TPMS_ATTEST given"
+		rep.Checks = append(rep.Checks, c)
+		return rep
+	}
+	a := in.Attest
+	rep.Quote = summarize(a, in.Signature)
+	rep.AK = summarizeAK(in.AK)
+
+	var sel pcr.Selection
+	var selErr error
+	if a.Quote == nil {
+		selErr = fmt.Errorf("the TPMS_ATTEST is %s, not a quote, so it holds no PCR selection", a.Type)
+	} else if sel, selErr = a.Quote.Selection(); selErr != nil {
+		selErr = fmt.Errorf("quoted selection: %w", selErr)
+	}
+
+	rep.Checks = append(rep.Checks,
+		checkHeader(a),
+		checkSignature(in),
+		checkAKAttributes(in.AK, p),
+		checkAKName(in.AK, p),
+		checkNonce(a, p),
+		checkSelection(sel, selErr, in.PCRs),
+		checkPCRDigest(a, in, sel, selErr),
+		checkEventLog(in, sel, selErr),
+		checkExpected(in, p, sel, selErr),
+		checkClock(a, p),
+	)
+	// Values that passed the log or expected-value checks are only worth
+	// something if the quote authenticates them: say so where it does not.
+	if c1, c2 := rep.Check(CheckSignature), rep.Check(CheckPCRDigest); !c1.Passed || !c2.Passed {
+		for _, name := range []string{CheckEventLog, CheckExpected} {
+			if c := rep.Check(name); c.Passed {
+				c.Reason += " (but these PCR values are not authenticated: the signature or pcr-digest check failed)"
+			}
+		}
+	}
+	rep.Verified = len(rep.Failed()) == 0
+	return rep
+}
+
+func summarize(a *Attest, sig *Signature) *QuoteSummary {
+	s := &QuoteSummary{
+		Magic:           fmt.Sprintf("0x%08x", a.Magic),
+		Type:            fmt.Sprintf("%s (0x%04x)", a.Type, uint16(a.Type)),
+		QualifiedSigner: hex.EncodeToString(a.QualifiedSigner),
+		ExtraData:       hex.EncodeToString(a.ExtraData),
+		Clock:           a.ClockInfo.Clock,
+		ResetCount:      a.ClockInfo.ResetCount,
+		RestartCount:    a.ClockInfo.RestartCount,
+		Safe:            a.ClockInfo.Safe,
+		FirmwareVersion: fmt.Sprintf("0x%016x", a.FirmwareVersion),
+	}
+	if a.Quote != nil {
+		if sel, err := a.Quote.Selection(); err == nil {
+			s.Selection = sel.String()
+		} else {
+			s.Selection = "invalid: " + err.Error()
+		}
+		s.PCRDigest = hex.EncodeToString(a.Quote.PCRDigest)
+	}
+	if sig != nil {
+		s.Signature = sig.String()
+	}
+	return s
+}
+
+func summarizeAK(k *PublicKey) *AKSummary {
+	if k == nil {
+		return nil
+	}
+	s := &AKSummary{Format: k.Format, Key: k.String()}
+	if t := k.TPM; t != nil {
+		s.Attributes = t.Attributes.String()
+		s.Scheme = t.Scheme.String()
+		if t.Scheme != SchemeNull {
+			s.Scheme += "/" + t.SchemeHash.String()
+		}
+		if n, err := t.Name(); err == nil {
+			s.Name = hex.EncodeToString(n)
+		}
+	}
+	return s
+}
+
+func checkHeader(a *Attest) Check {
+	if a.Magic != GeneratedValue || a.Type != AttestQuote {
+		return fail(CheckAttestHeader, &AttestHeaderError{Magic: a.Magic, Type: a.Type})
+	}
+	return pass(CheckAttestHeader, "magic 0xff544347 (TPM_GENERATED_VALUE), type TPM_ST_ATTEST_QUOTE (0x8018)")
+}
+
+// cryptoHash maps a signature hash to Go's; SM3 and unknown ids have none.
+func cryptoHash(a pcr.Alg) (crypto.Hash, bool) {
+	switch a {
+	case pcr.SHA1:
+		return crypto.SHA1, true
+	case pcr.SHA256:
+		return crypto.SHA256, true
+	case pcr.SHA384:
+		return crypto.SHA384, true
+	case pcr.SHA512:
+		return crypto.SHA512, true
+	}
+	return 0, false
+}
+
+func checkSignature(in *Evidence) Check {
+	sig, ak := in.Signature, in.AK
+	sigErr := func(reason string) Check {
+		e := &SignatureError{Reason: reason}
+		if sig != nil {
+			e.Scheme, e.Hash = sig.Scheme, sig.Hash
+		}
+		return fail(CheckSignature, e)
+	}
+	if sig == nil {
+		return sigErr("no signature given: nothing in the quote is authenticated")
+	}
+	if ak == nil {
+		return sigErr(fmt.Sprintf("no AK public key given, so the %s signature cannot be checked and nothing in the quote is authenticated", sig.Scheme))
+	}
+	h, ok := cryptoHash(sig.Hash)
+	if !ok {
+		return sigErr(fmt.Sprintf("hash %s (0x%04x) is not one goldenpcr verifies signatures with (sha1, sha256, sha384, sha512)", sig.Hash, uint16(sig.Hash)))
+	}
+	if t := ak.TPM; t != nil && t.Scheme != SchemeNull && (t.Scheme != sig.Scheme || t.SchemeHash != sig.Hash) {
+		return sigErr(fmt.Sprintf("the AK is fixed to %s/%s, but the signature is %s/%s", t.Scheme, t.SchemeHash, sig.Scheme, sig.Hash))
+	}
+	msg := in.Attest.Raw
+	if msg == nil {
+		msg = in.Attest.Marshal() // an Attest built by hand, not parsed
+	}
+	hh := h.New()
+	hh.Write(msg)
+	digest := hh.Sum(nil)
+	over := fmt.Sprintf("%s over the %d-byte TPMS_ATTEST", sig.Hash, len(msg))
+	details := []string{"scheme", sig.Scheme.String(), "hash", sig.Hash.String(), "key", ak.String(), "message_digest", hex.EncodeToString(digest)}
+	switch sig.Scheme {
+	case SchemeRSASSA, SchemeRSAPSS:
+		pub, ok := ak.Key.(*rsa.PublicKey)
+		if !ok {
+			return sigErr(fmt.Sprintf("an RSA (%s) signature, but the AK is %s", sig.Scheme, ak))
+		}
+		if sig.Scheme == SchemeRSASSA {
+			if err := rsa.VerifyPKCS1v15(pub, h, digest, sig.RSA); err != nil {
+				return sigErr(fmt.Sprintf("RSASSA-PKCS1-v1_5 with %s does not verify under the AK (%s): %v", over, ak, err)).with(details...)
+			}
+			return pass(CheckSignature, fmt.Sprintf("RSASSA-PKCS1-v1_5 with %s verifies under the AK (%s)", over, ak)).with(details...)
+		}
+		if err := rsa.VerifyPSS(pub, h, digest, sig.RSA, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: h}); err != nil {
+			return sigErr(fmt.Sprintf("RSASSA-PSS with %s does not verify under the AK (%s): %v", over, ak, err)).with(details...)
+		}
+		salt := pssSaltLength(pub, h, sig.RSA)
+		return pass(CheckSignature, fmt.Sprintf("RSASSA-PSS with %s (salt %d bytes) verifies under the AK (%s)", over, salt, ak)).
+			with(details...).with("pss_salt_length", fmt.Sprint(salt))
+	case SchemeECDSA:
+		pub, ok := ak.Key.(*ecdsa.PublicKey)
+		if !ok {
+			return sigErr(fmt.Sprintf("an ECDSA signature, but the AK is %s", ak))
+		}
+		r, s := new(big.Int).SetBytes(sig.R), new(big.Int).SetBytes(sig.S)
+		if !ecdsa.Verify(pub, digest, r, s) {
+			return sigErr(fmt.Sprintf("ECDSA with %s does not verify under the AK (%s)", over, ak)).with(details...)
+		}
+		return pass(CheckSignature, fmt.Sprintf("ECDSA with %s verifies under the AK (%s)", over, ak)).with(details...)
+	}
+	return sigErr(fmt.Sprintf("scheme %s is not one goldenpcr verifies (rsassa, rsapss, ecdsa)", sig.Scheme))
+}
+
+// pssSaltLength recovers the salt length of a valid RSASSA-PSS signature
+// (EMSA-PSS decoding, RFC 8017 9.1.2), for the report: TPMs differ in
+// using the hash length or the maximum. It returns -1 when decoding fails.
+func pssSaltLength(pub *rsa.PublicKey, h crypto.Hash, sig []byte) int {
+	m := new(big.Int).Exp(new(big.Int).SetBytes(sig), big.NewInt(int64(pub.E)), pub.N)
+	emBits := pub.N.BitLen() - 1
+	emLen := (emBits + 7) / 8
+	hLen := h.Size()
+	if m.BitLen() > emBits || emLen < hLen+2 {
+		return -1
+	}
+	em := m.FillBytes(make([]byte, emLen))
+	if em[emLen-1] != 0xbc {
+		return -1
+	}
+	dbLen := emLen - hLen - 1
+	db := append([]byte{}, em[:dbLen]...)
+	seed := em[dbLen : emLen-1]
+	var counter [4]byte
+	for done := 0; done < dbLen; {
+		hh := h.New()
+		hh.Write(seed)
+		hh.Write(counter[:])
+		for _, b := range hh.Sum(nil) {
+			if done < dbLen {
+				db[done] ^= b
+				done++
+			}
+		}
+		for i := 3; i >= 0; i-- {
+			counter[i]++
+			if counter[i] != 0 {
+				break
+			}
+		}
+	}
+	db[0] &= 0xff >> (8*emLen - emBits)
+	i := 0
+	for i < dbLen && db[i] == 0 {
+		i++
+	}
+	if i == dbLen || db[i] != 1 {
+		return -1
+	}
+	return dbLen - i - 1
+}
+
+func checkAKAttributes(ak *PublicKey, p *Policy) Check {
+	if ak == nil {
+		return fail(CheckAKAttributes, &AKAttributesError{Reason: "no AK given"})
+	}
+	t := ak.TPM
+	if t == nil {
+		if p.AllowUnrestricted {
+			return skip(CheckAKAttributes, fmt.Sprintf("not checked: a %s key carries no TPM object attributes; accepted by --allow-unrestricted", ak.Format))
+		}
+		return fail(CheckAKAttributes, &AKAttributesError{Reason: fmt.Sprintf(
+			"a %s key carries no TPM object attributes, so nothing shows it is a restricted TPM signing key; give its TPM2B_PUBLIC (tpm2_createak -u, tpm2_readpublic -f tss) or pass --allow-unrestricted", ak.Format)})
+	}
+	attrs := t.Attributes
+	details := []string{"attributes", attrs.String(), "name_alg", t.NameAlg.String()}
+	if attrs&AttrFixedTPM == 0 {
+		details = append(details, "note", "not fixedtpm: the key may exist outside this TPM")
+	}
+	var missing []string
+	if attrs&AttrSign == 0 {
+		missing = append(missing, "sign")
+	}
+	if attrs&AttrRestricted == 0 {
+		missing = append(missing, "restricted")
+	}
+	switch {
+	case len(missing) == 0:
+		return pass(CheckAKAttributes, "restricted signing key ("+attrs.String()+")").with(details...)
+	case attrs&AttrSign == 0:
+		return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing,
+			Reason: "the AK is not a signing key (" + attrs.String() + ")"}).with(details...)
+	case p.AllowUnrestricted:
+		return pass(CheckAKAttributes, "unrestricted signing key accepted by --allow-unrestricted ("+attrs.String()+"); such a key can sign a forged TPMS_ATTEST, so trust rests on who holds it").with(details...)
+	}
+	return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing,
+		Reason: "the AK is not restricted (" + attrs.String() + "): an unrestricted signing key signs any data, a forged TPMS_ATTEST included; quote with a restricted AK, or pass --allow-unrestricted (GyroidOS CML keys are unrestricted)"}).with(details...)
+}
+
+func checkAKName(ak *PublicKey, p *Policy) Check {
+	if p.AKName == nil {
+		return skip(CheckAKName, "no expected AK name given")
+	}
+	if ak == nil || ak.TPM == nil {
+		format := "no"
+		if ak != nil {
+			format = "a " + ak.Format
+		}
+		return fail(CheckAKName, &AKNameError{Expected: p.AKName, Reason: format + " AK has no TPM Name; give its TPM2B_PUBLIC"})
+	}
+	name, err := ak.TPM.Name()
+	if err != nil {
+		return fail(CheckAKName, &AKNameError{Expected: p.AKName, Reason: err.Error()})
+	}
+	if !bytes.Equal(name, p.AKName) {
+		return fail(CheckAKName, &AKNameError{Expected: p.AKName, Got: name,
+			Reason: fmt.Sprintf("the AK's Name is %x, expected %x", name, p.AKName)})
+	}
+	return pass(CheckAKName, fmt.Sprintf("the AK's Name %x is the expected one", name))
+}
+
+func checkNonce(a *Attest, p *Policy) Check {
+	got := hexOrEmpty(a.ExtraData)
+	if len(p.Nonce) == 0 {
+		if p.NoNonce {
+			return skip(CheckNonce, "not checked (--no-nonce): without a nonce this quote may be replayed from any earlier time; extraData is "+got).
+				with("extra_data", got)
+		}
+		c := fail(CheckNonce, &NonceError{Got: a.ExtraData})
+		c.Reason = "no nonce given: a recorded quote without a fresh nonce can be replayed forever (give --nonce or --nonce-file, or --no-nonce to accept that); extraData is " + got
+		return c.with("extra_data", got)
+	}
+	if !bytes.Equal(a.ExtraData, p.Nonce) {
+		c := fail(CheckNonce, &NonceError{Expected: p.Nonce, Got: a.ExtraData})
+		if len(a.ExtraData) > len(p.Nonce) && bytes.HasPrefix(a.ExtraData, p.Nonce) {
+			c.Reason = fmt.Sprintf("extraData %s starts with the nonce but has %d more bytes (rattestation compares only the first 8 bytes; goldenpcr the whole field)", got, len(a.ExtraData)-len(p.Nonce))
+		}
+		return c.with("extra_data", got, "nonce", hex.EncodeToString(p.Nonce))
+	}
+	return pass(CheckNonce, fmt.Sprintf("extraData equals the %d-byte nonce %s", len(p.Nonce), got))
+}
+
+// refs lists the PCRs of a selection.
+func refs(sel pcr.Selection) []PCRRef {
+	var out []PCRRef
+	for _, b := range sel {
+		for _, i := range b.PCRs {
+			out = append(out, PCRRef{Bank: b.Alg, PCR: i})
+		}
+	}
+	return out
+}
+
+func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
+	if selErr != nil {
+		return fail(CheckPCRSelection, &SelectionError{Reason: selErr.Error()})
+	}
+	if vals == nil {
+		return fail(CheckPCRSelection, &SelectionError{Quoted: sel,
+			Reason: "no PCR values given, so the quote's pcrDigest is not tied to any values (give the values tpm2_quote -o wrote)"})
+	}
+	supplied := vals.Selection()
+	var missing, extra []PCRRef
+	for _, r := range refs(sel) {
+		if _, ok := vals.Get(r.Bank, r.PCR); !ok {
+			missing = append(missing, r)
+		}
+	}
+	for _, r := range refs(supplied) {
+		if !sel.Contains(r.Bank, r.PCR) {
+			extra = append(extra, r)
+		}
+	}
+	if len(missing) == 0 && len(extra) == 0 {
+		return pass(CheckPCRSelection, fmt.Sprintf("the quote selects %s, exactly the supplied PCRs", sel))
+	}
+	var why []string
+	if len(missing) > 0 {
+		why = append(why, "quoted but not supplied: "+refList(missing))
+	}
+	if len(extra) > 0 {
+		why = append(why, "supplied but not quoted: "+refList(extra))
+	}
+	return fail(CheckPCRSelection, &SelectionError{Quoted: sel, Supplied: supplied, Missing: missing, Extra: extra,
+		Reason: fmt.Sprintf("the quote selects %s, the supplied values are %s (%s)", sel, supplied, strings.Join(why, "; "))})
+}
+
+func checkPCRDigest(a *Attest, in *Evidence, sel pcr.Selection, selErr error) Check {
+	if selErr != nil {
+		return fail(CheckPCRDigest, &PCRDigestError{Reason: selErr.Error()})
+	}
+	quoted := a.Quote.PCRDigest
+	var alg pcr.Alg
+	note := ""
+	switch {
+	case in.Signature != nil:
+		alg = in.Signature.Hash
+		if !alg.Valid() {
+			return fail(CheckPCRDigest, &PCRDigestError{Alg: alg, Quoted: quoted,
+				Reason: fmt.Sprintf("the signature's hash %s, which a TPM also uses for pcrDigest, is unknown", alg)})
+		}
+	default:
+		var ok bool
+		if alg, ok = pcr.AlgForSize(len(quoted)); !ok {
+			return fail(CheckPCRDigest, &PCRDigestError{Quoted: quoted,
+				Reason: fmt.Sprintf("no signature names the hash, and a %d-byte pcrDigest fits none", len(quoted))})
+		}
+		note = " (hash taken from the digest size: no signature)"
+	}
+	if in.PCRs == nil {
+		return fail(CheckPCRDigest, &PCRDigestError{Alg: alg, Quoted: quoted, Reason: "no PCR values given to compute it from"})
+	}
+	got, err := sel.CompositeDigest(alg, in.PCRs)
+	if err != nil {
+		return fail(CheckPCRDigest, &PCRDigestError{Alg: alg, Quoted: quoted, Reason: "cannot compute: " + err.Error()})
+	}
+	details := []string{"hash", alg.String(), "quoted", hex.EncodeToString(quoted), "computed", hex.EncodeToString(got)}
+	if !bytes.Equal(got, quoted) {
+		return fail(CheckPCRDigest, &PCRDigestError{Alg: alg, Quoted: quoted, Computed: got,
+			Reason: fmt.Sprintf("%s of the supplied values in quote order is %x, the quote's pcrDigest is %x: a supplied value differs from what the TPM quoted%s", alg, got, quoted, note)}).with(details...)
+	}
+	return pass(CheckPCRDigest, fmt.Sprintf("%s of the %d supplied values in quote order equals pcrDigest %x%s", alg, len(refs(sel)), quoted, note)).with(details...)
+}
+
+func checkEventLog(in *Evidence, sel pcr.Selection, selErr error) Check {
+	rp := in.EventLog
+	if rp == nil {
+		return skip(CheckEventLog, "no event log given")
+	}
+	if selErr != nil {
+		return fail(CheckEventLog, &ReplayError{PCR: -1, Reason: selErr.Error()})
+	}
+	if in.PCRs == nil {
+		return fail(CheckEventLog, &ReplayError{PCR: -1, Reason: "no PCR values given to compare the replay with"})
+	}
+	var first *ReplayError
+	var failing, matched, notLogged, unexplained []PCRRef
+	for _, b := range sel {
+		if !containsAlg(rp.Banks, b.Alg) {
+			failing = append(failing, PCRRef{Bank: b.Alg, PCR: -1})
+			if first == nil {
+				first = &ReplayError{Bank: b.Alg, PCR: -1, LastEvent: -1,
+					Reason: fmt.Sprintf("the quote covers bank %s, but the event log has no %s digests (banks in log: %s)", b.Alg, b.Alg, algList(rp.Banks))}
+			}
+			continue
+		}
+		for _, i := range b.PCRs {
+			ref := PCRRef{Bank: b.Alg, PCR: i}
+			quoted, ok := in.PCRs.Get(b.Alg, i)
+			if !ok {
+				continue // the selection and digest checks report this
+			}
+			replayed, _ := rp.Values.Get(b.Alg, i)
+			if !rp.Touched(i) {
+				notLogged = append(notLogged, ref)
+				if !bytes.Equal(quoted, replayed) {
+					unexplained = append(unexplained, ref)
+				}
+				continue
+			}
+			if bytes.Equal(quoted, replayed) {
+				matched = append(matched, ref)
+				continue
+			}
+			failing = append(failing, ref)
+			if first == nil {
+				first = &ReplayError{Bank: b.Alg, PCR: i, Replayed: replayed, Quoted: quoted, LastEvent: rp.LastEvent[i]}
+			}
+		}
+	}
+	details := []string{"events", fmt.Sprint(rp.Events), "log_banks", algList(rp.Banks)}
+	if len(notLogged) > 0 {
+		details = append(details, "not_in_log", refList(notLogged))
+	}
+	if len(unexplained) > 0 {
+		details = append(details, "unexplained", refList(unexplained)+": not in the event log and not at their reset value; check them another way (IMA log, --expected)")
+	}
+	if len(rp.DigestIssues) > 0 {
+		details = append(details, "digest_issues", fmt.Sprintf("%d events' digests do not match their data (see goldenpcr eventlog replay)", len(rp.DigestIssues)))
+	}
+	if first != nil {
+		first.Failing = failing
+		c := fail(CheckEventLog, first)
+		if first.PCR >= 0 {
+			c.Reason = fmt.Sprintf("%s PCR %d replays to %x, the quote says %x (last extended by event #%d)",
+				first.Bank, first.PCR, first.Replayed, first.Quoted, first.LastEvent)
+			if len(failing) > 1 {
+				c.Reason += fmt.Sprintf("; %d PCRs differ in all: %s", len(failing), refList(failing))
+			}
+		}
+		return c.with(details...)
+	}
+	if len(matched) == 0 {
+		return fail(CheckEventLog, &ReplayError{PCR: -1, LastEvent: -1,
+			Reason: fmt.Sprintf("the event log extends none of the quoted PCRs (%s), so it explains nothing the quote says", sel)}).with(details...)
+	}
+	reason := fmt.Sprintf("the log's %d events replay to the quoted value of %s", rp.Events, refList(matched))
+	if len(notLogged) > 0 {
+		reason += fmt.Sprintf("; %s not in the log", refList(notLogged))
+	}
+	return pass(CheckEventLog, reason).with(details...)
+}
+
+func containsAlg(list []pcr.Alg, a pcr.Alg) bool {
+	for _, b := range list {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
+func algList(list []pcr.Alg) string {
+	parts := make([]string, len(list))
+	for i, a := range list {
+		parts[i] = a.String()
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}
+
+func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Check {
+	if p.Expected == nil {
+		return skip(CheckExpected, "no expected PCR values given")
+	}
+	if selErr != nil {
+		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
+		c.Reason = selErr.Error()
+		return c
+	}
+	quoted := pcr.Values{}
+	if in.PCRs != nil {
+		quoted = sel.Filter(in.PCRs)
+	}
+	idx, rows, ok := p.Expected.Match(quoted)
+	alt := ""
+	if len(p.Expected.Sets) > 1 {
+		alt = fmt.Sprintf(" of alternative %d", idx+1)
+	}
+	if ok {
+		return pass(CheckExpected, fmt.Sprintf("all %d expected PCRs%s equal the quoted values", len(rows), alt))
+	}
+	var bad []pcr.Comparison
+	details := []string{}
+	for _, r := range rows {
+		if r.Status != pcr.Match {
+			bad = append(bad, r)
+			got := r.Got
+			if got == "" {
+				got = "(not quoted)"
+			}
+			details = append(details, fmt.Sprintf("%s:%d", r.Bank, r.Index), "quoted "+got+", expected "+r.Expected)
+		}
+	}
+	c := fail(CheckExpected, &PCRMismatchError{Alternative: idx, PCRs: bad})
+	closest := ""
+	if len(p.Expected.Sets) > 1 {
+		closest = fmt.Sprintf(" (closest: alternative %d of %d)", idx+1, len(p.Expected.Sets))
+	}
+	c.Reason = fmt.Sprintf("%d of %d expected PCRs differ%s: %s", len(bad), len(rows), closest, c.Reason)
+	return c.with(details...)
+}
+
+// obfuscationNote: TPM 2.0 Part 1, "Obfuscation": a key outside the
+// endorsement and platform hierarchies gets these fields XORed with a
+// per-key value (seen with GyroidOS CML and any key under the owner's SRK).
+const obfuscationNote = "resetCount, restartCount and firmwareVersion are obfuscated (XORed with a per-key value) when the AK is not in the endorsement or platform hierarchy, e.g. a key under the owner's SRK; limits on them only mean something for an AK under the EK (tpm2_createak) or between quotes of one key"
+
+func checkClock(a *Attest, p *Policy) Check {
+	ci := a.ClockInfo
+	safe := "no"
+	if ci.Safe {
+		safe = "yes"
+	}
+	state := fmt.Sprintf("clock %d ms, resetCount %d, restartCount %d, safe %s, firmwareVersion 0x%016x",
+		ci.Clock, ci.ResetCount, ci.RestartCount, safe, a.FirmwareVersion)
+	// The values themselves are in the report's quote summary.
+	details := []string{"note", obfuscationNote}
+	var errs []*FreshnessError
+	if p.MinResetCount > 0 && ci.ResetCount < p.MinResetCount {
+		errs = append(errs, &FreshnessError{Field: "resetCount", Got: uint64(ci.ResetCount), Limit: uint64(p.MinResetCount), Rule: "at least"})
+	}
+	if p.MinRestartCount > 0 && ci.RestartCount < p.MinRestartCount {
+		errs = append(errs, &FreshnessError{Field: "restartCount", Got: uint64(ci.RestartCount), Limit: uint64(p.MinRestartCount), Rule: "at least"})
+	}
+	if p.MinClock > 0 && ci.Clock < p.MinClock {
+		errs = append(errs, &FreshnessError{Field: "clock", Got: ci.Clock, Limit: p.MinClock, Rule: "at least"})
+	}
+	if p.MaxClock > 0 && ci.Clock > p.MaxClock {
+		errs = append(errs, &FreshnessError{Field: "clock", Got: ci.Clock, Limit: p.MaxClock, Rule: "at most"})
+	}
+	if p.RequireSafe && !ci.Safe {
+		errs = append(errs, &FreshnessError{Field: "safe", Got: 0, Limit: 1, Rule: "must be"})
+	}
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.reason()
+		}
+		c := fail(CheckClock, errs[0])
+		c.Reason = strings.Join(msgs, "; ") + " (" + state + ")"
+		return c.with(details...)
+	}
+	if p.MinResetCount == 0 && p.MinRestartCount == 0 && p.MinClock == 0 && p.MaxClock == 0 && !p.RequireSafe {
+		return skip(CheckClock, "no limits set; "+state).with(details...)
+	}
+	return pass(CheckClock, "within the limits: "+state).with(details...)
+}

@@ -1,0 +1,384 @@
+package quote
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+func TestVerifyGenuineFixtures(t *testing.T) {
+	for _, g := range genuine {
+		t.Run(g.name, func(t *testing.T) {
+			rep := Verify(loadGenuine(t, g.name, g.ak), &Policy{Nonce: fixtureNonce(t)})
+			if !rep.Verified || rep.Err() != nil {
+				t.Fatalf("genuine quote not verified: %v", rep.Err())
+			}
+			want := []string{CheckAttestHeader, CheckSignature, CheckAKAttributes, CheckAKName, CheckNonce,
+				CheckPCRSelection, CheckPCRDigest, CheckEventLog, CheckExpected, CheckClock}
+			var got []string
+			for _, c := range rep.Checks {
+				got = append(got, c.Name)
+				if c.Reason == "" {
+					t.Errorf("%s has no reason", c.Name)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("checks %v, want %v", got, want)
+			}
+			// Nothing optional was given: those checks are skipped, never passed.
+			for _, name := range []string{CheckAKName, CheckEventLog, CheckExpected, CheckClock} {
+				if c := rep.Check(name); !c.Skipped || c.Passed {
+					t.Errorf("%s: %+v, want skipped", name, c)
+				}
+			}
+		})
+	}
+	// swtpm (libtpms) signs RSASSA-PSS with a salt as long as the hash,
+	// not the largest salt (256-32-2 = 222 bytes) some TPMs use; both
+	// verify because the salt length is recovered, not assumed.
+	rep := Verify(loadGenuine(t, "rsapss-quote", "rsapss-ak.pub"), &Policy{Nonce: fixtureNonce(t)})
+	if got := rep.Check(CheckSignature).Details["pss_salt_length"]; got != "32" {
+		t.Errorf("PSS salt length %s, want 32", got)
+	}
+}
+
+func TestVerifyPlainSignatures(t *testing.T) {
+	for _, name := range []string{"rsa", "ecc"} {
+		ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+		var err error
+		if ev.Attest, err = ParseAttest(readFile(t, quoteDir, name+"-plain.msg")); err != nil {
+			t.Fatal(err)
+		}
+		alg := map[string]string{"rsa": "rsassa-sha256", "ecc": "ecdsa-sha256"}[name]
+		if ev.Signature, err = ParsePlainSignature(readFile(t, quoteDir, name+"-plain.sig"), alg); err != nil {
+			t.Fatal(err)
+		}
+		if ev.AK, err = ParsePublic(readFile(t, quoteDir, name+"-ak.pub")); err != nil {
+			t.Fatal(err)
+		}
+		ev.PCRs = readPCRs(t, filepath.Join(quoteDir, name+"-plain.pcrs"))
+		if rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)}); !rep.Verified {
+			t.Errorf("%s plain: %v", name, rep.Err())
+		}
+		// The wrong scheme for the key fails the signature check only.
+		ev.Signature.Scheme = map[string]SigScheme{"rsa": SchemeRSAPSS, "ecc": SchemeECDAA}[name]
+		rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+		if f := failedChecks(rep); !slices.Equal(f, []string{CheckSignature}) {
+			t.Errorf("%s with the wrong scheme: failed %v", name, f)
+		}
+	}
+}
+
+// TestVerifyTamperingTypedErrors changes one thing at a time in a genuine
+// quote and checks which checks fail and which typed error says so.
+func TestVerifyTamperingTypedErrors(t *testing.T) {
+	nonce := fixtureNonce(t)
+	type tamper struct {
+		name   string
+		change func(ev *Evidence, p *Policy)
+		failed []string
+		errAs  any
+		reason string
+	}
+	cases := []tamper{
+		{"flipped clock byte", func(ev *Evidence, p *Policy) { ev.Attest = mustAttest(t, flip(ev.Attest.Raw, 65)) },
+			[]string{CheckSignature}, new(*SignatureError), "does not verify under the AK"},
+		{"flipped signature byte", func(ev *Evidence, p *Policy) { ev.Signature.RSA = flip(ev.Signature.RSA, 100) },
+			[]string{CheckSignature}, new(*SignatureError), "RSASSA-PKCS1-v1_5 with sha256 over the 135-byte TPMS_ATTEST does not verify"},
+		{"wrong magic", func(ev *Evidence, p *Policy) { ev.Attest = mustAttest(t, flip(ev.Attest.Raw, 3)) },
+			[]string{CheckAttestHeader, CheckSignature}, new(*AttestHeaderError), "not TPM_GENERATED_VALUE"},
+		{"wrong nonce", func(ev *Evidence, p *Policy) { p.Nonce = flip(nonce, 0) },
+			[]string{CheckNonce}, new(*NonceError), "differs from the expected nonce"},
+		{"nonce prefix only", func(ev *Evidence, p *Policy) { p.Nonce = nonce[:8] },
+			[]string{CheckNonce}, new(*NonceError), "starts with the nonce but has 8 more bytes"},
+		{"no nonce", func(ev *Evidence, p *Policy) { p.Nonce = nil },
+			[]string{CheckNonce}, new(*NonceError), "no nonce given"},
+		{"changed PCR", func(ev *Evidence, p *Policy) { ev.PCRs[pcr.SHA256][7] = flip(ev.PCRs[pcr.SHA256][7], 0) },
+			[]string{CheckPCRDigest}, new(*PCRDigestError), "a supplied value differs from what the TPM quoted"},
+		{"one PCR fewer", func(ev *Evidence, p *Policy) { delete(ev.PCRs[pcr.SHA256], 16) },
+			[]string{CheckPCRSelection, CheckPCRDigest}, new(*SelectionError), "quoted but not supplied: sha256:16"},
+		{"one PCR more", func(ev *Evidence, p *Policy) { ev.PCRs.Set(pcr.SHA256, 8, make([]byte, 32)) },
+			[]string{CheckPCRSelection}, new(*SelectionError), "supplied but not quoted: sha256:8"},
+		{"no PCR values", func(ev *Evidence, p *Policy) { ev.PCRs = nil },
+			[]string{CheckPCRSelection, CheckPCRDigest}, new(*PCRDigestError), "no PCR values given"},
+		{"no AK", func(ev *Evidence, p *Policy) { ev.AK = nil },
+			[]string{CheckSignature, CheckAKAttributes}, new(*SignatureError), "no AK public key given"},
+		{"other AK", func(ev *Evidence, p *Policy) { ev.AK = mustPublic(t, "rsapss-ak.pub") },
+			[]string{CheckSignature}, new(*SignatureError), "the AK is fixed to rsapss/sha256, but the signature is rsassa/sha256"},
+		{"ECC AK for RSA signature", func(ev *Evidence, p *Policy) { ev.AK = mustPublic(t, "ecc-ak.pem"); p.AllowUnrestricted = true },
+			[]string{CheckSignature}, new(*SignatureError), "an RSA (rsassa) signature, but the AK is ECC P-256"},
+		{"PEM AK", func(ev *Evidence, p *Policy) { ev.AK = mustPublic(t, "rsa-ak.pem") },
+			[]string{CheckAKAttributes}, new(*AKAttributesError), "carries no TPM object attributes"},
+		{"AK name", func(ev *Evidence, p *Policy) { p.AKName = readFile(t, quoteDir, "ecc-ak.name") },
+			[]string{CheckAKName}, new(*AKNameError), "expected 000b"},
+		{"min reset count", func(ev *Evidence, p *Policy) { p.MinResetCount = ev.Attest.ClockInfo.ResetCount + 1 },
+			[]string{CheckClock}, new(*FreshnessError), "resetCount is 2, policy says at least 3"},
+		{"max clock", func(ev *Evidence, p *Policy) { p.MaxClock = 1 },
+			[]string{CheckClock}, new(*FreshnessError), "policy says at most 1"},
+		{"expected values", func(ev *Evidence, p *Policy) {
+			want := pcr.Values{}
+			want.Set(pcr.SHA256, 0, ev.PCRs[pcr.SHA256][0])
+			want.Set(pcr.SHA256, 7, make([]byte, 32))
+			want.Set(pcr.SHA256, 8, make([]byte, 32))
+			p.Expected = &pcr.Document{Sets: []pcr.Values{want}}
+		}, []string{CheckExpected}, new(*PCRMismatchError), "2 of 3 expected PCRs differ: sha256:7 mismatch, sha256:8 not quoted"},
+		{"event log", func(ev *Evidence, p *Policy) { ev.EventLog = fakeReplay(ev.PCRs, pcr.SHA256, 7) },
+			[]string{CheckEventLog}, new(*ReplayError), "sha256 PCR 7 replays to"},
+		{"event log without a quoted bank", func(ev *Evidence, p *Policy) {
+			ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
+			ev.EventLog.Banks = []pcr.Alg{pcr.SHA256}
+		}, []string{CheckEventLog}, new(*ReplayError), "the event log has no sha1 digests"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+			p := &Policy{Nonce: nonce}
+			c.change(ev, p)
+			rep := Verify(ev, p)
+			if rep.Verified {
+				t.Fatal("tampered quote verified")
+			}
+			if f := failedChecks(rep); !slices.Equal(f, c.failed) {
+				t.Errorf("failed %v, want %v", f, c.failed)
+			}
+			if !errors.As(rep.Err(), c.errAs) {
+				t.Errorf("error %v is not %T", rep.Err(), c.errAs)
+			}
+			first := rep.Check(c.failed[0])
+			all := first.Reason + " | " + rep.Err().Error()
+			if !strings.Contains(all, c.reason) {
+				t.Errorf("reason %q lacks %q", all, c.reason)
+			}
+		})
+	}
+}
+
+// fakeReplay returns a replay that agrees with vals on every PCR of both
+// banks, except PCR bad of bank badBank (none when badBank is 0).
+func fakeReplay(vals pcr.Values, badBank pcr.Alg, bad int) *eventlog.Replay {
+	rp := &eventlog.Replay{Banks: []pcr.Alg{pcr.SHA1, pcr.SHA256}, Values: pcr.Values{}, Events: 9}
+	for i := range rp.LastEvent {
+		rp.LastEvent[i] = -1
+	}
+	for _, a := range rp.Banks {
+		for i, v := range vals[a] {
+			if i == 16 {
+				rp.Values.Set(a, i, make([]byte, a.Size())) // untouched
+				continue
+			}
+			if a == badBank && i == bad {
+				v = flip(v, 0)
+			}
+			rp.Values.Set(a, i, v)
+			rp.LastEvent[i] = i
+		}
+	}
+	return rp
+}
+
+func TestVerifyEventLogDetails(t *testing.T) {
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
+	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+	c := rep.Check(CheckEventLog)
+	if !c.Passed || !strings.Contains(c.Reason, "sha256:16 not in the log") {
+		t.Errorf("%+v", c)
+	}
+	// A log that touches none of the quoted PCRs explains nothing.
+	for i := range ev.EventLog.LastEvent {
+		ev.EventLog.LastEvent[i] = -1
+	}
+	rep = Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+	if c := rep.Check(CheckEventLog); c.Passed || !strings.Contains(c.Reason, "extends none of the quoted PCRs") {
+		t.Errorf("%+v", c)
+	}
+	var re *ReplayError
+	if !errors.As(rep.Err(), &re) || re.PCR != -1 {
+		t.Errorf("%v", rep.Err())
+	}
+	// Several bad PCRs: the first is named, all are listed.
+	ev.EventLog = fakeReplay(ev.PCRs, pcr.SHA1, 1)
+	ev.EventLog.Values[pcr.SHA256][7] = make([]byte, 32)
+	rep = Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+	if !errors.As(rep.Err(), &re) || re.Bank != pcr.SHA1 || re.PCR != 1 || len(re.Failing) != 2 {
+		t.Errorf("%+v", re)
+	}
+}
+
+func TestVerifyPolicyOptOuts(t *testing.T) {
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	ev.AK = mustPublic(t, "rsa-ak.pem")
+	rep := Verify(ev, &Policy{NoNonce: true, AllowUnrestricted: true})
+	if !rep.Verified {
+		t.Fatalf("opted-out checks failed: %v", rep.Err())
+	}
+	for _, name := range []string{CheckNonce, CheckAKAttributes} {
+		if c := rep.Check(name); !c.Skipped || c.Passed {
+			t.Errorf("%s: %+v, want skipped", name, c)
+		}
+	}
+	// A CML-like unrestricted sign+decrypt key.
+	u := loadGenuine(t, "unrestricted-quote", "unrestricted-key.pub")
+	rep = Verify(u, &Policy{Nonce: fixtureNonce(t)})
+	if f := failedChecks(rep); !slices.Equal(f, []string{CheckAKAttributes}) || !strings.Contains(rep.Check(CheckAKAttributes).Reason, "not restricted") {
+		t.Errorf("unrestricted without policy: %v %s", f, rep.Check(CheckAKAttributes).Reason)
+	}
+	rep = Verify(u, &Policy{Nonce: fixtureNonce(t), AllowUnrestricted: true, RequireSafe: true, MinClock: 1})
+	if !rep.Verified || !rep.Check(CheckAKAttributes).Passed || !rep.Check(CheckClock).Passed {
+		t.Errorf("unrestricted with policy: %v", rep.Err())
+	}
+}
+
+// TestCMLFixture checks the GyroidOS tpm2d quote from the CML
+// documentation. Its device certificate was not published, so the
+// signature cannot be checked and must be reported as failed.
+func TestCMLFixture(t *testing.T) {
+	raw := readHex(t, cmlDir, "quote.hex")
+	a, err := ParseAttest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 121 || a.Magic != 0xff544347 || a.Type != 0x8018 || a.Sized {
+		t.Fatalf("header: %d bytes, magic %x, type %x", len(raw), a.Magic, a.Type)
+	}
+	nonce := readHex(t, cmlDir, "nonce.hex")
+	if !bytes.Equal(a.ExtraData, nonce) {
+		t.Errorf("extraData %x, nonce %x", a.ExtraData, nonce)
+	}
+	if len(a.Quote.PCRSelect) != 1 || !bytes.Equal(a.Quote.PCRSelect[0].Select, []byte{0xff, 0x0f, 0x00}) {
+		t.Errorf("selection %+v, want sha256 ff 0f 00", a.Quote.PCRSelect)
+	}
+	sel, err := a.Quote.Selection()
+	if err != nil || sel.String() != "sha256:0-11" {
+		t.Errorf("selection %v, %v", sel, err)
+	}
+	vals := cmlPCRs(t)
+	var concat []byte
+	for i := 0; i < 12; i++ {
+		concat = append(concat, vals[pcr.SHA256][i]...)
+	}
+	sum := sha256.Sum256(concat)
+	if !bytes.Equal(a.Quote.PCRDigest, sum[:]) || !strings.HasPrefix(hex.EncodeToString(sum[:]), "e75138ab") {
+		t.Errorf("pcrDigest %x, SHA-256 of the 12 values %x", a.Quote.PCRDigest, sum)
+	}
+	sigRaw := readHex(t, cmlDir, "signature.hex")
+	sig, err := ParseSignature(sigRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sigRaw) != 262 || sig.Scheme != SchemeRSASSA || sig.Hash != pcr.SHA256 || len(sig.RSA) != 256 || !bytes.Equal(sig.Marshal(), sigRaw) {
+		t.Errorf("signature %s", sig)
+	}
+
+	rep := Verify(&Evidence{Attest: a, Signature: sig, PCRs: vals}, &Policy{Nonce: nonce, AllowUnrestricted: true})
+	if rep.Verified {
+		t.Fatal("a quote whose signature was not checked must not verify")
+	}
+	if c := rep.Check(CheckSignature); c.Passed || c.Skipped || !strings.Contains(c.Reason, "no AK public key given") {
+		t.Errorf("signature check: %+v", c)
+	}
+	for _, name := range []string{CheckAttestHeader, CheckNonce, CheckPCRSelection, CheckPCRDigest} {
+		if c := rep.Check(name); !c.Passed {
+			t.Errorf("%s: %s", name, c.Reason)
+		}
+	}
+	// With a changed PCR value the digest check fails too.
+	vals[pcr.SHA256][10] = flip(vals[pcr.SHA256][10], 31)
+	rep = Verify(&Evidence{Attest: a, Signature: sig, PCRs: vals}, &Policy{Nonce: nonce})
+	if c := rep.Check(CheckPCRDigest); c.Passed {
+		t.Error("changed PCR 10 still matches pcrDigest")
+	}
+}
+
+func mustAttest(t *testing.T, raw []byte) *Attest {
+	t.Helper()
+	a, err := ParseAttest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func mustPublic(t *testing.T, name string) *PublicKey {
+	t.Helper()
+	k, err := ParsePublic(readFile(t, quoteDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestVerifyPSSMaxSalt: TPMs that follow FIPS 186-4 use the hash length
+// as PSS salt, older ones (and the TPM 2.0 spec before 1.38) the largest
+// salt that fits. Both must verify.
+func TestVerifyPSSMaxSalt(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	digest := sha256.Sum256(ev.Attest.Raw)
+	for _, salt := range []int{rsa.PSSSaltLengthEqualsHash, 222} {
+		s, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: salt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Signature = &Signature{Scheme: SchemeRSAPSS, Hash: pcr.SHA256, RSA: s}
+		ev.AK = &PublicKey{Format: "test", Key: &key.PublicKey}
+		rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), AllowUnrestricted: true})
+		want := map[int]string{rsa.PSSSaltLengthEqualsHash: "32", 222: "222"}[salt]
+		if c := rep.Check(CheckSignature); !c.Passed || c.Details["pss_salt_length"] != want {
+			t.Errorf("salt %d: %+v", salt, c)
+		}
+	}
+}
+
+func TestVerifyUnauthenticatedValuesNoted(t *testing.T) {
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
+	ev.Signature.RSA = flip(ev.Signature.RSA, 0)
+	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}})
+	for _, name := range []string{CheckEventLog, CheckExpected} {
+		if c := rep.Check(name); !c.Passed || !strings.Contains(c.Reason, "not authenticated") {
+			t.Errorf("%s: %+v", name, c)
+		}
+	}
+	// An Attest built by hand (no Raw) is verified over its encoding.
+	ev = loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	ev.Attest.Raw = nil
+	if rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)}); !rep.Verified {
+		t.Errorf("hand-built Attest: %v", rep.Err())
+	}
+}
+
+func TestVerifyDegenerateInputs(t *testing.T) {
+	for _, ev := range []*Evidence{nil, {}} {
+		rep := Verify(ev, nil)
+		if rep.Verified || len(rep.Checks) != 1 || rep.Checks[0].Reason != "no TPMS_ATTEST given" {
+			t.Errorf("%+v", rep)
+		}
+	}
+	// A TPMS_ATTEST of another type: no panic, header and PCR checks fail.
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	ev.Attest = mustAttest(t, patch(ev.Attest.Raw, 4, 0x80, 0x17))
+	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
+	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}})
+	want := []string{CheckAttestHeader, CheckSignature, CheckPCRSelection, CheckPCRDigest, CheckEventLog, CheckExpected}
+	if f := failedChecks(rep); !slices.Equal(f, want) {
+		t.Errorf("failed %v, want %v", f, want)
+	}
+	if !strings.Contains(rep.Check(CheckPCRSelection).Reason, "TPM_ST_ATTEST_CERTIFY, not a quote") {
+		t.Errorf("%s", rep.Check(CheckPCRSelection).Reason)
+	}
+}
