@@ -30,31 +30,41 @@ func main() {
 	}
 }
 
-// timeProcess returns the mean wall time of running argv n times (after
-// one warm-up run), discarding output.
-func timeProcess(n int, argv ...string) (time.Duration, error) {
-	run := func() error {
+// procTime is the mean cost of one run of a process.
+type procTime struct {
+	wall time.Duration // elapsed
+	cpu  time.Duration // user + system CPU of the child
+}
+
+// timeProcess runs argv n times (after one warm-up run), discarding output.
+func timeProcess(n int, argv ...string) (procTime, error) {
+	run := func() (time.Duration, error) {
 		c := exec.Command(argv[0], argv[1:]...)
 		var stderr bytes.Buffer
 		c.Stderr = &stderr
 		if err := c.Run(); err != nil {
 			// Exit 1 means "mismatch" for goldenpcr and still timed work.
 			if ee, isExit := err.(*exec.ExitError); !isExit || ee.ExitCode() > 1 {
-				return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, stderr.String())
+				return 0, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, stderr.String())
 			}
 		}
-		return nil
+		return c.ProcessState.UserTime() + c.ProcessState.SystemTime(), nil
 	}
-	if err := run(); err != nil {
-		return 0, err
+	if _, err := run(); err != nil {
+		return procTime{}, err
 	}
+	var pt procTime
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if err := run(); err != nil {
-			return 0, err
+		cpu, err := run()
+		if err != nil {
+			return procTime{}, err
 		}
+		pt.cpu += cpu
 	}
-	return time.Since(start) / time.Duration(n), nil
+	pt.wall = time.Since(start) / time.Duration(n)
+	pt.cpu /= time.Duration(n)
+	return pt, nil
 }
 
 // eventlogProcess compares whole-process parse+replay of every real log
@@ -63,8 +73,13 @@ func eventlogProcess(bin string, runs int) bool {
 	fmt.Println("== eventlog: parse + replay as a whole process (goal: goldenpcr ≤ 0.5× tpm2_eventlog)")
 	logs, _ := filepath.Glob("fixtures/tcg/*.bin")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "log\tsize\tgoldenpcr\ttpm2_eventlog\tratio\t")
-	var sumOurs, sumPeer time.Duration
+	fmt.Fprintln(tw, "log\tsize\tgoldenpcr wall\ttpm2_eventlog wall\tratio\tgoldenpcr CPU\ttpm2_eventlog CPU\tratio\t")
+	var sumOurs, sumPeer procTime
+	row := func(name, size string, ours, peer procTime) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f×\t%s\t%s\t%.2f×\t\n", name, size,
+			ours.wall.Round(time.Microsecond), peer.wall.Round(time.Microsecond), float64(ours.wall)/float64(peer.wall),
+			ours.cpu.Round(time.Microsecond), peer.cpu.Round(time.Microsecond), float64(ours.cpu)/float64(peer.cpu))
+	}
 	for _, l := range logs {
 		st, _ := os.Stat(l)
 		ours, err := timeProcess(runs, bin, "eventlog", "replay", l)
@@ -77,11 +92,13 @@ func eventlogProcess(bin string, runs int) bool {
 			fmt.Println("  error:", err)
 			return false
 		}
-		sumOurs += ours
-		sumPeer += peer
-		fmt.Fprintf(tw, "%s\t%d B\t%s\t%s\t%.2f×\t\n", filepath.Base(l), st.Size(), ours.Round(time.Microsecond), peer.Round(time.Microsecond), float64(ours)/float64(peer))
+		sumOurs.wall += ours.wall
+		sumOurs.cpu += ours.cpu
+		sumPeer.wall += peer.wall
+		sumPeer.cpu += peer.cpu
+		row(filepath.Base(l), fmt.Sprintf("%d B", st.Size()), ours, peer)
 	}
-	fmt.Fprintf(tw, "all logs\t\t%s\t%s\t%.2f×\t\n", sumOurs.Round(time.Microsecond), sumPeer.Round(time.Microsecond), float64(sumOurs)/float64(sumPeer))
+	row("all logs", "", sumOurs, sumPeer)
 	tw.Flush()
 	fmt.Println()
 	return true
