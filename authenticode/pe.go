@@ -39,6 +39,9 @@ type Range struct {
 type Section struct {
 	Name string
 	Range
+	// VirtualSize is the section's size in memory: loaders zero-fill past
+	// the raw data, and systemd-stub measures this many bytes.
+	VirtualSize int64
 }
 
 // FormatError reports a malformed image with the offset of the problem.
@@ -57,6 +60,16 @@ func errAt(off int64, format string, args ...any) error {
 
 // maxSections bounds the section table (the PE specification's limit).
 const maxSections = 96
+
+// Section returns the first section called name.
+func (img *Image) Section(name string) (Section, bool) {
+	for _, s := range img.Sections {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Section{}, false
+}
 
 // Parse reads the headers of the image in r, whose size is size.
 func Parse(r io.ReaderAt, size int64) (*Image, error) {
@@ -134,8 +147,9 @@ func Parse(r io.ReaderAt, size int64) (*Image, error) {
 	for i := 0; i < nsec; i++ {
 		h := table[i*40:]
 		s := Section{
-			Name:  trimName(h[:8]),
-			Range: Range{Offset: int64(binary.LittleEndian.Uint32(h[20:])), Size: int64(binary.LittleEndian.Uint32(h[16:]))},
+			Name:        trimName(h[:8]),
+			Range:       Range{Offset: int64(binary.LittleEndian.Uint32(h[20:])), Size: int64(binary.LittleEndian.Uint32(h[16:]))},
+			VirtualSize: int64(binary.LittleEndian.Uint32(h[8:])),
 		}
 		if s.Size == 0 {
 			continue

@@ -148,3 +148,16 @@ func TestCompareFailsClosed(t *testing.T) {
 		t.Errorf("rows %+v ok %v", rows, ok)
 	}
 }
+
+// CHARRA files whose first document has no "---" are still alternatives.
+func TestDetectCHARRAWithoutLeadingSeparator(t *testing.T) {
+	doc := "sha256:\n  0: 0x" + strings.Repeat("00", 32) + "\n---\nsha256:\n  0: 0x" + strings.Repeat("11", 32) + "\n"
+	f, err := Detect([]byte(doc), ReadOptions{})
+	if err != nil || f != FormatCHARRA {
+		t.Fatalf("detected %q, %v", f, err)
+	}
+	d, err := Parse([]byte(doc), ReadOptions{})
+	if err != nil || len(d.Sets) != 2 {
+		t.Fatalf("parsed %+v, %v", d, err)
+	}
+}

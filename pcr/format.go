@@ -258,6 +258,11 @@ func Detect(data []byte, opts ReadOptions) (Format, error) {
 	case strings.HasPrefix(trimmed, "pcrs:"):
 		return FormatTPM2YAML, nil
 	case strings.Contains(trimmed, ":"):
+		// Several documents of 0x values are CHARRA's alternatives, even
+		// when the first document has no "---" of its own.
+		if hexWith0x(rest) && (bytes.HasPrefix(rest, []byte("---")) || bytes.Contains(rest, []byte("\n---"))) {
+			return FormatCHARRA, nil
+		}
 		// tpm2_pcrread indents bank names and prefixes values with 0x.
 		if line != strings.TrimLeft(line, " ") || hexWith0x(rest) {
 			return FormatTPM2YAML, nil

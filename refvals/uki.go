@@ -1,0 +1,135 @@
+package refvals
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+
+	"github.com/goldenpcr/goldenpcr/authenticode"
+	"github.com/goldenpcr/goldenpcr/baseline"
+)
+
+// PCRKernelBoot is where systemd-stub measures a UKI's sections and
+// systemd-pcrphase its boot phases.
+const PCRKernelBoot = 11
+
+// ukiSectionOrder is the canonical order systemd-stub measures sections
+// in (its UnifiedSection enumeration); .pcrsig is never measured.
+var ukiSectionOrder = []string{
+	".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash", ".dtb",
+	".uname", ".sbat", ".pcrpkey", ".profile", ".dtbauto", ".hwids", ".efifw",
+}
+
+// stubKnows returns the sections a systemd-stub of the given major version
+// measures: older stubs ignore sections added to the enumeration later
+// (notably the .sbat every UKI inherits from the stub itself).
+func stubKnows(major int) map[string]bool {
+	known := map[string]bool{".linux": true, ".osrel": true, ".cmdline": true, ".initrd": true, ".splash": true, ".dtb": true, ".pcrpkey": true}
+	add := func(since int, names ...string) {
+		if major == 0 || major >= since {
+			for _, n := range names {
+				known[n] = true
+			}
+		}
+	}
+	add(254, ".uname", ".sbat")
+	add(256, ".ucode")
+	add(257, ".profile", ".dtbauto", ".hwids")
+	add(258, ".efifw")
+	return known
+}
+
+var stubVersionRE = regexp.MustCompile(`systemd-stub (\d+)`)
+
+// UKIOptions tune the PCR 11 prediction.
+type UKIOptions struct {
+	// Phases are systemd-pcrphase strings measured after the sections,
+	// e.g. "enter-initrd"; none when the initrd has no systemd.
+	Phases []string
+	// StubMajor overrides the systemd-stub version read from the UKI's
+	// .sdmagic section; 0 means read it (and if absent, assume the newest).
+	StubMajor int
+}
+
+// UKIPCR11 appends what systemd-stub measures into PCR 11 for the UKI at
+// path: for each present section it knows, in canonical order, the section
+// name with its NUL, then the section's contents as loaded in memory
+// (VirtualSize bytes, zero-filled past the raw data); then the phases.
+func UKIPCR11(b *baseline.Builder, path string, opts UKIOptions) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	img, err := authenticode.Parse(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if _, ok := img.Section(".linux"); !ok {
+		return fmt.Errorf("%s: no .linux section: not a unified kernel image", path)
+	}
+	major := opts.StubMajor
+	if major == 0 {
+		if s, ok := img.Section(".sdmagic"); ok {
+			magic, err := sectionBytes(f, s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			if m := stubVersionRE.FindSubmatch(magic); m != nil {
+				major, _ = strconv.Atoi(string(m[1]))
+				b.Note("PCR 11: %s carries systemd-stub %d; sections it does not know are not measured", path, major)
+			}
+		}
+	}
+	known := stubKnows(major)
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return err
+	}
+	b.AddInput(baseline.Input{Role: "uki", Path: path, SHA256: sum})
+	for _, name := range ukiSectionOrder {
+		s, present := img.Section(name)
+		if !present || !known[name] {
+			continue
+		}
+		data, err := sectionBytes(f, s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		nameData := append([]byte(name), 0)
+		prov := baseline.Provenance{Rule: "systemd-stub: UKI section " + name, Artifact: path, ArtifactSHA256: sum}
+		if err := b.Extend(PCRKernelBoot, baseline.Measurement{Type: "EV_IPL", Description: name + " (section name)", Digest: baseline.HashOf(nameData), Provenance: prov}); err != nil {
+			return err
+		}
+		if err := b.Extend(PCRKernelBoot, baseline.Measurement{Type: "EV_IPL", Description: fmt.Sprintf("%s (%d bytes)", name, len(data)), Digest: baseline.HashOf(data), Provenance: prov}); err != nil {
+			return err
+		}
+	}
+	for _, ph := range opts.Phases {
+		prov := baseline.Provenance{Rule: "systemd-pcrphase: boot phase"}
+		if err := b.Extend(PCRKernelBoot, baseline.Measurement{Type: "EV_IPL", Description: "phase " + ph, Digest: baseline.HashOf([]byte(ph)), Provenance: prov}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sectionBytes returns a section as the loader maps it.
+func sectionBytes(r io.ReaderAt, s authenticode.Section) ([]byte, error) {
+	n := s.VirtualSize
+	if n == 0 {
+		n = s.Size
+	}
+	buf := make([]byte, n)
+	raw := min(n, s.Size)
+	if _, err := r.ReadAt(buf[:raw], s.Offset); err != nil {
+		return nil, fmt.Errorf("reading section %s: %w", s.Name, err)
+	}
+	return buf, nil
+}
