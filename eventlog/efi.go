@@ -133,3 +133,19 @@ func trimNULs(b []byte) []byte {
 	}
 	return b
 }
+
+// EncodeVariableData builds a UEFI_VARIABLE_DATA structure, the data (and,
+// for PCR 7, the hashed bytes) of EFI variable events: vendor GUID, name
+// length in UTF-16 characters, data length, the UTF-16LE name without NUL,
+// then the data.
+func EncodeVariableData(vendor GUID, name string, data []byte) []byte {
+	u := utf16.Encode([]rune(name))
+	out := make([]byte, 0, 32+2*len(u)+len(data))
+	out = append(out, vendor[:]...)
+	out = binary.LittleEndian.AppendUint64(out, uint64(len(u)))
+	out = binary.LittleEndian.AppendUint64(out, uint64(len(data)))
+	for _, c := range u {
+		out = binary.LittleEndian.AppendUint16(out, c)
+	}
+	return append(out, data...)
+}
