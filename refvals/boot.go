@@ -1,0 +1,216 @@
+package refvals
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"unicode/utf16"
+
+	"github.com/goldenpcr/goldenpcr/authenticode"
+	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// PCRs of the boot chain.
+const (
+	PCRBootManagerCode = 4
+	PCRBootManagerData = 5
+	PCRKernelConfig    = 9
+)
+
+// Strings UEFI firmware measures as EV_EFI_ACTION (ASCII, no NUL).
+const (
+	ActionCallingBootOption = "Calling EFI Application from Boot Option"
+	ActionExitBootServices  = "Exit Boot Services Invocation"
+	ActionExitBootSuccess   = "Exit Boot Services Returned with Success"
+)
+
+// BootApplication is an EFI image LoadImage measures into PCR 4.
+type BootApplication struct {
+	// Path of the PE file; Data, if set, is its contents instead (an image
+	// embedded in another, like a UKI's kernel).
+	Path string
+	Data []byte
+	// Why names its role, e.g. "shim" or "kernel loaded by systemd-stub".
+	Why string
+}
+
+// BootManagerPCR4 appends PCR 4: the boot-option action, the separator,
+// then the Authenticode digest of each application in load order.
+func BootManagerPCR4(b *baseline.Builder, apps []BootApplication) error {
+	if err := efiAction(b, PCRBootManagerCode, ActionCallingBootOption); err != nil {
+		return err
+	}
+	if err := Separator(b, PCRBootManagerCode); err != nil {
+		return err
+	}
+	for _, app := range apps {
+		img, r, size, closeFn, err := openPE(app)
+		if err != nil {
+			return err
+		}
+		prov := baseline.Provenance{Rule: "UEFI LoadImage: Authenticode digest", Artifact: app.Path}
+		if app.Path != "" {
+			if prov.ArtifactSHA256, err = fileSHA256(app.Path); err != nil {
+				closeFn()
+				return err
+			}
+			b.AddInput(baseline.Input{Role: "efi-app", Path: app.Path, SHA256: prov.ArtifactSHA256})
+		}
+		err = b.Extend(PCRBootManagerCode, baseline.Measurement{
+			Type: "EV_EFI_BOOT_SERVICES_APPLICATION", Description: fmt.Sprintf("%s (%s, %d bytes)", app.Why, app.Path, size),
+			Digest: func(alg pcr.Alg) ([]byte, error) { return img.Digest(r, alg) }, Provenance: prov,
+		})
+		closeFn()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func openPE(app BootApplication) (*authenticode.Image, io.ReaderAt, int64, func(), error) {
+	if app.Data != nil {
+		r := bytes.NewReader(app.Data)
+		img, err := authenticode.Parse(r, int64(len(app.Data)))
+		if err != nil {
+			return nil, nil, 0, nil, fmt.Errorf("%s: %w", app.Why, err)
+		}
+		return img, r, int64(len(app.Data)), func() {}, nil
+	}
+	f, err := os.Open(app.Path)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, nil, err
+	}
+	img, err := authenticode.Parse(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, nil, fmt.Errorf("%s: %w", app.Path, err)
+	}
+	return img, f, st.Size(), func() { f.Close() }, nil
+}
+
+// UKIKernel returns the PE image in a UKI's .linux section, which
+// systemd-stub loads with LoadImage (and firmware then measures) when
+// secure boot does not stop it.
+func UKIKernel(ukiPath string) ([]byte, error) {
+	f, err := os.Open(ukiPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	img, err := authenticode.Parse(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ukiPath, err)
+	}
+	s, ok := img.Section(".linux")
+	if !ok {
+		return nil, fmt.Errorf("%s: no .linux section", ukiPath)
+	}
+	data := make([]byte, s.Size)
+	if _, err := f.ReadAt(data, s.Offset); err != nil {
+		return nil, err
+	}
+	// The raw section is padded to the file alignment; the kernel image is
+	// the section's VirtualSize.
+	if s.VirtualSize > 0 && s.VirtualSize < s.Size {
+		data = data[:s.VirtualSize]
+	}
+	return data, nil
+}
+
+// ExitBootServicesPCR5 appends the two actions firmware measures into
+// PCR 5 when the OS loader calls ExitBootServices.
+func ExitBootServicesPCR5(b *baseline.Builder) error {
+	if err := efiAction(b, PCRBootManagerData, ActionExitBootServices); err != nil {
+		return err
+	}
+	return efiAction(b, PCRBootManagerData, ActionExitBootSuccess)
+}
+
+func efiAction(b *baseline.Builder, index int, action string) error {
+	return b.Extend(index, baseline.Measurement{Type: "EV_EFI_ACTION", Description: action, Data: []byte(action),
+		Digest: baseline.HashOf([]byte(action)), Provenance: baseline.Provenance{Rule: "UEFI: EFI action string"}})
+}
+
+// Event tags the Linux EFI stub measures into PCR 9.
+const (
+	tagLinuxInitrd      = 0x8F3B22EC
+	tagLinuxLoadOptions = 0x8F3B22ED
+)
+
+// LinuxStubPCR9 appends what the Linux EFI stub (6.1 and later) measures:
+// the command line it was started with, as UTF-16LE with its NUL, and the
+// initrd it loads. An empty cmdline or nil initrd leaves that event out.
+func LinuxStubPCR9(b *baseline.Builder, cmdline string, initrd []byte, initrdPath string) error {
+	if cmdline != "" {
+		u := utf16.Encode([]rune(cmdline))
+		opts := make([]byte, 0, 2*len(u)+2)
+		for _, c := range u {
+			opts = binary.LittleEndian.AppendUint16(opts, c)
+		}
+		opts = append(opts, 0, 0)
+		if err := b.Extend(PCRKernelConfig, baseline.Measurement{Type: "EV_EVENT_TAG", Description: "LOADED_IMAGE::LoadOptions: " + cmdline,
+			Data: taggedEvent(tagLinuxLoadOptions, "LOADED_IMAGE::LoadOptions"), Digest: baseline.HashOf(opts),
+			Provenance: baseline.Provenance{Rule: "Linux EFI stub: H(UTF-16LE command line with NUL)"}}); err != nil {
+			return err
+		}
+	}
+	if initrd != nil {
+		prov := baseline.Provenance{Rule: "Linux EFI stub: H(initrd)", Artifact: initrdPath}
+		if initrdPath != "" {
+			prov.ArtifactSHA256 = fmt.Sprintf("%x", pcr.SHA256.Sum(initrd))
+		}
+		if err := b.Extend(PCRKernelConfig, baseline.Measurement{Type: "EV_EVENT_TAG", Description: fmt.Sprintf("Linux initrd (%d bytes)", len(initrd)),
+			Data: taggedEvent(tagLinuxInitrd, "Linux initrd"), Digest: baseline.HashOf(initrd), Provenance: prov}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// taggedEvent builds the TCG_PCClientTaggedEvent the stub logs.
+func taggedEvent(id uint32, desc string) []byte {
+	d := append([]byte(desc), 0)
+	out := binary.LittleEndian.AppendUint32(nil, id)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(d)))
+	return append(out, d...)
+}
+
+// CMLImagesPCR11 appends what GyroidOS's cmld extends into PCR 11: the
+// SHA-256 of each guest-OS image, in the order given, directly (there is
+// no event log; the sha256 bank is the only one it uses).
+func CMLImagesPCR11(b *baseline.Builder, images []string) error {
+	for _, p := range images {
+		sum, err := fileSHA256(p)
+		if err != nil {
+			return err
+		}
+		b.AddInput(baseline.Input{Role: "cml-image", Path: p, SHA256: sum})
+		digest, _ := hex.DecodeString(sum)
+		err = b.Extend(PCRKernelBoot, baseline.Measurement{Type: "CML_IMAGE", Description: "cmld: image " + p,
+			Digest: func(alg pcr.Alg) ([]byte, error) {
+				if alg != pcr.SHA256 {
+					return nil, fmt.Errorf("GyroidOS measures images into the sha256 bank only, not %s", alg)
+				}
+				return digest, nil
+			},
+			Provenance: baseline.Provenance{Rule: "GyroidOS cmld: SHA-256 of the image file", Artifact: p, ArtifactSHA256: sum}})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
