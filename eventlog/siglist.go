@@ -24,6 +24,8 @@ type SignatureData struct {
 	Certificate *CertInfo `json:"certificate,omitempty" yaml:"certificate,omitempty"`
 	// Data holds other entry types as hex.
 	Data string `json:"data,omitempty" yaml:"data,omitempty"`
+	// Raw is the entry's data (certificate DER or hash); not rendered.
+	Raw []byte `json:"-" yaml:"-"`
 }
 
 // CertInfo summarises an X.509 certificate found in a log.
@@ -90,7 +92,7 @@ func ParseSignatureLists(b []byte) ([]SignatureList, error) {
 }
 
 func signatureData(typ, owner GUID, data []byte) SignatureData {
-	sd := SignatureData{Owner: owner}
+	sd := SignatureData{Owner: owner, Raw: data}
 	switch typ {
 	case GUIDCertX509:
 		sd.Certificate = certInfo(data)

@@ -98,10 +98,11 @@ func openPE(app BootApplication) (*authenticode.Image, io.ReaderAt, int64, func(
 	return img, f, st.Size(), func() { f.Close() }, nil
 }
 
-// UKIKernel returns the PE image in a UKI's .linux section, which
-// systemd-stub loads with LoadImage (and firmware then measures) when
-// secure boot does not stop it.
-func UKIKernel(ukiPath string) ([]byte, error) {
+// UKISection returns a section of a UKI as systemd-stub hands it on:
+// VirtualSize bytes (the raw data is padded to the file alignment). The
+// .linux section is the kernel PE that systemd-stub loads with LoadImage,
+// which firmware then measures when secure boot does not stop it.
+func UKISection(ukiPath, name string) ([]byte, error) {
 	f, err := os.Open(ukiPath)
 	if err != nil {
 		return nil, err
@@ -115,20 +116,11 @@ func UKIKernel(ukiPath string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ukiPath, err)
 	}
-	s, ok := img.Section(".linux")
+	s, ok := img.Section(name)
 	if !ok {
-		return nil, fmt.Errorf("%s: no .linux section", ukiPath)
+		return nil, fmt.Errorf("%s: no %s section", ukiPath, name)
 	}
-	data := make([]byte, s.Size)
-	if _, err := f.ReadAt(data, s.Offset); err != nil {
-		return nil, err
-	}
-	// The raw section is padded to the file alignment; the kernel image is
-	// the section's VirtualSize.
-	if s.VirtualSize > 0 && s.VirtualSize < s.Size {
-		data = data[:s.VirtualSize]
-	}
-	return data, nil
+	return sectionBytes(f, s)
 }
 
 // ExitBootServicesPCR5 appends the two actions firmware measures into

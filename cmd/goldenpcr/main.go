@@ -68,7 +68,7 @@ Exit codes: 0 = ok / verified, 1 = evidence or values do not match,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newEventlogCmd(), newPCRCmd(), newPECmd())
+	root.AddCommand(newEventlogCmd(), newPCRCmd(), newPECmd(), newRefvalsCmd())
 	root.AddCommand(newVerifyCmd())
 	return root
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// esl wraps a DER certificate in an EFI_SIGNATURE_LIST.
+func esl(owner eventlog.GUID, der []byte) []byte {
+	b := append([]byte{}, eventlog.GUIDCertX509[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(28+16+len(der)))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, uint32(16+len(der)))
+	b = append(b, owner[:]...)
+	return append(b, der...)
+}
+
+// signedUKI builds a UKI from Debian's stub and signs it with a fresh db key.
+func signedUKI(t *testing.T, dir string) (uki string, dbDER []byte) {
+	t.Helper()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "goldenpcr db"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	keyPath, certPath := filepath.Join(dir, "db.key"), filepath.Join(dir, "db.crt")
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, "cmdline"), []byte("console=ttyS0"), 0o644)
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("not really a kernel"), 0o644)
+	unsigned := filepath.Join(dir, "uki-unsigned.efi")
+	if out, err := exec.Command("objcopy", "--add-section", ".cmdline="+filepath.Join(dir, "cmdline"), "--change-section-vma", ".cmdline=0x30000",
+		"--add-section", ".linux="+filepath.Join(dir, "vmlinuz"), "--change-section-vma", ".linux=0x2000000",
+		"/usr/lib/systemd/boot/efi/linuxx64.efi.stub", unsigned).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v %s", err, out)
+	}
+	uki = filepath.Join(dir, "uki.efi")
+	if out, err := exec.Command("sbsign", "--key", keyPath, "--cert", certPath, "--output", uki, unsigned).CombinedOutput(); err != nil {
+		t.Fatalf("sbsign: %v %s", err, out)
+	}
+	return uki, der
+}
+
+func TestRefvalsCompute(t *testing.T) {
+	dir := t.TempDir()
+	uki, dbDER := signedUKI(t, dir)
+	dbPath := filepath.Join(dir, "db.esl")
+	os.WriteFile(dbPath, esl(eventlog.GUIDShimLock, dbDER), 0o644)
+
+	out := filepath.Join(dir, "baseline.yaml")
+	code, _, errs := run(t, "refvals", "compute", "--uki", uki, "--secure-boot", "--db", dbPath, "--phase", "enter-initrd", "--bank", "sha256", "-O", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := baseline.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := map[int]baseline.PCR{}
+	for _, p := range b.PCRs {
+		idx[p.Index] = p
+	}
+	if len(idx[4].Events) != 3 || len(idx[11].Events) != 2*2+1 {
+		t.Errorf("PCR 4 events %d, PCR 11 events %d", len(idx[4].Events), len(idx[11].Events))
+	}
+	ev7 := idx[7].Events
+	last := ev7[len(ev7)-1]
+	if len(ev7) != 7 || last.Type != "EV_EFI_VARIABLE_AUTHORITY" || !strings.Contains(last.Description, uki) {
+		t.Errorf("PCR 7 events %+v", ev7)
+	}
+	// The authority event's data is the db entry: owner GUID + certificate.
+	want := eventlog.EncodeVariableData(eventlog.GUIDImageSecurityDB, "db", append(append([]byte{}, eventlog.GUIDShimLock[:]...), dbDER...))
+	if last.Digests["sha256"] != hex.EncodeToString(pcr.SHA256.Sum(want)) {
+		t.Errorf("authority digest %s", last.Digests["sha256"])
+	}
+
+	// -o pcrs prints tpm2_pcrread YAML that the pcr package reads back.
+	code, pcrsOut, _ := run(t, "refvals", "compute", "--uki", uki, "-o", "pcrs")
+	doc, err := pcr.Parse([]byte(pcrsOut), pcr.ReadOptions{})
+	if code != 0 || err != nil || doc.Format != pcr.FormatTPM2YAML || doc.Sets[0].Len() != 4 {
+		t.Errorf("-o pcrs: exit %d, %v, %q", code, err, pcrsOut)
+	}
+
+	// A db that does not hold the signer: the firmware would refuse the UKI.
+	other := filepath.Join(dir, "other.esl")
+	os.WriteFile(other, esl(eventlog.GUIDShimLock, []byte{0x30, 0}), 0o644)
+	if code, _, errs = run(t, "refvals", "compute", "--uki", uki, "--secure-boot", "--db", other); code != 2 || !strings.Contains(errs, "no db certificate verifies") {
+		t.Errorf("foreign db: exit %d %s", code, errs)
+	}
+	// Never overwrite an input.
+	if code, _, errs = run(t, "refvals", "compute", "--uki", uki, "-O", uki); code != 2 || !strings.Contains(errs, "refusing to overwrite input") {
+		t.Errorf("-O input: exit %d %s", code, errs)
+	}
+	if code, _, _ = run(t, "refvals", "compute"); code != 2 {
+		t.Errorf("no artifacts: exit %d", code)
+	}
+}
