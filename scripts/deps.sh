@@ -13,6 +13,16 @@ declare -A need=(
 	[osslsigncode]=osslsigncode
 	[sbsign]=sbsigntool
 	[openssl]=openssl
+	[sfdisk]=fdisk
+	[/usr/lib/systemd/systemd-measure]=systemd
+	# boot lab (lab/, docs/lab.md)
+	[qemu-system-x86_64]=qemu-system-x86
+	[swtpm_ioctl]=swtpm-tools
+	[mformat]=mtools
+	[mcopy]=mtools
+	[objcopy]=binutils
+	[apt-get]=apt
+	[dpkg-deb]=dpkg
 )
 
 # file → Debian package shipping it (test inputs: real EFI binaries)
@@ -22,6 +32,13 @@ declare -A files=(
 	[/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi]=grub-efi-amd64-bin
 	[/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed]=grub-efi-amd64-signed
 	[/usr/lib/systemd/boot/efi/systemd-bootx64.efi]=systemd-boot-efi
+	# boot lab: firmware, systemd-stub, a static busybox for the initramfs
+	[/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
+	[/usr/share/OVMF/OVMF_CODE_4M.snakeoil.fd]=ovmf
+	[/usr/share/OVMF/OVMF_CODE_4M.ms.fd]=ovmf
+	[/usr/share/ovmf/PkKek-1-snakeoil.key]=ovmf
+	[/usr/lib/systemd/boot/efi/linuxx64.efi.stub]=systemd-boot-efi
+	[/bin/busybox]=busybox-static
 )
 
 missing=()

@@ -30,6 +30,7 @@ type refvalsComputeOptions struct {
 	PK, KEK       string
 	DB, DBX       string
 	CMLImages     []string
+	Disk          string
 	Banks         []string
 	Output        string
 	OutFile       string
@@ -58,6 +59,8 @@ given artifacts must produce, and write them as a baseline document
           Option", the separator, then each image's Authenticode digest; with
           --stub-loads-kernel also the kernel inside the UKI (systemd-stub loads it
           with LoadImage when secure boot is off).
+  PCR 5   --disk: the GPT event of the boot disk, then the two ExitBootServices
+          actions.
   PCR 7   --secure-boot, --pk, --kek, --db, --dbx (EFI signature lists, e.g.
           'cert-to-efi-sig-list' output): the variables, the separator, then the db
           certificate that verifies the first boot application's signature.
@@ -88,6 +91,7 @@ What is not simulated is listed in the baseline's notes.`,
 	f.StringVar(&opts.KEK, "kek", "", "KEK as an EFI signature list file")
 	f.StringVar(&opts.DB, "db", "", "db as an EFI signature list file")
 	f.StringVar(&opts.DBX, "dbx", "", "dbx as an EFI signature list file")
+	f.StringVar(&opts.Disk, "disk", "", "disk image booted from (GPT): predicts PCR 5")
 	f.StringArrayVar(&opts.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
 	f.StringSliceVar(&opts.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
 	f.StringVarP(&opts.Output, "output", "o", "baseline", "output: baseline (YAML), json (baseline as JSON) or pcrs (tpm2_pcrread YAML)")
@@ -121,6 +125,11 @@ func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 	}
 	if len(apps) > 0 {
 		if err := refvals.BootManagerPCR4(b, apps); err != nil {
+			return err
+		}
+	}
+	if opts.Disk != "" {
+		if err := refvals.BootManagerDataPCR5(b, opts.Disk); err != nil {
 			return err
 		}
 	}
