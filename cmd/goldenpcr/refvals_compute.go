@@ -31,6 +31,7 @@ type refvalsComputeOptions struct {
 	DB, DBX       string
 	CMLImages     []string
 	Disk          string
+	EFIVars       string
 	Banks         []string
 	Output        string
 	OutFile       string
@@ -61,8 +62,8 @@ given artifacts must produce, and write them as a baseline document
           with LoadImage when secure boot is off).
   PCR 5   --disk: the GPT event of the boot disk, then the two ExitBootServices
           actions.
-  PCR 7   --secure-boot, --pk, --kek, --db, --dbx (EFI signature lists, e.g.
-          'cert-to-efi-sig-list' output): the variables, the separator, then the db
+  PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
+          signature lists, e.g. 'cert-to-efi-sig-list' output): the variables, the separator, then the db
           certificate that verifies the first boot application's signature.
   PCR 9   --cmdline and --initrd: what the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
@@ -91,6 +92,7 @@ What is not simulated is listed in the baseline's notes.`,
 	f.StringVar(&opts.KEK, "kek", "", "KEK as an EFI signature list file")
 	f.StringVar(&opts.DB, "db", "", "db as an EFI signature list file")
 	f.StringVar(&opts.DBX, "dbx", "", "dbx as an EFI signature list file")
+	f.StringVar(&opts.EFIVars, "efi-vars", "", "edk2/OVMF variable store (OVMF_VARS.fd) holding PK, KEK, db, dbx; secure boot is on if a PK is enrolled")
 	f.StringVar(&opts.Disk, "disk", "", "disk image booted from (GPT): predicts PCR 5")
 	f.StringArrayVar(&opts.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
 	f.StringSliceVar(&opts.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
@@ -133,7 +135,7 @@ func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 			return err
 		}
 	}
-	if opts.secureBootSet || opts.PK != "" || opts.KEK != "" || opts.DB != "" || opts.DBX != "" {
+	if opts.secureBootSet || opts.EFIVars != "" || opts.PK != "" || opts.KEK != "" || opts.DB != "" || opts.DBX != "" {
 		if err := computePCR7(b, opts, apps); err != nil {
 			return err
 		}
@@ -224,9 +226,31 @@ func computePCR7(b *baseline.Builder, opts *refvalsComputeOptions, apps []refval
 			return err
 		}
 	}
-	vars := refvals.SecureBootVariables(opts.SecureBoot, lists[0], lists[1], lists[2], lists[3])
+	secureBoot := opts.SecureBoot
+	if opts.EFIVars != "" {
+		data, err := os.ReadFile(opts.EFIVars)
+		if err != nil {
+			return err
+		}
+		store, err := refvals.ReadVarStore(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", opts.EFIVars, err)
+		}
+		var fromStore [4][]byte
+		var sb bool
+		sb, fromStore[0], fromStore[1], fromStore[2], fromStore[3] = refvals.SecureBootFromVarStore(store)
+		if !opts.secureBootSet {
+			secureBoot = sb
+		}
+		for i := range lists {
+			if lists[i] == nil {
+				lists[i] = fromStore[i]
+			}
+		}
+	}
+	vars := refvals.SecureBootVariables(secureBoot, lists[0], lists[1], lists[2], lists[3])
 	var auths []refvals.Authority
-	if opts.SecureBoot && len(apps) > 0 {
+	if secureBoot && len(apps) > 0 {
 		a, err := dbAuthority(lists[2], apps[0])
 		if err != nil {
 			return err
