@@ -53,7 +53,7 @@ func BootManagerPCR4(b *baseline.Builder, apps []BootApplication) error {
 			return err
 		}
 		prov := baseline.Provenance{Rule: "UEFI LoadImage: Authenticode digest", Artifact: app.Path}
-		if app.Path != "" {
+		if app.Data == nil {
 			if prov.ArtifactSHA256, err = fileSHA256(app.Path); err != nil {
 				closeFn()
 				return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -65,7 +66,8 @@ given artifacts must produce, and write them as a baseline document
   PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
           signature lists, e.g. 'cert-to-efi-sig-list' output): the variables, the separator, then the db
           certificate that verifies the first boot application's signature.
-  PCR 9   --cmdline and --initrd: what the Linux EFI stub (6.1+) measures.
+  PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
+          the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
           the UKI), then each --phase; --cml-images: GyroidOS guest-OS images.
 
@@ -140,17 +142,8 @@ func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 			return err
 		}
 	}
-	if opts.Cmdline != "" || opts.Initrd != "" {
-		var initrd []byte
-		if opts.Initrd != "" {
-			var err error
-			if initrd, err = os.ReadFile(opts.Initrd); err != nil {
-				return err
-			}
-		}
-		if err := refvals.LinuxStubPCR9(b, opts.Cmdline, initrd, opts.Initrd); err != nil {
-			return err
-		}
+	if err := computePCR9(b, opts); err != nil {
+		return err
 	}
 	if opts.UKI != "" {
 		if err := refvals.UKIPCR11(b, opts.UKI, refvals.UKIOptions{Phases: opts.Phases}); err != nil {
@@ -179,6 +172,33 @@ func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 	}
 	_, err = out.Write(data)
 	return err
+}
+
+// computePCR9 predicts the Linux EFI stub's events from --cmdline and
+// --initrd, or, for a UKI, from its .cmdline and .initrd sections, which
+// systemd-stub hands the kernel as LoadOptions and initrd.
+func computePCR9(b *baseline.Builder, opts *refvalsComputeOptions) error {
+	cmdline, initrdPath := opts.Cmdline, opts.Initrd
+	var initrd []byte
+	if initrdPath != "" {
+		var err error
+		if initrd, err = os.ReadFile(initrdPath); err != nil {
+			return err
+		}
+	}
+	if opts.UKI != "" && cmdline == "" && initrd == nil {
+		if c, err := refvals.UKISection(opts.UKI, ".cmdline"); err == nil {
+			cmdline = strings.TrimRight(string(c), "\x00 \t\r\n")
+			b.Note("PCR 9: command line taken from the UKI's .cmdline section, trailing whitespace removed as systemd-stub does")
+		}
+		if i, err := refvals.UKISection(opts.UKI, ".initrd"); err == nil {
+			initrd, initrdPath = i, opts.UKI+":.initrd"
+		}
+	}
+	if cmdline == "" && initrd == nil {
+		return nil
+	}
+	return refvals.LinuxStubPCR9(b, cmdline, initrd, initrdPath)
 }
 
 func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
