@@ -33,6 +33,11 @@ type refvalsComputeOptions struct {
 	CMLImages     []string
 	Disk          string
 	EFIVars       string
+	GRUBCfg       string
+	GRUBRoot      string
+	GRUBPrefix    string
+	GRUBDebian    bool
+	GRUBFiles     []string
 	Banks         []string
 	Output        string
 	OutFile       string
@@ -66,6 +71,9 @@ given artifacts must produce, and write them as a baseline document
   PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
           signature lists, e.g. 'cert-to-efi-sig-list' output): the variables, the separator, then the db
           certificate that verifies the first boot application's signature.
+  PCR 8/9 --grub-cfg with --grub-file PATH=FILE (and --grub-debian-prelude for
+          Debian's signed or monolithic GRUB): "grub_cmd: …" for each command run,
+          "kernel_cmdline: …", and each file GRUB reads.
   PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
           the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
@@ -95,6 +103,11 @@ What is not simulated is listed in the baseline's notes.`,
 	f.StringVar(&opts.DB, "db", "", "db as an EFI signature list file")
 	f.StringVar(&opts.DBX, "dbx", "", "dbx as an EFI signature list file")
 	f.StringVar(&opts.EFIVars, "efi-vars", "", "edk2/OVMF variable store (OVMF_VARS.fd) holding PK, KEK, db, dbx; secure boot is on if a PK is enrolled")
+	f.StringVar(&opts.GRUBCfg, "grub-cfg", "", "grub.cfg GRUB runs (straight-line configurations): predicts PCRs 8 and 9")
+	f.StringVar(&opts.GRUBRoot, "grub-root", "(hd0)", "GRUB's root device")
+	f.StringVar(&opts.GRUBPrefix, "grub-prefix", "/EFI/debian", "directory of grub.cfg on the root device")
+	f.BoolVar(&opts.GRUBDebian, "grub-debian-prelude", false, "simulate the configuration embedded in Debian's signed and monolithic GRUB images")
+	f.StringArrayVar(&opts.GRUBFiles, "grub-file", nil, "GRUBPATH=LOCALFILE for each file grub.cfg reads, e.g. /vmlinuz=build/bzImage (repeatable)")
 	f.StringVar(&opts.Disk, "disk", "", "disk image booted from (GPT): predicts PCR 5")
 	f.StringArrayVar(&opts.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
 	f.StringSliceVar(&opts.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
@@ -142,6 +155,11 @@ func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 			return err
 		}
 	}
+	if opts.GRUBCfg != "" {
+		if err := computeGRUB(b, opts); err != nil {
+			return err
+		}
+	}
 	if err := computePCR9(b, opts); err != nil {
 		return err
 	}
@@ -172,6 +190,28 @@ func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 	}
 	_, err = out.Write(data)
 	return err
+}
+
+func computeGRUB(b *baseline.Builder, opts *refvalsComputeOptions) error {
+	cfg, err := os.ReadFile(opts.GRUBCfg)
+	if err != nil {
+		return err
+	}
+	files := map[string]string{}
+	for _, f := range opts.GRUBFiles {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return fmt.Errorf("--grub-file %q: want GRUBPATH=LOCALFILE", f)
+		}
+		files[k] = v
+	}
+	err = refvals.GRUBPCR8And9(b, cfg, refvals.GRUBOptions{Root: opts.GRUBRoot, Prefix: opts.GRUBPrefix,
+		DebianPrelude: opts.GRUBDebian, Files: files, ConfigPath: opts.GRUBCfg})
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.GRUBCfg, err)
+	}
+	b.Note("PCRs 8/9: GRUB simulated for a straight-line configuration; search does not change root, modules are assumed built in")
+	return nil
 }
 
 // computePCR9 predicts the Linux EFI stub's events from --cmdline and

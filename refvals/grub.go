@@ -1,0 +1,291 @@
+package refvals
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
+)
+
+// GRUB with its tpm module measures every command it runs into PCR 8 and
+// every file it reads into PCR 9.
+const PCRBootLoaderConfig = 8
+
+// GRUBOptions describe the boot GRUB is simulated for.
+type GRUBOptions struct {
+	// Root is GRUB's root device, e.g. "(hd0)".
+	Root string
+	// Prefix is the directory of grub.cfg on Root, e.g. "/EFI/debian".
+	Prefix string
+	// DebianPrelude simulates the configuration Debian embeds in its
+	// monolithic and signed GRUB images, which looks for
+	// $prefix/x86_64-efi/grub.cfg, then sources $prefix/grub.cfg.
+	DebianPrelude bool
+	// Files maps paths as GRUB names them ("/vmlinuz") to local files, for
+	// the PCR 9 digests of what GRUB reads.
+	Files map[string]string
+	// ConfigPath is the local grub.cfg file, for provenance.
+	ConfigPath string
+}
+
+// GRUBPCR8And9 simulates GRUB running cfg and booting its default entry,
+// and appends what GRUB measures: "grub_cmd: " plus each command as run
+// (quotes removed, variables expanded) into PCR 8, "kernel_cmdline: " for
+// the kernel, and each file it reads into PCR 9 (data: the path, digest:
+// the file's hash). Only straight-line configurations are simulated: set,
+// insmod, search (measured; its effect on root is not simulated), linux,
+// initrd (and their efi variants), boot, and menuentry blocks; if, for,
+// function, source and submenu are refused with the line number.
+func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) error {
+	g := &grubSim{b: b, opts: opts, vars: map[string]string{"root": opts.Root, "prefix": opts.Root + opts.Prefix}}
+	if opts.DebianPrelude {
+		p := opts.Root + opts.Prefix
+		for _, c := range []string{"[ -z " + p + " -o ! -e " + p + " ]", "[ -e " + p + "/x86_64-efi/grub.cfg ]", "[ -e " + p + "/grub.cfg ]", "source " + p + "/grub.cfg"} {
+			if err := g.measureCmd(c, "Debian's embedded GRUB configuration"); err != nil {
+				return err
+			}
+		}
+		if err := g.measureFileData(p+"/grub.cfg", cfg, opts.ConfigPath); err != nil {
+			return err
+		}
+	}
+	if err := g.run(string(cfg), 1, true); err != nil {
+		return err
+	}
+	if g.booted || len(g.entries) == 0 {
+		return nil
+	}
+	e, err := g.defaultEntry()
+	if err != nil {
+		return err
+	}
+	if err := g.measureCmd("setparams "+e.title, "GRUB: boot of the default menu entry"); err != nil {
+		return err
+	}
+	return g.run(e.body, e.line, false)
+}
+
+type grubEntry struct {
+	title string
+	body  string
+	line  int
+}
+
+type grubSim struct {
+	b       *baseline.Builder
+	opts    GRUBOptions
+	vars    map[string]string
+	entries []grubEntry
+	booted  bool
+}
+
+func (g *grubSim) measureCmd(cmd, rule string) error {
+	text := "grub_cmd: " + cmd
+	return g.b.Extend(PCRBootLoaderConfig, baseline.Measurement{Type: "EV_IPL", Description: text, Data: append([]byte(text), 0),
+		Digest: baseline.HashOf([]byte(cmd)), Provenance: baseline.Provenance{Rule: rule, Artifact: g.opts.ConfigPath}})
+}
+
+func (g *grubSim) measureFile(grubPath string) error {
+	local, ok := g.opts.Files[grubPath]
+	if !ok {
+		return fmt.Errorf("GRUB reads %s: give the local file for it", grubPath)
+	}
+	data, err := os.ReadFile(local)
+	if err != nil {
+		return err
+	}
+	return g.measureFileData(grubPath, data, local)
+}
+
+func (g *grubSim) measureFileData(grubPath string, data []byte, local string) error {
+	prov := baseline.Provenance{Rule: "GRUB: file read, H(contents)", Artifact: local}
+	if local != "" {
+		prov.ArtifactSHA256 = fmt.Sprintf("%x", sha256Sum(data))
+		g.b.AddInput(baseline.Input{Role: "grub-file", Path: local, SHA256: prov.ArtifactSHA256})
+	}
+	return g.b.Extend(PCRKernelConfig, baseline.Measurement{Type: "EV_IPL", Description: grubPath, Data: append([]byte(grubPath), 0),
+		Digest: baseline.HashOf(data), Provenance: prov})
+}
+
+// run executes script lines; topLevel allows menuentry definitions.
+func (g *grubSim) run(script string, firstLine int, topLevel bool) error {
+	lines := strings.Split(script, "\n")
+	for i := 0; i < len(lines) && !g.booted; i++ {
+		lineNo := firstLine + i
+		words, err := grubWords(lines[i], g.vars)
+		if err != nil {
+			return fmt.Errorf("grub.cfg line %d: %w", lineNo, err)
+		}
+		if len(words) == 0 {
+			continue
+		}
+		switch words[0] {
+		case "menuentry":
+			if !topLevel {
+				return fmt.Errorf("grub.cfg line %d: nested menuentry is not simulated", lineNo)
+			}
+			// The block is measured as written, from "{" to the matching "}".
+			start := strings.Index(lines[i], "{")
+			if start < 0 {
+				return fmt.Errorf("grub.cfg line %d: menuentry without \"{\" on its line is not simulated", lineNo)
+			}
+			block := lines[i][start:]
+			j := i
+			for !strings.HasPrefix(strings.TrimSpace(lines[j]), "}") || j == i {
+				j++
+				if j >= len(lines) {
+					return fmt.Errorf("grub.cfg line %d: menuentry block never closed", lineNo)
+				}
+				block += "\n" + lines[j]
+			}
+			title := strings.Join(words[1:len(words)-1], " ")
+			if err := g.measureCmd("menuentry "+title+" "+block, "GRUB: command run"); err != nil {
+				return err
+			}
+			inner := block[1:strings.LastIndex(block, "}")]
+			g.entries = append(g.entries, grubEntry{title: title, body: strings.TrimPrefix(inner, "\n"), line: lineNo + 1})
+			i = j
+			continue
+		case "if", "elif", "else", "fi", "for", "while", "function", "source", "configfile", "submenu":
+			return fmt.Errorf("grub.cfg line %d: %q is not simulated (straight-line configurations only)", lineNo, words[0])
+		}
+		cmd := strings.Join(words, " ")
+		if err := g.measureCmd(cmd, "GRUB: command run"); err != nil {
+			return err
+		}
+		switch words[0] {
+		case "set":
+			for _, w := range words[1:] {
+				if k, v, ok := strings.Cut(w, "="); ok {
+					g.vars[k] = v
+				}
+			}
+		case "linux", "linuxefi", "linux16":
+			if len(words) < 2 {
+				return fmt.Errorf("grub.cfg line %d: %s without a kernel", lineNo, words[0])
+			}
+			if err := g.measureFile(words[1]); err != nil {
+				return fmt.Errorf("grub.cfg line %d: %w", lineNo, err)
+			}
+			text := "kernel_cmdline: " + strings.Join(words[1:], " ")
+			if err := g.b.Extend(PCRBootLoaderConfig, baseline.Measurement{Type: "EV_IPL", Description: text, Data: append([]byte(text), 0),
+				Digest: baseline.HashOf([]byte(strings.Join(words[1:], " "))), Provenance: baseline.Provenance{Rule: "GRUB: kernel command line", Artifact: g.opts.ConfigPath}}); err != nil {
+				return err
+			}
+		case "initrd", "initrdefi", "initrd16":
+			for _, f := range words[1:] {
+				if err := g.measureFile(f); err != nil {
+					return fmt.Errorf("grub.cfg line %d: %w", lineNo, err)
+				}
+			}
+		case "boot":
+			g.booted = true
+		}
+	}
+	return nil
+}
+
+func (g *grubSim) defaultEntry() (grubEntry, error) {
+	def := g.vars["default"]
+	if def == "" {
+		def = "0"
+	}
+	if n, err := strconv.Atoi(def); err == nil {
+		if n < 0 || n >= len(g.entries) {
+			return grubEntry{}, fmt.Errorf("default=%d but grub.cfg has %d menu entries", n, len(g.entries))
+		}
+		return g.entries[n], nil
+	}
+	for _, e := range g.entries {
+		if e.title == def {
+			return e, nil
+		}
+	}
+	return grubEntry{}, fmt.Errorf("default=%q names no menu entry (ids are not simulated)", def)
+}
+
+// grubWords splits a command line the way GRUB's script parser does for
+// simple commands: quotes group and are removed, $var and ${var} expand.
+func grubWords(line string, vars map[string]string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '#' && !inWord:
+			return words, nil
+		case c == ' ' || c == '\t' || c == '\r':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\'' || c == '"':
+			end := strings.IndexByte(line[i+1:], c)
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated %c quote", c)
+			}
+			s := line[i+1 : i+1+end]
+			if c == '"' {
+				s = expandVars(s, vars)
+			}
+			cur.WriteString(s)
+			inWord = true
+			i += end + 1
+		case c == '$':
+			name, next, err := grubVar(line, i)
+			if err != nil {
+				return nil, err
+			}
+			cur.WriteString(vars[name])
+			inWord = true
+			i = next - 1
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// grubVar reads the variable reference at line[i] ("$name" or
+// "${name}") and returns its name and the index just past it.
+func grubVar(line string, i int) (string, int, error) {
+	j := i + 1
+	if j < len(line) && line[j] == '{' {
+		end := strings.IndexByte(line[j:], '}')
+		if end < 0 {
+			return "", 0, fmt.Errorf("unterminated ${")
+		}
+		return line[j+1 : j+end], j + end + 1, nil
+	}
+	for j < len(line) && (line[j] == '_' || line[j] >= 'a' && line[j] <= 'z' || line[j] >= 'A' && line[j] <= 'Z' || line[j] >= '0' && line[j] <= '9') {
+		j++
+	}
+	return line[i+1 : j], j, nil
+}
+
+// expandVars expands variable references inside double quotes.
+func expandVars(s string, vars map[string]string) string {
+	var out strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			out.WriteByte(s[i])
+			continue
+		}
+		name, next, err := grubVar(s, i)
+		if err != nil {
+			out.WriteString(s[i:])
+			break
+		}
+		out.WriteString(vars[name])
+		i = next - 1
+	}
+	return out.String()
+}
