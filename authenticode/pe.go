@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 )
 
 // Image is the part of a PE/COFF file the Authenticode digest depends on.
@@ -147,7 +148,7 @@ func Parse(r io.ReaderAt, size int64) (*Image, error) {
 	for i := 0; i < nsec; i++ {
 		h := table[i*40:]
 		s := Section{
-			Name:        trimName(h[:8]),
+			Name:        sectionName(r, size, coff, h[:8]),
 			Range:       Range{Offset: int64(binary.LittleEndian.Uint32(h[20:])), Size: int64(binary.LittleEndian.Uint32(h[16:]))},
 			VirtualSize: int64(binary.LittleEndian.Uint32(h[8:])),
 		}
@@ -161,6 +162,28 @@ func Parse(r io.ReaderAt, size int64) (*Image, error) {
 	}
 	sort.SliceStable(img.Sections, func(a, b int) bool { return img.Sections[a].Offset < img.Sections[b].Offset })
 	return img, nil
+}
+
+// sectionName resolves long names ("/4" points into the COFF string
+// table), which GNU ld writes for sections like shim's .vendor_cert.
+func sectionName(r io.ReaderAt, size int64, coff, field []byte) string {
+	name := trimName(field)
+	if len(name) < 2 || name[0] != '/' {
+		return name
+	}
+	off, err := strconv.Atoi(name[1:])
+	symtab := int64(binary.LittleEndian.Uint32(coff[12:]))
+	nsyms := int64(binary.LittleEndian.Uint32(coff[16:]))
+	if err != nil || symtab == 0 {
+		return name
+	}
+	at := symtab + nsyms*18 + int64(off)
+	if at < 0 || at >= size {
+		return name
+	}
+	buf := make([]byte, min(64, size-at))
+	n, _ := r.ReadAt(buf, at)
+	return trimName(buf[:n])
 }
 
 func trimName(b []byte) string {

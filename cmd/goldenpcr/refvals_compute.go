@@ -70,7 +70,8 @@ given artifacts must produce, and write them as a baseline document
           actions.
   PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
           signature lists, e.g. 'cert-to-efi-sig-list' output): the variables, the separator, then the db
-          certificate that verifies the first boot application's signature.
+          certificate that verifies the first boot application's signature, and
+          when that application is shim, shim's SbatLevel and vendor certificate.
   PCR 8/9 --grub-cfg with --grub-file PATH=FILE (and --grub-debian-prelude for
           Debian's signed or monolithic GRUB): "grub_cmd: …" for each command run,
           "kernel_cmdline: …", and each file GRUB reads.
@@ -317,7 +318,12 @@ func computePCR7(b *baseline.Builder, opts *refvalsComputeOptions, apps []refval
 		}
 		auths = append(auths, a)
 		if len(apps) > 1 {
-			b.Note("PCR 7: only the first application's db authority is predicted; authorities of images a loader (shim) verifies are not simulated")
+			if shim, err := refvals.ReadShim(apps[0].Path); err == nil {
+				auths = append(auths, shim.Authorities(apps[1].Path)...)
+				b.Note("PCR 7: %s is shim: its SbatLevel and its vendor certificate (as MokListRT) are predicted for %s; MokList entries are not", apps[0].Path, apps[1].Path)
+			} else {
+				b.Note("PCR 7: only the first application's db authority is predicted; authorities a loader adds are not simulated")
+			}
 		}
 	}
 	return refvals.SecureBootPCR7(b, vars, auths)
