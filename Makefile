@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/goldenpcr
 FUZZTIME  ?= 20s
 
-.PHONY: all build demo deps test check fuzz bench clean
+.PHONY: all build demo deps test check fuzz bench clean lab
 
 all: build demo
 
@@ -22,6 +22,9 @@ demo: build
 deps:
 	@scripts/deps.sh
 
+# The boot lab's tests (lab/) boot real firmware under QEMU; they run when
+# GOLDENPCR_LAB=1 (or CI) is set, and fail, never skip, if a package is missing.
+test: export GOLDENPCR_LAB = 1
 test: deps check fuzz
 
 check:
@@ -34,6 +37,13 @@ fuzz:
 
 bench: deps build
 	$(GO) run ./internal/benchreport -bin $(BIN)
+
+# The boot lab (docs/lab.md): `make lab` boots every variant under QEMU with
+# OVMF and swtpm and compares goldenpcr with what the firmware measured;
+# `make lab UKI=path/to/uki.efi` boots your own UKI; VARIANT=uki,grub picks
+# variants; CACHED=1 reuses captures whose inputs did not change.
+lab: deps
+	$(GO) run ./lab/cmd/goldenpcr-lab $(if $(UKI),-uki $(UKI)) $(if $(VARIANT),-variant $(VARIANT)) $(if $(CACHED),-cached)
 
 clean:
 	rm -rf bin

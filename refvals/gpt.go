@@ -56,9 +56,23 @@ func GPTEventData(disk io.ReaderAt) ([]byte, error) {
 	return nil, fmt.Errorf("no GPT: no \"EFI PART\" header at LBA 1 of 512- or 4096-byte sectors")
 }
 
-// BootManagerDataPCR5 appends PCR 5 for booting from the disk image at
-// path: the GPT event, then the two ExitBootServices actions.
-func BootManagerDataPCR5(b *baseline.Builder, path string) error {
+// BootManagerDataPCR5 appends PCR 5 of a boot: the separator firmware
+// measures into PCRs 0-7, the GPT event of the boot disk (if disk is the
+// path of a disk image; an ESP without a GPT has none), then the two
+// ExitBootServices actions.
+func BootManagerDataPCR5(b *baseline.Builder, disk string) error {
+	if err := Separator(b, PCRBootManagerData); err != nil {
+		return err
+	}
+	if disk != "" {
+		if err := gptEvent(b, disk); err != nil {
+			return err
+		}
+	}
+	return ExitBootServicesPCR5(b)
+}
+
+func gptEvent(b *baseline.Builder, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -74,10 +88,7 @@ func BootManagerDataPCR5(b *baseline.Builder, path string) error {
 	}
 	b.AddInput(baseline.Input{Role: "disk", Path: path, SHA256: sum})
 	n := binary.LittleEndian.Uint64(data[gptHeaderSize:])
-	if err := b.Extend(PCRBootManagerData, baseline.Measurement{Type: "EV_EFI_GPT_EVENT", Description: fmt.Sprintf("GPT with %d partitions", n),
+	return b.Extend(PCRBootManagerData, baseline.Measurement{Type: "EV_EFI_GPT_EVENT", Description: fmt.Sprintf("GPT with %d partitions", n),
 		Data: data, Digest: baseline.HashOf(data),
-		Provenance: baseline.Provenance{Rule: "UEFI: H(UEFI_GPT_DATA)", Artifact: path, ArtifactSHA256: sum}}); err != nil {
-		return err
-	}
-	return ExitBootServicesPCR5(b)
+		Provenance: baseline.Provenance{Rule: "UEFI: H(UEFI_GPT_DATA)", Artifact: path, ArtifactSHA256: sum}})
 }

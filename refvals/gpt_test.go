@@ -33,7 +33,7 @@ func TestGPTEventFromSfdiskImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := b.Baseline().PCRs[0].Events
-	if len(evs) != 3 || evs[1].Description != ActionExitBootServices {
+	if len(evs) != 4 || evs[0].Type != "EV_SEPARATOR" || evs[2].Description != ActionExitBootServices {
 		t.Fatalf("events %+v", evs)
 	}
 	f, _ := os.Open(disk)

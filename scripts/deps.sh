@@ -13,6 +13,7 @@ declare -A need=(
 	[osslsigncode]=osslsigncode
 	[sbsign]=sbsigntool
 	[openssl]=openssl
+	[gcc]=gcc
 	[sfdisk]=fdisk
 	[/usr/lib/systemd/systemd-measure]=systemd
 	# boot lab (lab/, docs/lab.md)
@@ -32,6 +33,8 @@ declare -A files=(
 	[/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi]=grub-efi-amd64-bin
 	[/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed]=grub-efi-amd64-signed
 	[/usr/lib/systemd/boot/efi/systemd-bootx64.efi]=systemd-boot-efi
+	# the go-tpm-tools TPM simulator (cgo, quote tests only) links OpenSSL
+	[/usr/include/openssl/ssl.h]=libssl-dev
 	# boot lab: firmware, systemd-stub, a static busybox for the initramfs
 	[/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
 	[/usr/share/OVMF/OVMF_CODE_4M.snakeoil.fd]=ovmf

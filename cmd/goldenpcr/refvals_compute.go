@@ -2,19 +2,15 @@ package main
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/goldenpcr/goldenpcr/authenticode"
 	"github.com/goldenpcr/goldenpcr/baseline"
-	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/refvals"
@@ -118,128 +114,47 @@ What is not simulated is listed in the baseline's notes.`,
 }
 
 func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
-	var banks []pcr.Alg
+	in := refvals.Inputs{
+		EFIApps: opts.EFIApps, UKI: opts.UKI, StubLoadsKernel: opts.StubLoadsUKI, Phases: opts.Phases,
+		Cmdline: opts.Cmdline, Initrd: opts.Initrd,
+		PK: opts.PK, KEK: opts.KEK, DB: opts.DB, DBX: opts.DBX, EFIVars: opts.EFIVars,
+		GRUBCfg: opts.GRUBCfg, Disk: opts.Disk, CMLImages: opts.CMLImages,
+		GRUB: refvals.GRUBOptions{Root: opts.GRUBRoot, Prefix: opts.GRUBPrefix, DebianPrelude: opts.GRUBDebian, Files: map[string]string{}},
+	}
 	for _, name := range opts.Banks {
 		a, err := pcr.ParseAlg(name)
 		if err != nil {
 			return fmt.Errorf("--bank: %w", err)
 		}
-		banks = append(banks, a)
+		in.Banks = append(in.Banks, a)
 	}
-	b := baseline.NewBuilder(banks...)
-	var apps []refvals.BootApplication
-	for _, p := range opts.EFIApps {
-		apps = append(apps, refvals.BootApplication{Path: p, Why: "EFI application"})
+	if opts.secureBootSet {
+		in.SecureBoot = &opts.SecureBoot
 	}
-	if opts.UKI != "" {
-		apps = append(apps, refvals.BootApplication{Path: opts.UKI, Why: "UKI"})
-		if opts.StubLoadsUKI {
-			kernel, err := refvals.UKISection(opts.UKI, ".linux")
-			if err != nil {
-				return err
-			}
-			apps = append(apps, refvals.BootApplication{Data: kernel, Path: opts.UKI + ":.linux", Why: "kernel loaded by systemd-stub"})
+	for _, f := range opts.GRUBFiles {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return fmt.Errorf("--grub-file %q: want GRUBPATH=LOCALFILE", f)
 		}
+		in.GRUB.Files[k] = v
 	}
-	if len(apps) > 0 {
-		if err := refvals.BootManagerPCR4(b, apps); err != nil {
-			return err
-		}
-	}
-	if opts.Disk != "" {
-		if err := refvals.BootManagerDataPCR5(b, opts.Disk); err != nil {
-			return err
-		}
-	}
-	if opts.secureBootSet || opts.EFIVars != "" || opts.PK != "" || opts.KEK != "" || opts.DB != "" || opts.DBX != "" {
-		if err := computePCR7(b, opts, apps); err != nil {
-			return err
-		}
-	}
-	if opts.GRUBCfg != "" {
-		if err := computeGRUB(b, opts); err != nil {
-			return err
-		}
-	}
-	if err := computePCR9(b, opts); err != nil {
+	doc, err := refvals.Compute(in)
+	if err != nil {
 		return err
-	}
-	if opts.UKI != "" {
-		if err := refvals.UKIPCR11(b, opts.UKI, refvals.UKIOptions{Phases: opts.Phases}); err != nil {
-			return err
-		}
-	}
-	if len(opts.CMLImages) > 0 {
-		if err := refvals.CMLImagesPCR11(b, opts.CMLImages); err != nil {
-			return err
-		}
-	}
-	doc := b.Baseline()
-	if len(doc.PCRs) == 0 {
-		return fmt.Errorf("nothing to compute: give artifacts (--uki, --efi-app, --db, --cmdline, --cml-images…); see --help")
 	}
 	data, err := encodeBaseline(doc, opts.Output)
 	if err != nil {
 		return err
 	}
 	if opts.OutFile != "" {
-		var inputs []string
+		inputs := []string{opts.PK, opts.KEK, opts.DB, opts.DBX, opts.Initrd, opts.EFIVars, opts.GRUBCfg}
 		for _, in := range doc.Metadata.Inputs {
 			inputs = append(inputs, in.Path)
 		}
-		return atomicfile.Write(opts.OutFile, data, 0o644, append(inputs, opts.PK, opts.KEK, opts.DB, opts.DBX, opts.Initrd)...)
+		return atomicfile.Write(opts.OutFile, data, 0o644, inputs...)
 	}
 	_, err = out.Write(data)
 	return err
-}
-
-func computeGRUB(b *baseline.Builder, opts *refvalsComputeOptions) error {
-	cfg, err := os.ReadFile(opts.GRUBCfg)
-	if err != nil {
-		return err
-	}
-	files := map[string]string{}
-	for _, f := range opts.GRUBFiles {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			return fmt.Errorf("--grub-file %q: want GRUBPATH=LOCALFILE", f)
-		}
-		files[k] = v
-	}
-	err = refvals.GRUBPCR8And9(b, cfg, refvals.GRUBOptions{Root: opts.GRUBRoot, Prefix: opts.GRUBPrefix,
-		DebianPrelude: opts.GRUBDebian, Files: files, ConfigPath: opts.GRUBCfg})
-	if err != nil {
-		return fmt.Errorf("%s: %w", opts.GRUBCfg, err)
-	}
-	b.Note("PCRs 8/9: GRUB simulated for a straight-line configuration; search does not change root, modules are assumed built in")
-	return nil
-}
-
-// computePCR9 predicts the Linux EFI stub's events from --cmdline and
-// --initrd, or, for a UKI, from its .cmdline and .initrd sections, which
-// systemd-stub hands the kernel as LoadOptions and initrd.
-func computePCR9(b *baseline.Builder, opts *refvalsComputeOptions) error {
-	cmdline, initrdPath := opts.Cmdline, opts.Initrd
-	var initrd []byte
-	if initrdPath != "" {
-		var err error
-		if initrd, err = os.ReadFile(initrdPath); err != nil {
-			return err
-		}
-	}
-	if opts.UKI != "" && cmdline == "" && initrd == nil {
-		if c, err := refvals.UKISection(opts.UKI, ".cmdline"); err == nil {
-			cmdline = strings.TrimRight(string(c), "\x00 \t\r\n")
-			b.Note("PCR 9: command line taken from the UKI's .cmdline section, trailing whitespace removed as systemd-stub does")
-		}
-		if i, err := refvals.UKISection(opts.UKI, ".initrd"); err == nil {
-			initrd, initrdPath = i, opts.UKI+":.initrd"
-		}
-	}
-	if cmdline == "" && initrd == nil {
-		return nil
-	}
-	return refvals.LinuxStubPCR9(b, cmdline, initrd, initrdPath)
 }
 
 func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
@@ -262,107 +177,4 @@ func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
 		return pcr.Marshal(pcr.FormatTPM2YAML, []pcr.Values{v})
 	}
 	return nil, fmt.Errorf("unknown output %q (want baseline, json or pcrs)", format)
-}
-
-// computePCR7 predicts PCR 7 from signature lists; with secure boot on it
-// adds the db certificate that verifies the first boot application.
-func computePCR7(b *baseline.Builder, opts *refvalsComputeOptions, apps []refvals.BootApplication) error {
-	read := func(path string) ([]byte, error) {
-		if path == "" {
-			return nil, nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := eventlog.ParseSignatureLists(data); err != nil {
-			return nil, fmt.Errorf("%s: not an EFI signature list: %w", path, err)
-		}
-		return data, nil
-	}
-	var lists [4][]byte
-	for i, p := range []string{opts.PK, opts.KEK, opts.DB, opts.DBX} {
-		var err error
-		if lists[i], err = read(p); err != nil {
-			return err
-		}
-	}
-	secureBoot := opts.SecureBoot
-	if opts.EFIVars != "" {
-		data, err := os.ReadFile(opts.EFIVars)
-		if err != nil {
-			return err
-		}
-		store, err := refvals.ReadVarStore(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", opts.EFIVars, err)
-		}
-		var fromStore [4][]byte
-		var sb bool
-		sb, fromStore[0], fromStore[1], fromStore[2], fromStore[3] = refvals.SecureBootFromVarStore(store)
-		if !opts.secureBootSet {
-			secureBoot = sb
-		}
-		for i := range lists {
-			if lists[i] == nil {
-				lists[i] = fromStore[i]
-			}
-		}
-	}
-	vars := refvals.SecureBootVariables(secureBoot, lists[0], lists[1], lists[2], lists[3])
-	var auths []refvals.Authority
-	if secureBoot && len(apps) > 0 {
-		a, err := dbAuthority(lists[2], apps[0])
-		if err != nil {
-			return err
-		}
-		auths = append(auths, a)
-		if len(apps) > 1 {
-			if shim, err := refvals.ReadShim(apps[0].Path); err == nil {
-				auths = append(auths, shim.Authorities(apps[1].Path)...)
-				b.Note("PCR 7: %s is shim: its SbatLevel and its vendor certificate (as MokListRT) are predicted for %s; MokList entries are not", apps[0].Path, apps[1].Path)
-			} else {
-				b.Note("PCR 7: only the first application's db authority is predicted; authorities a loader adds are not simulated")
-			}
-		}
-	}
-	return refvals.SecureBootPCR7(b, vars, auths)
-}
-
-// dbAuthority finds the db certificate that verifies app's signature.
-func dbAuthority(db []byte, app refvals.BootApplication) (refvals.Authority, error) {
-	f, err := os.Open(app.Path)
-	if err != nil {
-		return refvals.Authority{}, err
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	img, err := authenticode.Parse(f, st.Size())
-	if err != nil {
-		return refvals.Authority{}, fmt.Errorf("%s: %w", app.Path, err)
-	}
-	sigs, err := img.Signatures(f)
-	if err != nil {
-		return refvals.Authority{}, fmt.Errorf("%s: %w", app.Path, err)
-	}
-	lists, _ := eventlog.ParseSignatureLists(db)
-	for _, l := range lists {
-		if l.Type != eventlog.GUIDCertX509 {
-			continue
-		}
-		for _, entry := range l.Signatures {
-			cert, err := x509.ParseCertificate(entry.Raw)
-			if err != nil {
-				continue
-			}
-			for _, s := range sigs {
-				for _, c := range s.Certificates {
-					if bytes.Equal(c.Raw, cert.Raw) || c.CheckSignatureFrom(cert) == nil {
-						return refvals.Authority{Variable: refvals.DBAuthority(entry.Owner, cert.Raw), Why: "verified " + app.Path}, nil
-					}
-				}
-			}
-		}
-	}
-	return refvals.Authority{}, fmt.Errorf("%s: no db certificate verifies its signature: with secure boot on the firmware would refuse it", app.Path)
 }

@@ -1,0 +1,72 @@
+package lab
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/refvals"
+)
+
+// The golden-value calculators predict, from the booted artifacts alone
+// (what `goldenpcr refvals compute` is given), every PCR the firmware,
+// the boot loaders and the kernel's EFI stub measured in the real boot:
+//
+//	uki     PCRs 4 (UKI, kernel), 5, 7 (secure boot off), 9, 11
+//	uki-sb  PCRs 4 (signed UKI), 5, 7 (snakeoil db authority), 9, 11
+//	grub    PCRs 4, 5, 7, 8 and 9 (Debian's monolithic GRUB)
+//	shim    PCRs 4, 5, 7 (db, SbatLevel, MokListRT), 8, 9: Debian's
+//	        production chain shim → GRUB → kernel
+func TestRefvalsPredictRealBoot(t *testing.T) {
+	forEachVariant(t, func(t *testing.T, c *Capture) {
+		m, err := c.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := refvals.Inputs{Banks: Banks, EFIVars: m.FirmwareVars}
+		grub := func(apps ...string) {
+			in.EFIApps = apps
+			in.GRUBCfg = c.Path("grub.cfg")
+			in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/debian", DebianPrelude: true,
+				Files: map[string]string{"/vmlinuz": c.Path("vmlinuz"), "/initrd.img": c.Path("initrd.img")}}
+		}
+		pcrs := []int{4, 5, 7, 9}
+		switch c.Variant {
+		case "uki":
+			in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), true
+			pcrs = append(pcrs, 11)
+		case "uki-sb":
+			in.UKI = c.Path("uki.efi")
+			pcrs = append(pcrs, 11)
+		case "grub":
+			grub(c.Path("grubx64.efi"))
+			pcrs = append(pcrs, 8)
+		case "shim":
+			// Debian's GRUB loads the kernel through shim, and the
+			// firmware measures it twice.
+			grub(c.Path("shimx64.efi"), c.Path("grubx64.efi"), c.Path("vmlinuz"), c.Path("vmlinuz"))
+			pcrs = append(pcrs, 8)
+		default:
+			t.Fatalf("variant %s has no prediction", c.Variant)
+		}
+		doc, err := refvals.Compute(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := doc.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, alg := range Banks {
+			for _, i := range pcrs {
+				w, ok := want.Get(alg, i)
+				if !ok {
+					t.Errorf("%s: refvals predicted no %s PCR %d", c.Variant, alg, i)
+					continue
+				}
+				if got := c.PCRs[alg][i]; !bytes.Equal(w, got) {
+					t.Errorf("%s: %s PCR %d: refvals predicts %x, the real boot measured %x", c.Variant, alg, i, w, got)
+				}
+			}
+		}
+	})
+}
