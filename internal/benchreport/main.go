@@ -25,6 +25,7 @@ func main() {
 	ok := true
 	ok = eventlogProcess(*bin, *runs) && ok
 	ok = eventlogInProcess() && ok
+	ok = authenticodeBench() && ok
 	if !ok {
 		os.Exit(1)
 	}
