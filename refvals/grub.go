@@ -127,9 +127,9 @@ func (g *grubSim) run(script string, firstLine int, topLevel bool) error {
 				return fmt.Errorf("grub.cfg line %d: nested menuentry is not simulated", lineNo)
 			}
 			// The block is measured as written, from "{" to the matching "}".
-			start := strings.Index(lines[i], "{")
-			if start < 0 {
-				return fmt.Errorf("grub.cfg line %d: menuentry without \"{\" on its line is not simulated", lineNo)
+			start := strings.LastIndex(lines[i], "{")
+			if len(words) < 3 || words[len(words)-1] != "{" || start < 0 {
+				return fmt.Errorf("grub.cfg line %d: only \"menuentry TITLE {\" with the brace on its line is simulated", lineNo)
 			}
 			block := lines[i][start:]
 			j := i

@@ -1,0 +1,68 @@
+package refvals
+
+import (
+	"encoding/binary"
+	"testing"
+	"unicode/utf16"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// varStore builds a minimal edk2 authenticated variable store.
+func varStore(vars ...Variable) []byte {
+	const fvHeader = 0x48
+	b := make([]byte, fvHeader)
+	copy(b[0x28:], fvSignature)
+	binary.LittleEndian.PutUint16(b[0x30:], fvHeader)
+	store := append([]byte{}, guidAuthVarStore[:]...)
+	store = binary.LittleEndian.AppendUint32(store, 0) // size, set below
+	store = append(store, 0x5a, 0xfe, 0, 0, 0, 0, 0, 0)
+	for _, v := range vars {
+		name := utf16.Encode([]rune(v.Name + "\x00"))
+		h := make([]byte, authVarHeaderLen)
+		binary.LittleEndian.PutUint16(h, varStartID)
+		h[2] = varAdded
+		binary.LittleEndian.PutUint32(h[36:], uint32(2*len(name)))
+		binary.LittleEndian.PutUint32(h[40:], uint32(len(v.Data)))
+		copy(h[44:], v.Vendor[:])
+		store = append(store, h...)
+		for _, c := range name {
+			store = binary.LittleEndian.AppendUint16(store, c)
+		}
+		store = append(store, v.Data...)
+		for len(store)%4 != 0 {
+			store = append(store, 0xff)
+		}
+	}
+	binary.LittleEndian.PutUint32(store[16:], uint32(len(store)))
+	return append(b, store...)
+}
+
+func TestVarStoreBuilder(t *testing.T) {
+	vars, err := ReadVarStore(varStore(Variable{eventlog.GUIDGlobalVariable, "PK", []byte{1, 2, 3}}, Variable{eventlog.GUIDImageSecurityDB, "db", []byte{4}}))
+	if err != nil || len(vars) != 2 || vars[1].Name != "db" || vars[0].Data[2] != 3 {
+		t.Fatalf("vars %+v, %v", vars, err)
+	}
+}
+
+// FuzzReadVarStore: any bytes give variables or an error, never a panic.
+func FuzzReadVarStore(f *testing.F) {
+	f.Add(varStore(Variable{eventlog.GUIDGlobalVariable, "PK", []byte("pk")}, Variable{guidSecureBootEnable, "SecureBootEnable", []byte{1}}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vars, err := ReadVarStore(data)
+		if err != nil {
+			return
+		}
+		SecureBootFromVarStore(vars)
+	})
+}
+
+// FuzzGRUB: any configuration is simulated or refused with an error.
+func FuzzGRUB(f *testing.F) {
+	f.Add([]byte("set timeout=0\nset default=0\ninsmod tpm\nmenuentry 'x' {\n\tlinux /k a=\"b c\" $x ${y}\n\tinitrd /k\n}\n"))
+	f.Fuzz(func(t *testing.T, cfg []byte) {
+		GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), cfg, GRUBOptions{Root: "(hd0)", Files: map[string]string{"/k": "fuzz_test.go"}})
+	})
+}
