@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"os"
 	"testing"
 
 	"github.com/goldenpcr/goldenpcr/refvals"
@@ -18,36 +19,7 @@ import (
 //	        production chain shim → GRUB → kernel
 func TestRefvalsPredictRealBoot(t *testing.T) {
 	forEachVariant(t, func(t *testing.T, c *Capture) {
-		m, err := c.Manifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := refvals.Inputs{Banks: Banks, EFIVars: m.FirmwareVars}
-		grub := func(apps ...string) {
-			in.EFIApps = apps
-			in.GRUBCfg = c.Path("grub.cfg")
-			in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/debian", DebianPrelude: true,
-				Files: map[string]string{"/vmlinuz": c.Path("vmlinuz"), "/initrd.img": c.Path("initrd.img")}}
-		}
-		pcrs := []int{4, 5, 7, 9}
-		switch c.Variant {
-		case "uki":
-			in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), true
-			pcrs = append(pcrs, 11)
-		case "uki-sb":
-			in.UKI = c.Path("uki.efi")
-			pcrs = append(pcrs, 11)
-		case "grub":
-			grub(c.Path("grubx64.efi"))
-			pcrs = append(pcrs, 8)
-		case "shim":
-			// Debian's GRUB loads the kernel through shim, and the
-			// firmware measures it twice.
-			grub(c.Path("shimx64.efi"), c.Path("grubx64.efi"), c.Path("vmlinuz"), c.Path("vmlinuz"))
-			pcrs = append(pcrs, 8)
-		default:
-			t.Fatalf("variant %s has no prediction", c.Variant)
-		}
+		in, pcrs := labInputs(t, c)
 		doc, err := refvals.Compute(in)
 		if err != nil {
 			t.Fatal(err)
@@ -69,4 +41,72 @@ func TestRefvalsPredictRealBoot(t *testing.T) {
 			}
 		}
 	})
+}
+
+// `refvals predict`: with the boot's own event log as the reference for
+// the firmware part and the artifacts for the rest, every PCR but IMA's
+// PCR 10 is predicted as the TPM held it.
+func TestRefvalsPredictNextBoot(t *testing.T) {
+	forEachVariant(t, func(t *testing.T, c *Capture) {
+		in, _ := labInputs(t, c)
+		f, err := os.Open(c.Path("eventlog.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		doc, err := refvals.Predict(f, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := doc.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, alg := range Banks {
+			for _, i := range want.Indices(alg) {
+				if w, _ := want.Get(alg, i); !bytes.Equal(w, c.PCRs[alg][i]) {
+					t.Errorf("%s: %s PCR %d: predicted %x, the real boot measured %x", c.Variant, alg, i, w, c.PCRs[alg][i])
+				}
+			}
+			if n := len(want.Indices(alg)); n < 9 {
+				t.Errorf("%s: only %d %s PCRs predicted", c.Variant, n, alg)
+			}
+		}
+	})
+}
+
+// labInputs are the artifacts of a variant's boot, as a build pipeline
+// would pass them, and the PCRs they determine.
+func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
+	m, err := c.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := refvals.Inputs{Banks: Banks, EFIVars: m.FirmwareVars}
+	grub := func(apps ...string) {
+		in.EFIApps = apps
+		in.GRUBCfg = c.Path("grub.cfg")
+		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/debian", DebianPrelude: true,
+			Files: map[string]string{"/vmlinuz": c.Path("vmlinuz"), "/initrd.img": c.Path("initrd.img")}}
+	}
+	pcrs := []int{4, 5, 7, 9}
+	switch c.Variant {
+	case "uki":
+		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), true
+		pcrs = append(pcrs, 11)
+	case "uki-sb":
+		in.UKI = c.Path("uki.efi")
+		pcrs = append(pcrs, 11)
+	case "grub":
+		grub(c.Path("grubx64.efi"))
+		pcrs = append(pcrs, 8)
+	case "shim":
+		// Debian's GRUB loads the kernel through shim, and the firmware
+		// measures it twice.
+		grub(c.Path("shimx64.efi"), c.Path("grubx64.efi"), c.Path("vmlinuz"), c.Path("vmlinuz"))
+		pcrs = append(pcrs, 8)
+	default:
+		t.Fatalf("variant %s has no prediction", c.Variant)
+	}
+	return in, pcrs
 }

@@ -110,3 +110,26 @@ func TestRefvalsCompute(t *testing.T) {
 		t.Errorf("no artifacts: exit %d", code)
 	}
 }
+
+func TestRefvalsPredict(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "next.yaml")
+	code, _, errs := run(t, "refvals", "predict", "--eventlog", rhel8, "--efi-app", signedShim, "-O", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := baseline.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := b.Values()
+	// Every bank of the log, PCRs 0-9 and 14; PCR 4 recomputed.
+	if len(v.Algs()) != 3 || len(v.Indices(pcr.SHA384)) != 11 {
+		t.Errorf("predicted %v", v.Selection())
+	}
+	if code, _, errs = run(t, "refvals", "predict", "--efi-app", signedShim); code != 2 || !strings.Contains(errs, "--eventlog is required") {
+		t.Errorf("no --eventlog: exit %d %s", code, errs)
+	}
+	if code, _, _ = run(t, "refvals", "predict", "--eventlog", "../../fixtures/tcg-edge/keylime-bogus.bin", "--efi-app", signedShim); code != 2 {
+		t.Errorf("bogus log: exit %d", code)
+	}
+}

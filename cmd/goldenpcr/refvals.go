@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
+	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/refvals"
+)
+
+func newRefvalsCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "refvals",
+		Short: "Compute golden PCR values from build artifacts, before any device boots",
+	}
+	c.AddCommand(newRefvalsComputeCmd(), newRefvalsPredictCmd())
+	return c
+}
+
+// artifactFlags are the boot artifacts both refvals commands take.
+type artifactFlags struct {
+	EFIApps       []string
+	UKI           string
+	StubLoadsUKI  bool
+	Cmdline       string
+	Initrd        string
+	Phases        []string
+	SecureBoot    bool
+	PK, KEK       string
+	DB, DBX       string
+	CMLImages     []string
+	Disk          string
+	EFIVars       string
+	GRUBCfg       string
+	GRUBRoot      string
+	GRUBPrefix    string
+	GRUBDebian    bool
+	GRUBFiles     []string
+	Banks         []string
+	Output        string
+	OutFile       string
+	secureBootSet bool
+	banksSet      bool
+}
+
+// artifactHelp is the per-PCR guide both commands print in --help.
+const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EFI Application from Boot
+          Option", the separator, then each image's Authenticode digest; with
+          --stub-loads-kernel also the kernel inside the UKI (systemd-stub loads it
+          with LoadImage when secure boot is off).
+  PCR 5   the separator, the GPT event of --disk if given, then the two
+          ExitBootServices actions.
+  PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
+          signature lists): the variables, the separator, then the db certificate
+          that verifies the first boot application's signature, and when that
+          application is shim, shim's SbatLevel and vendor certificate.
+  PCR 8/9 --grub-cfg with --grub-file PATH=FILE (and --grub-debian-prelude for
+          Debian's signed or monolithic GRUB): "grub_cmd: …" for each command run,
+          "kernel_cmdline: …", and each file GRUB reads.
+  PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
+          the Linux EFI stub (6.1+) measures.
+  PCR 11  --uki: every section systemd-stub measures (its version is read from
+          the UKI), then each --phase; --cml-images: GyroidOS guest-OS images.
+
+What is not simulated is listed in the baseline's notes.`
+
+// changed records which flags were given, where "unset" means something.
+func (a *artifactFlags) changed(c *cobra.Command) {
+	a.secureBootSet = c.Flags().Changed("secure-boot")
+	a.banksSet = c.Flags().Changed("bank")
+}
+
+func (a *artifactFlags) register(c *cobra.Command) {
+	f := c.Flags()
+	f.StringArrayVar(&a.EFIApps, "efi-app", nil, "EFI application loaded by firmware or a loader, in load order (repeatable)")
+	f.StringVar(&a.UKI, "uki", "", "unified kernel image (systemd-stub)")
+	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "systemd-stub loads the UKI's kernel with LoadImage, so PCR 4 gains its digest (secure boot off)")
+	f.StringVar(&a.Cmdline, "cmdline", "", "kernel command line the Linux EFI stub is started with")
+	f.StringVar(&a.Initrd, "initrd", "", "initrd file the Linux EFI stub loads")
+	f.StringArrayVar(&a.Phases, "phase", nil, "systemd-pcrphase string measured after the UKI, e.g. enter-initrd (repeatable)")
+	f.BoolVar(&a.SecureBoot, "secure-boot", false, "secure boot enabled (predicts PCR 7)")
+	f.StringVar(&a.PK, "pk", "", "PK as an EFI signature list file")
+	f.StringVar(&a.KEK, "kek", "", "KEK as an EFI signature list file")
+	f.StringVar(&a.DB, "db", "", "db as an EFI signature list file")
+	f.StringVar(&a.DBX, "dbx", "", "dbx as an EFI signature list file")
+	f.StringVar(&a.EFIVars, "efi-vars", "", "edk2/OVMF variable store (OVMF_VARS.fd) holding PK, KEK, db, dbx; secure boot is on if a PK is enrolled")
+	f.StringVar(&a.GRUBCfg, "grub-cfg", "", "grub.cfg GRUB runs (straight-line configurations): predicts PCRs 8 and 9")
+	f.StringVar(&a.GRUBRoot, "grub-root", "(hd0)", "GRUB's root device")
+	f.StringVar(&a.GRUBPrefix, "grub-prefix", "/EFI/debian", "directory of grub.cfg on the root device")
+	f.BoolVar(&a.GRUBDebian, "grub-debian-prelude", false, "simulate the configuration embedded in Debian's signed and monolithic GRUB images")
+	f.StringArrayVar(&a.GRUBFiles, "grub-file", nil, "GRUBPATH=LOCALFILE for each file grub.cfg reads, e.g. /vmlinuz=build/bzImage (repeatable)")
+	f.StringVar(&a.Disk, "disk", "", "disk image booted from (GPT): its GPT event in PCR 5")
+	f.StringArrayVar(&a.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
+	f.StringSliceVar(&a.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
+	f.StringVarP(&a.Output, "output", "o", "baseline", "output: baseline (YAML), json (baseline as JSON) or pcrs (tpm2_pcrread YAML)")
+	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout")
+}
+
+func (a *artifactFlags) inputs() (refvals.Inputs, error) {
+	in := refvals.Inputs{
+		EFIApps: a.EFIApps, UKI: a.UKI, StubLoadsKernel: a.StubLoadsUKI, Phases: a.Phases,
+		Cmdline: a.Cmdline, Initrd: a.Initrd,
+		PK: a.PK, KEK: a.KEK, DB: a.DB, DBX: a.DBX, EFIVars: a.EFIVars,
+		GRUBCfg: a.GRUBCfg, Disk: a.Disk, CMLImages: a.CMLImages,
+		GRUB: refvals.GRUBOptions{Root: a.GRUBRoot, Prefix: a.GRUBPrefix, DebianPrelude: a.GRUBDebian, Files: map[string]string{}},
+	}
+	for _, name := range a.Banks {
+		alg, err := pcr.ParseAlg(name)
+		if err != nil {
+			return in, fmt.Errorf("--bank: %w", err)
+		}
+		in.Banks = append(in.Banks, alg)
+	}
+	if a.secureBootSet {
+		in.SecureBoot = &a.SecureBoot
+	}
+	for _, f := range a.GRUBFiles {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return in, fmt.Errorf("--grub-file %q: want GRUBPATH=LOCALFILE", f)
+		}
+		in.GRUB.Files[k] = v
+	}
+	return in, nil
+}
+
+// write renders a baseline as -o asks, to stdout or atomically to -O,
+// never over one of the inputs.
+func (a *artifactFlags) write(doc *baseline.Baseline, out io.Writer, extraInputs ...string) error {
+	data, err := encodeBaseline(doc, a.Output)
+	if err != nil {
+		return err
+	}
+	if a.OutFile == "" {
+		_, err = out.Write(data)
+		return err
+	}
+	inputs := append([]string{a.PK, a.KEK, a.DB, a.DBX, a.Initrd, a.EFIVars, a.GRUBCfg}, extraInputs...)
+	for _, in := range doc.Metadata.Inputs {
+		inputs = append(inputs, in.Path)
+	}
+	return atomicfile.Write(a.OutFile, data, 0o644, inputs...)
+}
+
+func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
+	switch format {
+	case "baseline", "yaml":
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(doc); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), enc.Close()
+	case "json":
+		return json.MarshalIndent(doc, "", "  ")
+	case "pcrs":
+		v, err := doc.Values()
+		if err != nil {
+			return nil, err
+		}
+		return pcr.Marshal(pcr.FormatTPM2YAML, []pcr.Values{v})
+	}
+	return nil, fmt.Errorf("unknown output %q (want baseline, json or pcrs)", format)
+}
