@@ -70,6 +70,7 @@ Exit codes: 0 = ok / verified, 1 = evidence or values do not match,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newEventlogCmd(), newPCRCmd(), newPECmd(), newRefvalsCmd())
 	root.AddCommand(newVerifyCmd())
+	root.AddCommand(newIMACmd())
 	return root
 }
 

@@ -26,6 +26,7 @@ func main() {
 	ok = eventlogProcess(*bin, *runs) && ok
 	ok = eventlogInProcess() && ok
 	ok = authenticodeBench() && ok
+	ok = imaBench(*bin) && ok
 	if !ok {
 		os.Exit(1)
 	}

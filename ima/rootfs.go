@@ -1,0 +1,517 @@
+package ima
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// RootFSOptions tune reference value generation.
+type RootFSOptions struct {
+	// Hash is the file digest algorithm, the kernel's ima_hash; default
+	// sha256.
+	Hash pcr.Alg
+	// Excludes are regular expressions matched from the start of each
+	// file's absolute path in the image (as keylime applies them);
+	// matching files are not hashed, and a keylime policy lists the
+	// patterns so its verifier skips them too.
+	Excludes []string
+	// Workers hash files in parallel; default runtime.NumCPU().
+	Workers int
+	// Progress, if set, is called from time to time with the bytes hashed
+	// (or, for an archive, read) and the total, 0 when unknown.
+	Progress func(done, total int64)
+}
+
+// RefFile is one file's reference digest.
+type RefFile struct {
+	Path   string
+	Digest []byte
+}
+
+// RefValues are the digests of every regular file of a root filesystem,
+// by absolute path inside it.
+type RefValues struct {
+	Hash  pcr.Alg
+	Files []RefFile // sorted by path
+	// Excludes are the patterns the files were filtered with.
+	Excludes []string
+	// Counts of what was left out.
+	Excluded, Symlinks, Other int
+	Bytes                     int64
+	Source                    string // "directory", "tar", "tar+gzip", …
+}
+
+// maxBuffered bounds the file contents an archive reader hands to the
+// hashing workers in memory; larger files are hashed while read.
+const maxBuffered = 8 << 20
+
+// HashRootFS computes reference values for a directory, or a tar archive
+// (plain, gzip, xz, zstd or bzip2, detected from its first bytes). An ext4
+// image is recognised and refused: goldenpcr has no ext4 reader.
+func HashRootFS(root string, opts *RootFSOptions) (*RefValues, error) {
+	o, err := rootFSDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return hashDir(root, o)
+	}
+	f, err := os.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var head [1088]byte
+	n, _ := io.ReadFull(f, head[:])
+	if n >= 1082 && head[1080] == 0x53 && head[1081] == 0xef {
+		return nil, fmt.Errorf("%s is an ext2/3/4 file system image: goldenpcr does not read those; unpack it (e.g. debugfs -R 'rdump / DIR' %s) or give its tar archive", root, root)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	counter := &countingReader{r: f}
+	total := st.Size()
+	if o.Progress != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					o.Progress(counter.n.Load(), total)
+				}
+			}
+		}()
+	}
+	rv, err := hashTar(counter, o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", root, err)
+	}
+	if o.Progress != nil {
+		o.Progress(total, total)
+	}
+	return rv, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func rootFSDefaults(opts *RootFSOptions) (*rootFSRun, error) {
+	o := &rootFSRun{}
+	if opts != nil {
+		o.RootFSOptions = *opts
+	}
+	if o.Hash == 0 {
+		o.Hash = pcr.SHA256
+	}
+	if !o.Hash.Valid() {
+		return nil, &pcr.UnsupportedAlgError{ID: uint16(o.Hash)}
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	if len(o.Excludes) > 0 {
+		for _, e := range o.Excludes {
+			if _, err := regexp.Compile(e); err != nil {
+				return nil, fmt.Errorf("exclude %q: %w", e, err)
+			}
+		}
+		o.exclude = regexp.MustCompile("^(?:" + strings.Join(o.Excludes, "|") + ")")
+	}
+	return o, nil
+}
+
+type rootFSRun struct {
+	RootFSOptions
+	exclude *regexp.Regexp
+}
+
+func (o *rootFSRun) excluded(p string) bool { return o.exclude != nil && o.exclude.MatchString(p) }
+
+// hashJob is a file to hash: from disk (path) or from memory (data).
+type hashJob struct {
+	name string // absolute path in the image
+	disk string
+	data []byte
+	idx  int
+}
+
+// hashDir walks the tree first (metadata only), so progress has a total,
+// then hashes the regular files on all workers.
+func hashDir(root string, o *rootFSRun) (*RefValues, error) {
+	rv := &RefValues{Hash: o.Hash, Excludes: o.Excludes, Source: "directory"}
+	var jobs []hashJob
+	var total int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		name := "/" + filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		switch t := d.Type(); {
+		case t.IsDir():
+			return nil
+		case t&fs.ModeSymlink != 0:
+			// The kernel records the path a symlink resolves to.
+			rv.Symlinks++
+			return nil
+		case !t.IsRegular():
+			rv.Other++
+			return nil
+		}
+		if o.excluded(name) {
+			rv.Excluded++
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += info.Size()
+		jobs = append(jobs, hashJob{name: name, disk: p, idx: len(jobs)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rv.Files = make([]RefFile, len(jobs))
+	var done atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	ch := make(chan hashJob, 2*o.Workers)
+	var wg sync.WaitGroup
+	for w := 0; w < o.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := o.Hash.New()
+			buf := make([]byte, 256<<10)
+			for j := range ch {
+				f, err := os.Open(j.disk)
+				if err == nil {
+					h.Reset()
+					var n int64
+					n, err = io.CopyBuffer(h, f, buf)
+					f.Close()
+					done.Add(n)
+					rv.Files[j.idx] = RefFile{Path: j.name, Digest: h.Sum(nil)}
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	if o.Progress != nil {
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					o.Progress(done.Load(), total)
+				}
+			}
+		}()
+	}
+	for _, j := range jobs {
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	close(stop)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if o.Progress != nil {
+		o.Progress(total, total)
+	}
+	rv.Bytes = total
+	sortRefFiles(rv.Files)
+	return rv, nil
+}
+
+func sortRefFiles(files []RefFile) {
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+}
+
+// decompress detects the archive's compression from its magic bytes.
+func decompress(r io.Reader) (io.Reader, string, func(), error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	magic, _ := br.Peek(6)
+	noop := func() {}
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, "tar+gzip", func() { zr.Close() }, nil
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("xz: %w", err)
+		}
+		return xr, "tar+xz", noop, nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("zstd: %w", err)
+		}
+		return zr, "tar+zstd", zr.Close, nil
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return bzip2.NewReader(br), "tar+bzip2", noop, nil
+	}
+	return br, "tar", noop, nil
+}
+
+// hashTar reads an archive in order; workers hash file contents the reader
+// hands over in memory, so hashing runs alongside decompression.
+func hashTar(r io.Reader, o *rootFSRun) (*RefValues, error) {
+	dr, source, closeFn, err := decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	rv := &RefValues{Hash: o.Hash, Excludes: o.Excludes, Source: source}
+	tr := tar.NewReader(dr)
+	var mu sync.Mutex
+	digests := map[int][]byte{}
+	var names []string
+	links := map[string]string{} // hard link name → target
+	// Buffers cycle through a pool so memory stays bounded.
+	pool := make(chan []byte, 2*o.Workers)
+	for i := 0; i < cap(pool); i++ {
+		pool <- nil
+	}
+	ch := make(chan hashJob, o.Workers)
+	var wg sync.WaitGroup
+	for w := 0; w < o.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := o.Hash.New()
+			for j := range ch {
+				h.Reset()
+				h.Write(j.data)
+				d := h.Sum(nil)
+				pool <- j.data[:0]
+				mu.Lock()
+				digests[j.idx] = d
+				mu.Unlock()
+			}
+		}()
+	}
+	finish := func() {
+		close(ch)
+		wg.Wait()
+	}
+	inline := o.Hash.New()
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			finish()
+			if len(names) == 0 && rv.Symlinks == 0 && rv.Other == 0 {
+				return nil, fmt.Errorf("not a tar archive (%s): %w", source, err)
+			}
+			return nil, fmt.Errorf("%s, after %d files: %w", source, len(names), err)
+		}
+		name := path.Clean("/" + strings.TrimPrefix(hdr.Name, "./"))
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		case tar.TypeLink:
+			if !o.excluded(name) {
+				links[name] = path.Clean("/" + strings.TrimPrefix(hdr.Linkname, "./"))
+			} else {
+				rv.Excluded++
+			}
+			continue
+		case tar.TypeSymlink:
+			rv.Symlinks++
+			continue
+		case tar.TypeDir:
+			continue
+		default:
+			rv.Other++
+			continue
+		}
+		if o.excluded(name) {
+			rv.Excluded++
+			continue
+		}
+		idx := len(names)
+		names = append(names, name)
+		rv.Bytes += hdr.Size
+		if hdr.Size > maxBuffered {
+			inline.Reset()
+			if _, err := io.Copy(inline, tr); err != nil {
+				finish()
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			mu.Lock()
+			digests[idx] = inline.Sum(nil)
+			mu.Unlock()
+			continue
+		}
+		buf := <-pool
+		b := bytes.NewBuffer(buf[:0])
+		if _, err := b.ReadFrom(tr); err != nil {
+			finish()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		ch <- hashJob{name: name, data: b.Bytes(), idx: idx}
+	}
+	finish()
+	// A path archived twice keeps its last content, as extraction would.
+	byName := map[string][]byte{}
+	for i, n := range names {
+		byName[n] = digests[i]
+	}
+	for name, target := range links {
+		d, ok := byName[target]
+		if !ok {
+			rv.Other++ // a link to a file the archive does not hold (or excluded)
+			continue
+		}
+		byName[name] = d
+	}
+	for n, d := range byName {
+		rv.Files = append(rv.Files, RefFile{Path: n, Digest: d})
+	}
+	sortRefFiles(rv.Files)
+	return rv, nil
+}
+
+// ChecksumList writes the values as sha256sum does ("HEX  /path"), with
+// its escaping for names holding a backslash or newline.
+func (rv *RefValues) ChecksumList() []byte {
+	var b bytes.Buffer
+	for _, f := range rv.Files {
+		name := f.Path
+		if strings.ContainsAny(name, "\\\n\r") {
+			b.WriteByte('\\')
+			name = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace(name)
+		}
+		b.WriteString(hex.EncodeToString(f.Digest))
+		b.WriteString("  ")
+		b.WriteString(name)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// KeylimeGenerator is the meta.generator goldenpcr writes: 3
+// (LegacyAllowList), what keylime's own create_runtime_policy writes. The
+// verifier treats a generator of 1 (EmptyAllowList) or less as "no runtime
+// policy", so 0 ("Unknown") would switch the checks off.
+const KeylimeGenerator = 3
+
+// KeylimePolicy writes the values as a keylime runtime policy (version 1).
+// logHashAlg is the template hash algorithm ("sha1" for the classic
+// lists).
+func (rv *RefValues) KeylimePolicy(logHashAlg string, timestamp time.Time) ([]byte, error) {
+	digests := make(map[string][]string, len(rv.Files))
+	for _, f := range rv.Files {
+		d := hex.EncodeToString(f.Digest)
+		if !slices.Contains(digests[f.Path], d) {
+			digests[f.Path] = append(digests[f.Path], d)
+		}
+	}
+	excludes := rv.Excludes
+	if excludes == nil {
+		excludes = []string{}
+	}
+	type meta struct {
+		Version   int    `json:"version"`
+		Generator int    `json:"generator"`
+		Timestamp string `json:"timestamp"`
+	}
+	type imaSection struct {
+		IgnoredKeyrings []string `json:"ignored_keyrings"`
+		LogHashAlg      string   `json:"log_hash_alg"`
+		DMPolicy        any      `json:"dm_policy"`
+	}
+	// The field order of keylime's own policies.
+	doc := struct {
+		Meta             meta                `json:"meta"`
+		Release          int                 `json:"release"`
+		Digests          map[string][]string `json:"digests"`
+		Excludes         []string            `json:"excludes"`
+		Keyrings         map[string][]string `json:"keyrings"`
+		IMA              imaSection          `json:"ima"`
+		IMABuf           map[string][]string `json:"ima-buf"`
+		VerificationKeys string              `json:"verification-keys"`
+	}{
+		Meta:     meta{Version: KeylimePolicyVersion, Generator: KeylimeGenerator, Timestamp: timestamp.UTC().Format(time.RFC3339)},
+		Digests:  digests,
+		Excludes: excludes,
+		Keyrings: map[string][]string{},
+		IMA:      imaSection{IgnoredKeyrings: []string{}, LogHashAlg: logHashAlg},
+		IMABuf:   map[string][]string{},
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+var errNoFiles = errors.New("no regular files found")
+
+// Validate reports an empty result, which is almost always a wrong path.
+func (rv *RefValues) Validate() error {
+	if len(rv.Files) == 0 {
+		return errNoFiles
+	}
+	return nil
+}
