@@ -20,16 +20,13 @@ func replayIMA(t *testing.T, path string, vals pcr.Values) (*ima.Replay, map[str
 		t.Fatal(err)
 	}
 	defer f.Close()
-	// The format is known; ima.NewReader's detection is not used (it takes
-	// an ASCII list whose first template digest starts with a-f for binary).
-	var rd ima.Reader
-	if strings.HasSuffix(path, ".ascii") {
-		rd, err = ima.NewASCIIReader(f, nil)
-	} else {
-		rd, err = ima.NewBinaryReader(f, nil)
-	}
+	// Format detection is part of what real lists test.
+	rd, format, err := ima.NewReader(f, nil)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+	if wantASCII := strings.HasSuffix(path, ".ascii"); wantASCII != (format == ima.FormatASCII) {
+		t.Fatalf("%s detected as %v", path, format)
 	}
 	files := map[string][]byte{}
 	var agg *ima.BootAggregateCheck
