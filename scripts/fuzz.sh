@@ -9,6 +9,8 @@ set -uo pipefail
 fuzztime=${FUZZTIME:-20s}
 go=${GO:-go}
 status=0
+passed=0
+failed=0
 for pkg in $(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$pkg"/*_test.go | sed 's/^func //'); do
 		before=$(ls "$pkg/testdata/fuzz/$target" 2>/dev/null | wc -l)
@@ -18,13 +20,17 @@ for pkg in $(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 d
 		last=$(grep 'fuzz: elapsed' <<<"$out" | tail -n 1)
 		if [ $rc -eq 0 ]; then
 			echo "ok   $pkg $target: $last"
+			passed=$((passed + 1))
 		elif [ "$after" -eq "$before" ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input\|panic' <<<"$out"; then
 			echo "ok   $pkg $target: $last (fuzztime deadline race golang/go#75804, no failing input)"
+			passed=$((passed + 1))
 		else
 			echo "FAIL $pkg $target"
 			echo "$out"
 			status=1
+			failed=$((failed + 1))
 		fi
 	done
 done
+echo "fuzz: $passed passed, $failed failed"
 exit $status
