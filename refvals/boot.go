@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"unicode/utf16"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
@@ -48,7 +46,7 @@ func BootManagerPCR4(b *baseline.Builder, apps []BootApplication) error {
 		return err
 	}
 	for _, app := range apps {
-		img, r, size, closeFn, err := openPE(app)
+		digest, size, closeFn, err := appDigest(app)
 		if err != nil {
 			return err
 		}
@@ -62,7 +60,7 @@ func BootManagerPCR4(b *baseline.Builder, apps []BootApplication) error {
 		}
 		err = b.Extend(PCRBootManagerCode, baseline.Measurement{
 			Type: "EV_EFI_BOOT_SERVICES_APPLICATION", Description: fmt.Sprintf("%s (%s, %d bytes)", app.Why, app.Path, size),
-			Digest: func(alg pcr.Alg) ([]byte, error) { return img.Digest(r, alg) }, Provenance: prov,
+			Digest: digest, Provenance: prov,
 		})
 		closeFn()
 		if err != nil {
@@ -72,30 +70,22 @@ func BootManagerPCR4(b *baseline.Builder, apps []BootApplication) error {
 	return nil
 }
 
-func openPE(app BootApplication) (*authenticode.Image, io.ReaderAt, int64, func(), error) {
+// appDigest returns the Authenticode digest function of an application
+// and its size.
+func appDigest(app BootApplication) (func(pcr.Alg) ([]byte, error), int64, func(), error) {
 	if app.Data != nil {
 		r := bytes.NewReader(app.Data)
 		img, err := authenticode.Parse(r, int64(len(app.Data)))
 		if err != nil {
-			return nil, nil, 0, nil, fmt.Errorf("%s: %w", app.Why, err)
+			return nil, 0, nil, fmt.Errorf("%s: %w", app.Why, err)
 		}
-		return img, r, int64(len(app.Data)), func() {}, nil
+		return func(alg pcr.Alg) ([]byte, error) { return img.Digest(r, alg) }, int64(len(app.Data)), func() {}, nil
 	}
-	f, err := os.Open(app.Path)
+	f, err := authenticode.Open(app.Path)
 	if err != nil {
-		return nil, nil, 0, nil, err
+		return nil, 0, nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, 0, nil, err
-	}
-	img, err := authenticode.Parse(f, st.Size())
-	if err != nil {
-		f.Close()
-		return nil, nil, 0, nil, fmt.Errorf("%s: %w", app.Path, err)
-	}
-	return img, f, st.Size(), func() { f.Close() }, nil
+	return f.Digest, f.Image.Size, func() { f.Close() }, nil
 }
 
 // UKISection returns a section of a UKI as systemd-stub hands it on:
@@ -103,24 +93,12 @@ func openPE(app BootApplication) (*authenticode.Image, io.ReaderAt, int64, func(
 // .linux section is the kernel PE that systemd-stub loads with LoadImage,
 // which firmware then measures when secure boot does not stop it.
 func UKISection(ukiPath, name string) ([]byte, error) {
-	f, err := os.Open(ukiPath)
+	f, err := authenticode.Open(ukiPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	img, err := authenticode.Parse(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ukiPath, err)
-	}
-	s, ok := img.Section(name)
-	if !ok {
-		return nil, fmt.Errorf("%s: no %s section", ukiPath, name)
-	}
-	return sectionBytes(f, s)
+	return f.SectionData(name)
 }
 
 // ExitBootServicesPCR5 appends the two actions firmware measures into

@@ -199,20 +199,12 @@ func computePCR7(b *baseline.Builder, in Inputs, apps []BootApplication) error {
 // dbAuthority finds the db certificate that verifies the image's
 // Authenticode signature: the certificate itself or its issuer is in db.
 func dbAuthority(db []byte, path string) (Authority, error) {
-	f, err := os.Open(path)
+	img, err := authenticode.Open(path)
 	if err != nil {
 		return Authority{}, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Authority{}, err
-	}
-	img, err := authenticode.Parse(f, st.Size())
-	if err != nil {
-		return Authority{}, fmt.Errorf("%s: %w", path, err)
-	}
-	sigs, err := img.Signatures(f)
+	defer img.Close()
+	sigs, err := img.Signatures()
 	if err != nil {
 		return Authority{}, fmt.Errorf("%s: %w", path, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
-	"os"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
 	"github.com/goldenpcr/goldenpcr/eventlog"
@@ -24,24 +23,15 @@ type Shim struct {
 
 // ReadShim extracts shim's PCR 7 inputs from its binary.
 func ReadShim(path string) (*Shim, error) {
-	f, err := os.Open(path)
+	img, err := authenticode.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	img, err := authenticode.Parse(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	vs, ok := img.Section(".vendor_cert")
-	if !ok {
+	defer img.Close()
+	if _, ok := img.Section(".vendor_cert"); !ok {
 		return nil, fmt.Errorf("%s: no .vendor_cert section: not shim", path)
 	}
-	vendor, err := sectionBytes(f, vs)
+	vendor, err := img.SectionData(".vendor_cert")
 	if err != nil {
 		return nil, err
 	}
@@ -59,8 +49,8 @@ func ReadShim(path string) (*Shim, error) {
 		return nil, fmt.Errorf("%s: vendor certificate (an ESL vendor_db is not supported yet): %w", path, err)
 	}
 	s := &Shim{VendorCert: cert}
-	if ls, ok := img.Section(".sbatlevel"); ok {
-		lvl, err := sectionBytes(f, ls)
+	if _, ok := img.Section(".sbatlevel"); ok {
+		lvl, err := img.SectionData(".sbatlevel")
 		if err != nil {
 			return nil, err
 		}

@@ -2,8 +2,6 @@ package refvals
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"strconv"
 
@@ -58,29 +56,17 @@ type UKIOptions struct {
 // name with its NUL, then the section's contents as loaded in memory
 // (VirtualSize bytes, zero-filled past the raw data); then the phases.
 func UKIPCR11(b *baseline.Builder, path string, opts UKIOptions) error {
-	f, err := os.Open(path)
+	img, err := authenticode.Open(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	img, err := authenticode.Parse(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
+	defer img.Close()
 	if _, ok := img.Section(".linux"); !ok {
 		return fmt.Errorf("%s: no .linux section: not a unified kernel image", path)
 	}
 	major := opts.StubMajor
 	if major == 0 {
-		if s, ok := img.Section(".sdmagic"); ok {
-			magic, err := sectionBytes(f, s)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
+		if magic, err := img.SectionData(".sdmagic"); err == nil {
 			if m := stubVersionRE.FindSubmatch(magic); m != nil {
 				major, _ = strconv.Atoi(string(m[1]))
 				b.Note("PCR 11: %s carries systemd-stub %d; sections it does not know are not measured", path, major)
@@ -94,13 +80,12 @@ func UKIPCR11(b *baseline.Builder, path string, opts UKIOptions) error {
 	}
 	b.AddInput(baseline.Input{Role: "uki", Path: path, SHA256: sum})
 	for _, name := range ukiSectionOrder {
-		s, present := img.Section(name)
-		if !present || !known[name] {
+		if _, present := img.Section(name); !present || !known[name] {
 			continue
 		}
-		data, err := sectionBytes(f, s)
+		data, err := img.SectionData(name)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return err
 		}
 		nameData := append([]byte(name), 0)
 		prov := baseline.Provenance{Rule: "systemd-stub: UKI section " + name, Artifact: path, ArtifactSHA256: sum}
@@ -118,18 +103,4 @@ func UKIPCR11(b *baseline.Builder, path string, opts UKIOptions) error {
 		}
 	}
 	return nil
-}
-
-// sectionBytes returns a section as the loader maps it.
-func sectionBytes(r io.ReaderAt, s authenticode.Section) ([]byte, error) {
-	n := s.VirtualSize
-	if n == 0 {
-		n = s.Size
-	}
-	buf := make([]byte, n)
-	raw := min(n, s.Size)
-	if _, err := r.ReadAt(buf[:raw], s.Offset); err != nil {
-		return nil, fmt.Errorf("reading section %s: %w", s.Name, err)
-	}
-	return buf, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -109,24 +108,16 @@ func runPEHash(opts *peHashOptions, out io.Writer) error {
 }
 
 func hashPE(path string, alg pcr.Alg) (*peHashResult, error) {
-	f, err := os.Open(path)
+	img, err := authenticode.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	img, err := authenticode.Parse(f, st.Size())
+	defer img.Close()
+	d, err := img.Digest(alg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	d, err := img.Digest(f, alg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	sigs, err := img.Signatures(f)
+	sigs, err := img.Signatures()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -137,7 +128,7 @@ func hashPE(path string, alg pcr.Alg) (*peHashResult, error) {
 		if sa, err := pcr.ParseAlg(s.DigestAlgorithm); err == nil {
 			calc := d
 			if sa != alg {
-				if calc, err = img.Digest(f, sa); err != nil {
+				if calc, err = img.Digest(sa); err != nil {
 					return nil, fmt.Errorf("%s: %w", path, err)
 				}
 			}
