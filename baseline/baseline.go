@@ -244,7 +244,7 @@ func Load(path string) (*Baseline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isBaseline(data) {
+	if IsDocument(data) {
 		b, err := Parse(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -258,7 +258,9 @@ func Load(path string) (*Baseline, error) {
 	return FromValues(doc.Sets, path), nil
 }
 
-func isBaseline(data []byte) bool {
+// IsDocument reports whether data is a goldenpcr baseline document (as
+// opposed to a plain PCR file).
+func IsDocument(data []byte) bool {
 	var probe struct {
 		Version string `json:"version" yaml:"version"`
 	}

@@ -35,10 +35,11 @@ PC Client starting values (PCR 0 from the StartupLocality event, PCRs 17-22
 all ones), never extending EV_NO_ACTION. Prints each PCR the log touched with
 the number of events and the last event that extended it.
 
-With --against PCRFILE the replayed values are compared with every PCR the
-file names (tpm2_pcrread YAML or -F values/serialized/marshaled, evmctl
-PCR-NN lines, JSON/YAML maps, "0:hex,7:hex" maps, CHARRA reference files:
-see 'goldenpcr pcr convert --help'). The command exits 1 if any PCR differs
+With --against FILE the replayed values are compared with every PCR named
+by a goldenpcr baseline (docs/baseline.md; a PCR may allow variants) or a
+PCR file (tpm2_pcrread YAML or -F values/serialized/marshaled, evmctl PCR-NN
+lines, JSON/YAML maps, "0:hex,7:hex" maps, CHARRA reference files: see
+'goldenpcr pcr convert --help'). The command exits 1 if any PCR differs
 or is missing, 0 if all match; a CHARRA file matches if any document does.
 
 Digests that contradict their event data are reported as warnings, like
@@ -55,7 +56,7 @@ tpm2_eventlog does; firmware quirks the replay met are listed as notes.`,
 	c.Flags().StringSliceVar(&opts.Banks, "bank", nil, "banks to replay, e.g. sha256 or sha1,sha256 (default: every bank in the log)")
 	c.Flags().StringVar(&opts.PCRs, "pcr", "", "PCRs to print, e.g. 0-7,14 (default: those the log touched)")
 	c.Flags().BoolVar(&opts.All, "all", false, "print all 24 PCRs, untouched ones included")
-	c.Flags().StringVar(&opts.Against, "against", "", "PCR file to compare the replay with; exit 1 on any difference")
+	c.Flags().StringVar(&opts.Against, "against", "", "baseline or PCR file to compare the replay with; exit 1 on any difference")
 	c.Flags().StringVar(&opts.AgainstFormat, "against-format", "", "format of the --against file (default: detected)")
 	c.Flags().StringVar(&opts.AgainstSel, "against-sel", "", "PCR selection of a --against file in tpm2 -F values format, e.g. sha256:0-7")
 	outputFlag(c, &opts.Output)
@@ -107,10 +108,10 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 			return fmt.Errorf("--pcr: %w", err)
 		}
 	}
-	var against *pcr.Document
+	var against *reference
 	if opts.Against != "" {
 		var err error
-		if against, err = readPCRFile(opts.Against, opts.AgainstFormat, opts.AgainstSel, "--against-format", "--against-sel"); err != nil {
+		if against, err = readReference(opts.Against, opts.AgainstFormat, opts.AgainstSel, "--against-format", "--against-sel"); err != nil {
 			return err
 		}
 	}
@@ -138,11 +139,9 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 		}
 	}
 	if against != nil {
-		if len(ropts.Banks) > 0 {
-			restrictBanks(against, ropts.Banks)
+		if rep.Comparison, err = against.compare(res.Values, ropts.Banks); err != nil {
+			return err
 		}
-		idx, rows, ok := against.Match(res.Values)
-		rep.Comparison = &comparisonReport{File: opts.Against, Format: string(against.Format), Alternative: idx, Matched: ok, Rows: rows}
 	}
 	if err := render(out, opts.Output, rep, func(w io.Writer) error { return replayText(w, &rep, res) }); err != nil {
 		return err
@@ -160,20 +159,6 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 		return mismatch("%d of %d PCRs in %s do not match the replay of %s", bad, len(c.Rows), opts.Against, opts.Log)
 	}
 	return nil
-}
-
-// restrictBanks keeps only the given banks of every alternative, so that
-// --bank sha256 compares the sha256 values of a file that holds more.
-func restrictBanks(doc *pcr.Document, banks []pcr.Alg) {
-	for i, set := range doc.Sets {
-		kept := pcr.Values{}
-		for _, a := range banks {
-			if b := set[a]; len(b) > 0 {
-				kept[a] = b
-			}
-		}
-		doc.Sets[i] = kept
-	}
 }
 
 func wantPCR(i int, show []int, all bool, res *eventlog.Replay) bool {

@@ -251,3 +251,21 @@ func TestEventlogReplayBankRestrictsReference(t *testing.T) {
 		t.Errorf("--bank sha384 against sha1/sha256 file: exit %d, want 1\n%s", code, out)
 	}
 }
+
+// A baseline from refvals compute is a reference like any PCR file: the
+// replay of a log predicted for the same boot application matches in PCR 4.
+func TestEventlogReplayAgainstBaseline(t *testing.T) {
+	dir := t.TempDir()
+	next := filepath.Join(dir, "next.yaml")
+	if code, _, errs := run(t, "refvals", "predict", "--eventlog", rhel8, "--efi-app", signedShim, "-O", next); code != 0 {
+		t.Fatalf("predict: %s", errs)
+	}
+	// rhel8 booted another shim: PCR 4 must mismatch, the rest match.
+	code, out, _ := run(t, "eventlog", "replay", rhel8, "--against", next)
+	if code != 1 || !strings.Contains(out, "goldenpcr.baseline/v1") || strings.Count(out, "✗") != 3 {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	if code, out, _ = run(t, "eventlog", "replay", rhel8, "--against", next, "--bank", "sha256", "--pcr", "0"); code != 1 || strings.Count(out, "✗") != 1 {
+		t.Errorf("--bank sha256: exit %d\n%s", code, out)
+	}
+}
