@@ -169,6 +169,10 @@ func (r *ASCIIReader) readLine() ([]byte, error) {
 func (r *ASCIIReader) parse(line []byte) (*Entry, error) {
 	ev := &r.ev
 	*ev = Entry{Index: r.index, Line: r.line, order: r.order}
+	// The kernel prints C strings: a NUL cannot be part of a real line.
+	if i := bytes.IndexByte(line, 0); i >= 0 {
+		return nil, ev.errorf(-1, "NUL byte at column %d", i+1)
+	}
 	rest := bytes.TrimLeft(line, " ")
 	pcrTok, rest, _ := bytes.Cut(rest, []byte{' '})
 	p, err := strconv.ParseUint(string(pcrTok), 10, 32)
