@@ -47,8 +47,16 @@ type artifactFlags struct {
 	Banks         []string
 	Output        string
 	OutFile       string
+	YoctoDeploy   string
+	Machine       string
+	Image         string
+	YoctoUKIBoots bool
 	secureBootSet bool
 	banksSet      bool
+	// set records every flag given on the command line: with
+	// --yocto-deploy, those override what was discovered.
+	set   map[string]bool
+	yocto *refvals.YoctoDeploy
 }
 
 // artifactHelp is the per-PCR guide both commands print in --help.
@@ -70,12 +78,21 @@ const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EF
   PCR 11  --uki: every section systemd-stub measures (its version is read from
           the UKI), then each --phase; --cml-images: GyroidOS guest-OS images.
 
+--yocto-deploy DIR finds these artifacts in a Yocto deploy directory (UKI +
+systemd-boot, GRUB with grub.cfg read from the .wic image's ESP, shim → GRUB of
+meta-secure-core, GyroidOS); artifact flags given as well override what it
+found, and the baseline's notes say which files it used and why.
+
 What is not simulated is listed in the baseline's notes.`
 
 // changed records which flags were given, where "unset" means something.
 func (a *artifactFlags) changed(c *cobra.Command) {
 	a.secureBootSet = c.Flags().Changed("secure-boot")
 	a.banksSet = c.Flags().Changed("bank")
+	a.set = map[string]bool{}
+	for _, n := range overridable {
+		a.set[n] = c.Flags().Changed(n)
+	}
 }
 
 func (a *artifactFlags) register(c *cobra.Command) {
@@ -99,12 +116,29 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.StringArrayVar(&a.GRUBFiles, "grub-file", nil, "GRUBPATH=LOCALFILE for each file grub.cfg reads, e.g. /vmlinuz=build/bzImage (repeatable)")
 	f.StringVar(&a.Disk, "disk", "", "disk image booted from (GPT): its GPT event in PCR 5")
 	f.StringArrayVar(&a.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
+	f.StringVar(&a.YoctoDeploy, "yocto-deploy", "", "Yocto deploy directory (tmp/deploy/images/MACHINE): find the boot artifacts and the boot flow there; other flags override what is found")
+	f.StringVar(&a.Machine, "machine", "", "with --yocto-deploy: MACHINE (default: from testdata.json or the kernel link)")
+	f.StringVar(&a.Image, "image", "", "with --yocto-deploy: IMAGE_BASENAME when several images share the directory")
+	f.BoolVar(&a.YoctoUKIBoots, "yocto-uki-direct", false, "with --yocto-deploy: the UKI is EFI/BOOT/BOOTX64.EFI itself, not loaded by the deployed systemd-boot")
 	f.StringSliceVar(&a.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
 	f.StringVarP(&a.Output, "output", "o", "baseline", "output: baseline (YAML), json (baseline as JSON) or pcrs (tpm2_pcrread YAML)")
 	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout")
 }
 
+// inputs turns the flags into refvals.Inputs; with --yocto-deploy it
+// starts from what DiscoverYocto found there, and the flags given
+// override it. Call close when done with the inputs.
 func (a *artifactFlags) inputs() (refvals.Inputs, error) {
+	if a.YoctoDeploy != "" {
+		return a.yoctoInputs()
+	}
+	if a.Machine != "" || a.Image != "" || a.YoctoUKIBoots {
+		return refvals.Inputs{}, fmt.Errorf("--machine, --image and --yocto-uki-direct go with --yocto-deploy")
+	}
+	return a.flagInputs()
+}
+
+func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 	in := refvals.Inputs{
 		EFIApps: a.EFIApps, UKI: a.UKI, StubLoadsKernel: a.StubLoadsUKI, Phases: a.Phases,
 		Cmdline: a.Cmdline, Initrd: a.Initrd,
@@ -130,6 +164,97 @@ func (a *artifactFlags) inputs() (refvals.Inputs, error) {
 		in.GRUB.Files[k] = v
 	}
 	return in, nil
+}
+
+func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
+	d, err := refvals.DiscoverYoctoWith(refvals.YoctoOptions{Dir: a.YoctoDeploy, Machine: a.Machine, Image: a.Image, UKIDirect: a.YoctoUKIBoots})
+	if err != nil {
+		return refvals.Inputs{}, fmt.Errorf("--yocto-deploy: %w", err)
+	}
+	a.yocto = d
+	flags, err := a.flagInputs()
+	if err != nil {
+		return flags, err
+	}
+	in := d.Inputs
+	in.Banks, in.SecureBoot = flags.Banks, flags.SecureBoot
+	given := func(name string) bool { return a.set[name] }
+	if given("efi-app") {
+		in.EFIApps = flags.EFIApps
+	}
+	if given("uki") {
+		in.UKI = flags.UKI
+	}
+	if given("stub-loads-kernel") {
+		in.StubLoadsKernel = flags.StubLoadsKernel
+	}
+	for name, pair := range map[string][2]*string{
+		"cmdline": {&in.Cmdline, &flags.Cmdline}, "initrd": {&in.Initrd, &flags.Initrd},
+		"pk": {&in.PK, &flags.PK}, "kek": {&in.KEK, &flags.KEK}, "db": {&in.DB, &flags.DB}, "dbx": {&in.DBX, &flags.DBX},
+		"efi-vars": {&in.EFIVars, &flags.EFIVars}, "grub-cfg": {&in.GRUBCfg, &flags.GRUBCfg}, "disk": {&in.Disk, &flags.Disk},
+		"grub-root": {&in.GRUB.Root, &flags.GRUB.Root}, "grub-prefix": {&in.GRUB.Prefix, &flags.GRUB.Prefix},
+	} {
+		if given(name) {
+			*pair[0] = *pair[1]
+		}
+	}
+	if given("phase") {
+		in.Phases = flags.Phases
+	}
+	if given("cml-images") {
+		in.CMLImages = flags.CMLImages
+	}
+	if given("grub-debian-prelude") {
+		in.GRUB.DebianPrelude = flags.GRUB.DebianPrelude
+	}
+	if in.GRUB.Files == nil {
+		in.GRUB.Files = map[string]string{}
+	}
+	for k, v := range flags.GRUB.Files {
+		in.GRUB.Files[k] = v
+	}
+	if in.GRUB.Root == "" {
+		in.GRUB.Root = flags.GRUB.Root
+	}
+	if in.GRUB.Prefix == "" {
+		in.GRUB.Prefix = flags.GRUB.Prefix
+	}
+	return in, nil
+}
+
+// overridable are the flags that override what --yocto-deploy found.
+var overridable = []string{"efi-app", "uki", "stub-loads-kernel", "cmdline", "initrd", "phase", "pk", "kek", "db", "dbx", "efi-vars",
+	"grub-cfg", "grub-root", "grub-prefix", "grub-debian-prelude", "grub-file", "disk", "cml-images"}
+
+// noteYocto records in the baseline which files --yocto-deploy used and
+// why.
+func (a *artifactFlags) noteYocto(doc *baseline.Baseline) {
+	if a.yocto == nil {
+		return
+	}
+	doc.Metadata.Notes = append(doc.Metadata.Notes, fmt.Sprintf("--yocto-deploy %s: boot flow %s, MACHINE %s", a.YoctoDeploy, a.yocto.Flow, a.yocto.Machine))
+	for _, u := range a.yocto.Used {
+		doc.Metadata.Notes = append(doc.Metadata.Notes, "--yocto-deploy: "+u)
+	}
+	if len(a.set) > 0 {
+		var over []string
+		for _, n := range overridable {
+			if a.set[n] {
+				over = append(over, "--"+n)
+			}
+		}
+		if len(over) > 0 {
+			doc.Metadata.Notes = append(doc.Metadata.Notes, "--yocto-deploy: overridden on the command line: "+strings.Join(over, " "))
+		}
+	}
+}
+
+// close removes what --yocto-deploy extracted from images.
+func (a *artifactFlags) close() {
+	if a.yocto != nil {
+		a.yocto.Close()
+		a.yocto = nil
+	}
 }
 
 // write renders a baseline as -o asks, to stdout or atomically to -O,

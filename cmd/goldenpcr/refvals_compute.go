@@ -38,6 +38,7 @@ given artifacts must produce, and write them as a baseline document
 
 func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 	in, err := opts.inputs()
+	defer opts.close()
 	if err != nil {
 		return err
 	}
@@ -45,5 +46,6 @@ func runRefvalsCompute(opts *refvalsComputeOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	opts.noteYocto(doc)
 	return opts.write(doc, out)
 }

@@ -45,6 +45,7 @@ func runRefvalsPredict(opts *refvalsPredictOptions, out io.Writer) error {
 		return fmt.Errorf("--eventlog is required: the reference log of the machine")
 	}
 	in, err := opts.inputs()
+	defer opts.close()
 	if err != nil {
 		return err
 	}
@@ -60,5 +61,6 @@ func runRefvalsPredict(opts *refvalsPredictOptions, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.EventLog, err)
 	}
+	opts.noteYocto(doc)
 	return opts.write(doc, out, opts.EventLog)
 }

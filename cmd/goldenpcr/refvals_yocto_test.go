@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
+)
+
+// A deploy directory of uki.bbclass's shape: uki.efi beside the stub and
+// systemd-boot, the testdata.json behind its link name.
+func yoctoUKIDeploy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "cmdline"), []byte("rootwait root=LABEL=root console=ttyS0"), 0o644)
+	if out, err := exec.Command("objcopy", "--add-section", ".cmdline="+filepath.Join(src, "cmdline"), "--change-section-vma", ".cmdline=0x30000",
+		"--add-section", ".linux=/usr/lib/systemd/boot/efi/systemd-bootx64.efi", "--change-section-vma", ".linux=0x2000000",
+		"/usr/lib/systemd/boot/efi/linuxx64.efi.stub", filepath.Join(dir, "uki.efi")).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v %s", err, out)
+	}
+	for name, from := range map[string]string{"linuxx64.efi.stub": "/usr/lib/systemd/boot/efi/linuxx64.efi.stub", "systemd-bootx64.efi": "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	real := "core-image-minimal-qemux86-64.rootfs-20250101120000.testdata.json"
+	os.WriteFile(filepath.Join(dir, real), []byte(`{"MACHINE": "qemux86-64", "IMAGE_CLASSES": "uki", "DISTRO": "poky"}`), 0o644)
+	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.testdata.json")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func pcrEvents(t *testing.T, path string) (map[int][]baseline.Event, []string) {
+	t.Helper()
+	b, err := baseline.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][]baseline.Event{}
+	for _, p := range b.PCRs {
+		out[p.Index] = p.Events
+	}
+	return out, b.Metadata.Notes
+}
+
+func TestRefvalsComputeYoctoDeploy(t *testing.T) {
+	dir := yoctoUKIDeploy(t)
+	out := filepath.Join(t.TempDir(), "baseline.yaml")
+	code, _, errs := run(t, "refvals", "compute", "--yocto-deploy", dir, "-O", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ev, notes := pcrEvents(t, out)
+	// Action, separator, systemd-boot, the UKI, the kernel systemd-stub loads.
+	if len(ev[4]) != 5 || !strings.Contains(ev[4][2].Description+ev[4][2].Provenance.Artifact, "systemd-bootx64.efi") {
+		t.Errorf("PCR 4 events %+v", ev[4])
+	}
+	if len(ev[11]) == 0 || len(ev[9]) == 0 {
+		t.Error("no PCR 9 or 11 from the UKI")
+	}
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{"boot flow uki+systemd-boot, MACHINE qemux86-64", "BitBake variables from core-image-minimal-qemux86-64.rootfs-20250101120000.testdata.json", "which loads EFI/Linux/uki.efi"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("notes lack %q:\n%s", want, all)
+		}
+	}
+
+	// Flags override what was found: the UKI as the boot application,
+	// secure boot off and no kernel LoadImage.
+	code, _, errs = run(t, "refvals", "compute", "--yocto-deploy", dir, "--yocto-uki-direct", "--stub-loads-kernel=false", "-O", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ev, notes = pcrEvents(t, out)
+	if len(ev[4]) != 3 || !strings.Contains(strings.Join(notes, "\n"), "overridden on the command line: --stub-loads-kernel") {
+		t.Errorf("override: PCR 4 events %d, notes %v", len(ev[4]), notes)
+	}
+	code, _, errs = run(t, "refvals", "compute", "--yocto-deploy", dir, "--efi-app", "/usr/lib/systemd/boot/efi/systemd-bootx64.efi", "--efi-app", "/usr/lib/systemd/boot/efi/systemd-bootx64.efi", "-O", out)
+	if ev, _ = pcrEvents(t, out); code != 0 || len(ev[4]) != 6 {
+		t.Errorf("--efi-app override: exit %d %s, %d PCR 4 events", code, errs, len(ev[4]))
+	}
+
+	// Errors name the directory and what was found.
+	if code, _, errs := run(t, "refvals", "compute", "--yocto-deploy", t.TempDir()); code == 0 || !strings.Contains(errs, "no boot flow recognised") {
+		t.Errorf("empty deploy dir: exit %d, %s", code, errs)
+	}
+	if code, _, errs := run(t, "refvals", "compute", "--uki", filepath.Join(dir, "uki.efi"), "--machine", "qemux86-64"); code == 0 || !strings.Contains(errs, "--yocto-deploy") {
+		t.Errorf("--machine alone: exit %d, %s", code, errs)
+	}
+}

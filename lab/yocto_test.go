@@ -1,0 +1,183 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/refvals"
+)
+
+const yoctoMachine = "qemux86-64"
+
+// yoctoCopy copies a capture's artifact into a deploy directory under a
+// Yocto name, and makes the relative links pointing at it.
+func yoctoCopy(t *testing.T, dir, from, real string, links ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, real)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if err := os.Symlink(real, filepath.Join(dir, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// yoctoWic builds wic's layout: a GPT disk (sfdisk) whose EFI System
+// Partition is a FAT file system (mformat, mcopy at the partition's
+// offset) holding EFI/BOOT/grub.cfg, then a root partition.
+func yoctoWic(t *testing.T, path, grubCfg string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Truncate(path, 40<<20); err != nil {
+		t.Fatal(err)
+	}
+	script := "label: gpt\nstart=2048, size=32768, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\ntype=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n"
+	if _, err := runStdin("", nil, strings.NewReader(script), "sfdisk", "--no-reread", "--no-tell-kernel", path); err != nil {
+		t.Fatal(err)
+	}
+	img := fmt.Sprintf("%s@@%d", path, 2048*512)
+	env := []string{"MTOOLS_SKIP_CHECK=1"}
+	for _, args := range [][]string{
+		{"mformat", "-i", img, "-T", "32768", "-h", "1", "-s", "32", "::"},
+		{"mmd", "-i", img, "::EFI", "::EFI/BOOT"},
+		{"mcopy", "-i", img, grubCfg, "::EFI/BOOT/grub.cfg"},
+	} {
+		if _, err := run("", env, args[0], args[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func yoctoTestdata(t *testing.T, dir, image string, vars string) {
+	t.Helper()
+	real := image + "-" + yoctoMachine + ".rootfs-20250101120000.testdata.json"
+	if err := os.WriteFile(filepath.Join(dir, real), []byte(vars), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, image+"-"+yoctoMachine+".rootfs.testdata.json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func comparePCRs(t *testing.T, c *Capture, in refvals.Inputs, pcrs []int) {
+	t.Helper()
+	in.Banks = Banks
+	doc, err := refvals.Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := doc.Values()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range Banks {
+		for _, i := range pcrs {
+			w, ok := want.Get(alg, i)
+			if !ok {
+				t.Errorf("%s: --yocto-deploy predicted no %s PCR %d", c.Variant, alg, i)
+				continue
+			}
+			if got := c.PCRs[alg][i]; !bytes.Equal(w, got) {
+				t.Errorf("%s: %s PCR %d: --yocto-deploy predicts %x, the real boot measured %x", c.Variant, alg, i, w, got)
+			}
+		}
+	}
+}
+
+// The lab's UKIs, deployed as uki.bbclass does (uki.efi beside
+// linuxx64.efi.stub; no systemd-boot, as the lab boots the UKI as
+// BOOTX64.EFI): what DiscoverYocto derives predicts the real boots' PCRs
+// 4, 5, 9, 11, and 7 given the firmware's variable store as --efi-vars
+// would. The unsigned UKI makes systemd-stub LoadImage its kernel, the
+// signed one (secure boot on) does not: both follow from the signature.
+func TestYoctoDeployUKIRealBoot(t *testing.T) {
+	stub := "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+	forEachVariant(t, func(t *testing.T, c *Capture) {
+		if c.Variant != "uki" && c.Variant != "uki-sb" {
+			t.Skip("not a UKI boot")
+		}
+		m, err := c.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		yoctoCopy(t, dir, c.Path("uki.efi"), "uki.efi")
+		yoctoCopy(t, dir, stub, "linuxx64.efi.stub")
+		yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "IMAGE_CLASSES": "uki", "UKI_FILENAME": "uki.efi"}`)
+		d, err := refvals.DiscoverYocto(dir, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+		if d.Flow != refvals.YoctoUKI || len(d.Inputs.EFIApps) != 0 || d.Inputs.StubLoadsKernel != (c.Variant == "uki") {
+			t.Fatalf("flow %s, inputs %+v", d.Flow, d.Inputs)
+		}
+		in := d.Inputs
+		in.EFIVars = m.FirmwareVars
+		comparePCRs(t, c, in, []int{4, 5, 7, 9, 11})
+	})
+}
+
+// The lab's GRUB boot, deployed as OE-core's grub-efi and wic do:
+// grub-efi-bootx64.efi (the lab's grubx64.efi), the kernel behind
+// bzImage-<M>.bin and bzImage, the initramfs behind its link, and a .wic
+// whose ESP holds the lab's grub.cfg as EFI/BOOT/grub.cfg. grub.cfg is
+// read from the wic's FAT, its /vmlinuz and /initrd.img are mapped to the
+// deployed kernel and initramfs. The lab's GRUB is Debian's (prefix
+// /EFI/debian, embedded prelude), so root, prefix and prelude are set as
+// --grub-root, --grub-prefix and --grub-debian-prelude would; the lab
+// boots a bare ESP, so the wic's GPT event is left out as --disk "" would.
+// PCRs 4, 5, 7, 8 and 9 equal the real boot's.
+func TestYoctoDeployGRUBRealBoot(t *testing.T) {
+	cs := allCaptures(t)
+	c := cs["grub"]
+	m, err := c.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	grubEFI := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grub-efi-bootx64.efi")
+	kernel := yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
+	initrd := yoctoCopy(t, dir, c.Path("initrd.img"), "core-image-minimal-initramfs-qemux86-64-20250101120000.cpio.gz", "core-image-minimal-initramfs-qemux86-64.cpio.gz")
+	yoctoCopy(t, dir, "/usr/lib/systemd/boot/efi/systemd-bootx64.efi", "systemd-bootx64.efi")
+	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "EFI_PROVIDER": "grub-efi", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "core-image-minimal-initramfs", "DISTRO_FEATURES": "efi tpm2"}`)
+	real := "core-image-minimal-qemux86-64.rootfs-20250101120000.wic"
+	yoctoWic(t, filepath.Join(dir, real), c.Path("grub.cfg"))
+	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := refvals.DiscoverYocto(dir, yoctoMachine, "core-image-minimal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	in := d.Inputs
+	if d.Flow != refvals.YoctoGRUB || len(in.EFIApps) != 1 || in.EFIApps[0] != grubEFI || in.GRUB.Files["/vmlinuz"] != kernel || in.GRUB.Files["/initrd.img"] != initrd {
+		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
+	}
+	cfg, _ := os.ReadFile(c.Path("grub.cfg"))
+	if got, err := os.ReadFile(in.GRUBCfg); err != nil || !bytes.Equal(got, cfg) {
+		t.Fatalf("grub.cfg read from the wic: %q, %v", got, err)
+	}
+	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude = "(hd0)", "/EFI/debian", true
+	in.Disk = ""
+	in.EFIVars = m.FirmwareVars
+	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9})
+}
