@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
+	"github.com/goldenpcr/goldenpcr/internal/ext4"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -71,8 +73,9 @@ type RefValues struct {
 const maxBuffered = 8 << 20
 
 // HashRootFS computes reference values for a directory, or a tar archive
-// (plain, gzip, xz, zstd or bzip2, detected from its first bytes). An ext4
-// image is recognised and refused: goldenpcr has no ext4 reader.
+// (plain, gzip, xz, zstd or bzip2, detected from its first bytes), or an
+// ext2, ext3 or ext4 file system image (the superblock magic), read in
+// place by internal/ext4.
 func HashRootFS(root string, opts *RootFSOptions) (*RefValues, error) {
 	o, err := rootFSDefaults(opts)
 	if err != nil {
@@ -90,10 +93,19 @@ func HashRootFS(root string, opts *RootFSOptions) (*RefValues, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var head [1088]byte
+	var head [ext4.MagicOffset + 2]byte
 	n, _ := io.ReadFull(f, head[:])
-	if n >= 1082 && head[1080] == 0x53 && head[1081] == 0xef {
-		return nil, fmt.Errorf("%s is an ext2/3/4 file system image: goldenpcr does not read those; unpack it (e.g. debugfs -R 'rdump / DIR' %s) or give its tar archive", root, root)
+	if n == len(head) && binary.LittleEndian.Uint16(head[ext4.MagicOffset:]) == ext4.Magic && !archiveMagic(head[:]) {
+		// A block device's Stat size is 0: ask the end.
+		size, err := f.Seek(0, io.SeekEnd)
+		if err != nil {
+			return nil, err
+		}
+		rv, err := hashExt4(f, size, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: ext2/3/4 file system image: %w", root, err)
+		}
+		return rv, nil
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
@@ -124,6 +136,18 @@ func HashRootFS(root string, opts *RootFSOptions) (*RefValues, error) {
 		o.Progress(total, total)
 	}
 	return rv, nil
+}
+
+// archiveMagic reports a compressed stream or a ustar header at the start,
+// so an archive whose bytes 1080-1081 happen to be 0xEF53 is not taken for
+// an ext2/3/4 image.
+func archiveMagic(head []byte) bool {
+	for _, m := range [][]byte{{0x1f, 0x8b}, {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}, []byte("BZh")} {
+		if bytes.HasPrefix(head, m) {
+			return true
+		}
+	}
+	return len(head) > 262 && string(head[257:262]) == "ustar"
 }
 
 type countingReader struct {
@@ -169,10 +193,12 @@ type rootFSRun struct {
 
 func (o *rootFSRun) excluded(p string) bool { return o.exclude != nil && o.exclude.MatchString(p) }
 
-// hashJob is a file to hash: from disk (path) or from memory (data).
+// hashJob is a file to hash: from disk (path), from an ext4 image (ext)
+// or from memory (data).
 type hashJob struct {
 	name string // absolute path in the image
 	disk string
+	ext  *ext4.File
 	data []byte
 	idx  int
 }
@@ -218,6 +244,46 @@ func hashDir(root string, o *rootFSRun) (*RefValues, error) {
 	if err != nil {
 		return nil, err
 	}
+	return hashJobs(rv, jobs, total, o)
+}
+
+// hashExt4 walks an ext2/3/4 image's directories from the root (metadata
+// only), then hashes the regular files on all workers, reading each one's
+// blocks from the image. Symlinks, devices and other inodes are counted
+// and skipped as in a directory.
+func hashExt4(r io.ReaderAt, size int64, o *rootFSRun) (*RefValues, error) {
+	fsys, err := ext4.Open(r, size)
+	if err != nil {
+		return nil, err
+	}
+	rv := &RefValues{Hash: o.Hash, Excludes: o.Excludes, Source: fsys.Kind() + " image"}
+	var jobs []hashJob
+	var total int64
+	err = fsys.Walk(func(f *ext4.File) error {
+		switch f.Type {
+		case ext4.Symlink:
+			rv.Symlinks++
+			return nil
+		case ext4.Other:
+			rv.Other++
+			return nil
+		}
+		if o.excluded(f.Path) {
+			rv.Excluded++
+			return nil
+		}
+		total += f.Size
+		jobs = append(jobs, hashJob{name: f.Path, ext: f, idx: len(jobs)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hashJobs(rv, jobs, total, o)
+}
+
+// hashJobs hashes files from disk or from an ext4 image on all workers.
+func hashJobs(rv *RefValues, jobs []hashJob, total int64, o *rootFSRun) (*RefValues, error) {
 	rv.Files = make([]RefFile, len(jobs))
 	var done atomic.Int64
 	var firstErr error
@@ -231,8 +297,16 @@ func hashDir(root string, o *rootFSRun) (*RefValues, error) {
 			h := o.Hash.New()
 			buf := make([]byte, 256<<10)
 			for j := range ch {
-				f, err := os.Open(j.disk)
-				if err == nil {
+				var err error
+				if j.ext != nil {
+					h.Reset()
+					var n int64
+					n, err = j.ext.WriteTo(h)
+					done.Add(n)
+					rv.Files[j.idx] = RefFile{Path: j.name, Digest: h.Sum(nil)}
+				} else if f, ferr := os.Open(j.disk); ferr != nil {
+					err = ferr
+				} else {
 					h.Reset()
 					var n int64
 					n, err = io.CopyBuffer(h, f, buf)

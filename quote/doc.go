@@ -17,8 +17,18 @@
 // (*SignatureError, *NonceError, *SelectionError, *PCRDigestError,
 // *ReplayError, *PCRMismatchError, …) for callers that act on them.
 //
+// Whole attestations are read too: go-tpm-tools' attest.Attestation
+// (ParseAttestation for protobuf, with a wire reader of its own, and
+// ParseAttestationJSON for protojson) and go-attestation's
+// PlatformParameters (ParsePlatformParameters); VerifyBundle verifies each
+// of their quotes. An EK certificate is checked by VerifyEK: its chain to
+// TPM manufacturer roots, its TCG subjectAltName and EKU, and that it
+// certifies a given EK. Batch verification parses JSON Lines requests
+// (ParseBatchLine) and verifies them on the lean path Verified, which
+// builds no report for evidence that passes.
+//
 // What this package does not do: it checks no certificate chain for the
-// attestation key, does not bind the key to an endorsement key, and
-// takes no go-tpm-tools or go-attestation bundles; callers build Evidence
-// from the separate files.
+// attestation key, and does not prove that the AK lives in the TPM of
+// the EK (that needs credential activation, TPM2_ActivateCredential, or
+// an AK certificate from a CA that did it).
 package quote

@@ -15,6 +15,11 @@ declare -A need=(
 	[openssl]=openssl
 	[gcc]=gcc
 	[sfdisk]=fdisk
+	# ext2/3/4 images for ima policy (internal/ext4)
+	[mkfs.ext4]=e2fsprogs
+	[mke2fs]=e2fsprogs
+	[e2fsck]=e2fsprogs
+	[debugfs]=e2fsprogs
 	[/usr/lib/systemd/systemd-measure]=systemd
 	# boot lab (lab/, docs/lab.md)
 	[qemu-system-x86_64]=qemu-system-x86

@@ -30,14 +30,21 @@ func newIMAPolicyCmd() *cobra.Command {
 	opts := &imaPolicyOptions{}
 	c := &cobra.Command{
 		Use:   "policy ROOTFS",
-		Short: "Compute IMA reference values of a root filesystem (directory or tar) as a keylime policy or sha256sum list",
+		Short: "Compute IMA reference values of a root filesystem (directory, tar or ext2/3/4 image) as a keylime policy or sha256sum list",
 		Long: `Hash every regular file of a root filesystem, as a build produced it, into the
 reference values 'goldenpcr ima check' and keylime compare IMA entries with.
-ROOTFS is a directory or a tar archive, plain or compressed with gzip, xz,
-zstd or bzip2 (detected). Paths are recorded as the device will see them:
-absolute, from the root of ROOTFS. Symlinks are skipped (the kernel records
-the path they resolve to); hard links in an archive get their target's
-digest. ext4 images are not read: unpack them first.
+ROOTFS is a directory, a tar archive, plain or compressed with gzip, xz,
+zstd or bzip2, or an ext2, ext3 or ext4 file system image (all detected from
+their bytes). Paths are recorded as the device will see them: absolute, from
+the root of ROOTFS. Symlinks are skipped (the kernel records the path they
+resolve to); hard links in an archive get their target's digest.
+
+An ext2/3/4 image (a file or a block device, not a partitioned disk image)
+is read in place, read-only, without mounting: extents, the ext2/3 block
+map, sparse files, inline data, 32- and 64-bit layouts. Images using
+encryption or compression, or whose journal needs recovery, are refused
+with an error naming the feature; a damaged image fails with the inode and
+byte offset of the damage.
 
 --format keylime writes a keylime runtime policy (JSON, version 1) whose
 "excludes" are the --exclude patterns; --format sha256sum writes a list that
@@ -51,6 +58,7 @@ Files are hashed on every core; a progress bar shows on stderr when it is a
 terminal. With -O the output is written atomically and a summary printed.`,
 		Example: `  goldenpcr ima policy build/rootfs --exclude '/var/.*' --exclude '/tmp/.*' -O runtime-policy.json
   goldenpcr ima policy core-image-minimal.rootfs.tar.zst --format sha256sum -O rootfs.sha256sum
+  goldenpcr ima policy core-image-minimal.rootfs.ext4 --exclude '/var/.*' -O runtime-policy.json
   goldenpcr ima check binary_runtime_measurements --policy runtime-policy.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {

@@ -49,6 +49,19 @@ type verifyQuoteOptions struct {
 	MaxClock          uint64
 	RequireSafe       bool
 	Output            string
+
+	// Whole attestations (verify_quote_bundle.go).
+	Attestation        string
+	AttestationFormat  string
+	PlatformParameters string
+	// EK certificate checks (verify_quote_ek.go).
+	EKCert          string
+	EKRoots         []string
+	EKIntermediates []string
+	EKPub           string
+	// Batch verification (verify_quote_batch.go).
+	Batch string
+	Jobs  int
 }
 
 func newVerifyQuoteCmd() *cobra.Command {
@@ -94,9 +107,28 @@ certificate. PCR values (--pcrs, --expected) in any format goldenpcr reads:
 A --pcrs file in -F values format takes its selection from --pcrs-sel, or
 else from the quote itself.
 
+Whole attestations: --attestation takes a go-tpm-tools attest.Attestation
+(protobuf or protojson), --platform-parameters a go-attestation
+PlatformParameters (JSON); every quote in them is verified as above with the
+bundle's AK, PCR values and event log, plus the checks "quotes" (at least
+one) and "pcr-coverage" (go-attestation: every listed PCR is covered by a
+verified quote).
+
+EK certificates: --ek-cert with --ek-roots (and --ek-intermediates) adds
+"ek-cert" (chain, EKU 2.23.133.8.1, critical extensions, the TCG
+subjectAltName decoded into the report) and, with --ek-pub, "ek-pub" (the
+certificate certifies that EK).
+
+Batches: --batch FILE.jsonl verifies one request per line (a JSON object:
+ak/ak_hex, message/message_hex, signature/signature_hex, pcrs/pcr_values,
+nonce/no_nonce, attestation, … see docs/verify.md) on --jobs workers and
+prints one JSON result per line in input order.
+
 Exit codes: 0 = every check passed (checks skipped by an explicit option or
 a missing optional input do not count), 1 = some check failed, 2 = an input
-is unreadable or malformed, or the options contradict each other.`,
+is unreadable or malformed, or the options contradict each other. With
+--batch: 0 = every line verified, 1 = some line failed or was malformed,
+2 = the batch file cannot be read.`,
 		Example: `  # On the device: an AK under the EK, then a quote over a fresh nonce.
   tpm2_createek -c ek.ctx -u ek.pub
   tpm2_createak -C ek.ctx -c ak.ctx -u ak.pub -n ak.name      # ak.pub: TPM2B_PUBLIC
@@ -107,6 +139,13 @@ is unreadable or malformed, or the options contradict each other.`,
   # On the verifier, which chose NONCE (e.g. NONCE=$(openssl rand -hex 16)):
   goldenpcr verify quote --ak ak.pub --ak-name ak.name -m quote.msg -s quote.sig \
       --nonce "$NONCE" --pcrs quote.pcrs --eventlog boot.log --expected golden.yaml
+
+  # A go-tpm-tools attestation (client.Key.Attest), with the TPM's EK certificate:
+  goldenpcr verify quote --attestation att.pb --nonce "$NONCE" \
+      --ek-cert ek.crt --ek-roots tpm-vendor-cas/ --ek-pub ek.pub
+
+  # Thousands of quotes, one JSON request per line:
+  goldenpcr verify quote --batch requests.jsonl > results.jsonl
 
   # A plain ECDSA signature (tpm2_quote -f plain), JSON report:
   goldenpcr verify quote --ak ak.pem -m quote.msg -s quote.sig --sig-format plain \
@@ -139,6 +178,15 @@ is unreadable or malformed, or the options contradict each other.`,
 	f.Uint64Var(&opts.MinClock, "min-clock", 0, "fail if clockInfo.clock (ms) is below N, e.g. the clock of an earlier quote")
 	f.Uint64Var(&opts.MaxClock, "max-clock", 0, "fail if clockInfo.clock (ms) is above N")
 	f.BoolVar(&opts.RequireSafe, "require-safe", false, "fail if clockInfo.safe is NO")
+	f.StringVar(&opts.Attestation, "attestation", "", "a go-tpm-tools attest.Attestation (protobuf binary or protojson): verify every quote in it")
+	f.StringVar(&opts.AttestationFormat, "attestation-format", "", "format of --attestation: pb or json (default: detected)")
+	f.StringVar(&opts.PlatformParameters, "platform-parameters", "", "a go-attestation PlatformParameters as JSON: verify every quote in it")
+	f.StringVar(&opts.EKCert, "ek-cert", "", "the TPM's EK certificate (PEM or DER), checked against --ek-roots")
+	f.StringArrayVar(&opts.EKRoots, "ek-roots", nil, "TPM manufacturer root CAs for --ek-cert: a PEM/DER file or a folder of them (repeatable)")
+	f.StringArrayVar(&opts.EKIntermediates, "ek-intermediates", nil, "intermediate CAs for --ek-cert: a PEM/DER file or a folder of them (repeatable)")
+	f.StringVar(&opts.EKPub, "ek-pub", "", "the EK public key (tpm2_createek -u, PEM, …): the EK certificate must certify it")
+	f.StringVar(&opts.Batch, "batch", "", "verify every line of a JSON Lines file (see docs/verify.md) and print one JSON result per line")
+	f.IntVar(&opts.Jobs, "jobs", 0, "parallel verifications of --batch (default: one per CPU)")
 	outputFlag(c, &opts.Output)
 	return c
 }
@@ -209,6 +257,7 @@ type verifyQuoteOutput struct {
 	Inputs   verifyInputs        `json:"inputs" yaml:"inputs"`
 	Quote    *quote.QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
 	AK       *quote.AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
+	EK       *quote.EKSummary    `json:"ek,omitempty" yaml:"ek,omitempty"`
 	Checks   []quote.Check       `json:"checks" yaml:"checks"`
 }
 
@@ -218,37 +267,10 @@ func loadEvidence(opts *verifyQuoteOptions) (*quote.Evidence, *quote.Policy, err
 		return nil, nil, errors.New("--message (-m) and --signature (-s) are required")
 	}
 	ev := &quote.Evidence{}
-	p := &quote.Policy{
-		NoNonce:           opts.NoNonce,
-		AllowUnrestricted: opts.AllowUnrestricted,
-		MinResetCount:     opts.MinResetCount,
-		MinRestartCount:   opts.MinRestartCount,
-		MinClock:          opts.MinClock,
-		MaxClock:          opts.MaxClock,
-		RequireSafe:       opts.RequireSafe,
+	p, err := loadQuotePolicy(opts)
+	if err != nil {
+		return nil, nil, err
 	}
-	switch {
-	case opts.Nonce != "" && opts.NonceFile != "":
-		return nil, nil, errors.New("give --nonce or --nonce-file, not both")
-	case opts.NoNonce && (opts.Nonce != "" || opts.NonceFile != ""):
-		return nil, nil, errors.New("--no-nonce contradicts --nonce/--nonce-file")
-	case opts.Nonce != "":
-		b, err := parseHexArg("--nonce", opts.Nonce)
-		if err != nil {
-			return nil, nil, err
-		}
-		p.Nonce = b
-	case opts.NonceFile != "":
-		b, err := readSmall(opts.NonceFile, 1024)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--nonce-file: %w", err)
-		}
-		if len(b) == 0 {
-			return nil, nil, fmt.Errorf("--nonce-file %s is empty", opts.NonceFile)
-		}
-		p.Nonce = b
-	}
-
 	msg, err := readSmall(opts.Message, maxQuoteFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--message: %w", err)
@@ -288,12 +310,6 @@ func loadEvidence(opts *verifyQuoteOptions) (*quote.Evidence, *quote.Policy, err
 			return nil, nil, fmt.Errorf("--ak %s: %w", opts.AK, err)
 		}
 	}
-	if opts.AKName != "" {
-		if p.AKName, err = readAKName(opts.AKName); err != nil {
-			return nil, nil, err
-		}
-	}
-
 	if opts.PCRs != "" {
 		sel := opts.PCRsSel
 		if sel == "" && opts.PCRsFormat != "" && ev.Attest.Quote != nil {
@@ -325,13 +341,58 @@ func loadEvidence(opts *verifyQuoteOptions) (*quote.Evidence, *quote.Policy, err
 			return nil, nil, fmt.Errorf("--eventlog %s: %w", opts.EventLog, err)
 		}
 	}
-
-	if opts.Expected != "" {
-		if p.Expected, err = readPCRFile(opts.Expected, opts.ExpectedFormat, opts.ExpectedSel, "--expected-format", "--expected-sel"); err != nil {
-			return nil, nil, fmt.Errorf("--expected: %w", err)
-		}
-	}
 	return ev, p, nil
+}
+
+// loadQuotePolicy reads what the verifier expects: nonce, AK name, expected
+// PCR values and freshness limits.
+func loadQuotePolicy(opts *verifyQuoteOptions) (*quote.Policy, error) {
+	p := &quote.Policy{
+		NoNonce:           opts.NoNonce,
+		AllowUnrestricted: opts.AllowUnrestricted,
+		MinResetCount:     opts.MinResetCount,
+		MinRestartCount:   opts.MinRestartCount,
+		MinClock:          opts.MinClock,
+		MaxClock:          opts.MaxClock,
+		RequireSafe:       opts.RequireSafe,
+	}
+	switch {
+	case opts.Nonce != "" && opts.NonceFile != "":
+		return nil, errors.New("give --nonce or --nonce-file, not both")
+	case opts.NoNonce && (opts.Nonce != "" || opts.NonceFile != ""):
+		return nil, errors.New("--no-nonce contradicts --nonce/--nonce-file")
+	case opts.Nonce != "":
+		b, err := parseHexArg("--nonce", opts.Nonce)
+		if err != nil {
+			return nil, err
+		}
+		p.Nonce = b
+	case opts.NonceFile != "":
+		b, err := readSmall(opts.NonceFile, 1024)
+		if err != nil {
+			return nil, fmt.Errorf("--nonce-file: %w", err)
+		}
+		if len(b) == 0 {
+			return nil, fmt.Errorf("--nonce-file %s is empty", opts.NonceFile)
+		}
+		p.Nonce = b
+	}
+
+	if opts.AKName != "" {
+		b, err := readAKName(opts.AKName)
+		if err != nil {
+			return nil, err
+		}
+		p.AKName = b
+	}
+	if opts.Expected != "" {
+		doc, err := readPCRFile(opts.Expected, opts.ExpectedFormat, opts.ExpectedSel, "--expected-format", "--expected-sel")
+		if err != nil {
+			return nil, fmt.Errorf("--expected: %w", err)
+		}
+		p.Expected = doc
+	}
+	return p, nil
 }
 
 // readAKName reads --ak-name: a file holding the binary Name (as
@@ -354,16 +415,36 @@ func readAKName(v string) ([]byte, error) {
 }
 
 func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
+	switch {
+	case opts.Batch != "":
+		return runVerifyQuoteBatch(opts, out)
+	case opts.Attestation != "" || opts.PlatformParameters != "":
+		return runVerifyBundle(opts, out)
+	}
+	if opts.AttestationFormat != "" {
+		return errors.New("--attestation-format needs --attestation")
+	}
 	ev, p, err := loadEvidence(opts)
 	if err != nil {
 		return err
 	}
+	ek, ekPolicy, err := loadEK(opts)
+	if err != nil {
+		return err
+	}
 	rep := quote.Verify(ev, p)
+	var ekSum *quote.EKSummary
+	if ek != nil {
+		var checks []quote.Check
+		ekSum, checks = quote.VerifyEK(ek, ekPolicy)
+		rep.Checks = append(rep.Checks, checks...)
+		rep.Verified = len(rep.Failed()) == 0
+	}
 	o := verifyQuoteOutput{
 		Verified: rep.Verified,
 		Inputs: verifyInputs{Message: opts.Message, Signature: opts.Signature, AK: opts.AK,
 			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected},
-		Quote: rep.Quote, AK: rep.AK, Checks: rep.Checks,
+		Quote: rep.Quote, AK: rep.AK, EK: ekSum, Checks: rep.Checks,
 	}
 	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
 		return err
@@ -402,12 +483,49 @@ func verifyQuoteText(w io.Writer, o *verifyQuoteOutput) error {
 		}
 		fmt.Fprintln(w)
 	}
+	writeEKSummary(w, o.EK)
+	writeQuoteChecks(w, o.Checks, "")
+	return nil
+}
+
+// writeEKSummary prints the EK certificate line of a text report.
+func writeEKSummary(w io.Writer, ek *quote.EKSummary) {
+	if ek == nil {
+		return
+	}
+	fmt.Fprintf(w, "EK certificate: %s, issuer %s, serial %s", ek.Key, ek.Issuer, ek.Serial)
+	if ek.Manufacturer != "" {
+		fmt.Fprintf(w, ", TPM %s", ek.Manufacturer)
+		if ek.ManufacturerName != "" {
+			fmt.Fprintf(w, " (%s)", ek.ManufacturerName)
+		}
+		fmt.Fprintf(w, " model %s version %s", ek.Model, ek.Version)
+	}
+	fmt.Fprintln(w)
+}
+
+// writeQuoteChecks prints ✓/✗/- lines for checks, each indented by indent,
+// and the verdict line.
+func writeQuoteChecks(w io.Writer, checks []quote.Check, indent string) {
+	failed, skipped := writeQuoteCheckLines(w, checks, indent)
+	switch {
+	case failed > 0:
+		fmt.Fprintf(w, "%sNOT VERIFIED: %d of %d checks failed\n", indent, failed, len(checks))
+	case skipped > 0:
+		fmt.Fprintf(w, "%sverified: every check passed (%d skipped: not asked for, or opted out)\n", indent, skipped)
+	default:
+		fmt.Fprintf(w, "%sverified: every check passed\n", indent)
+	}
+}
+
+// writeQuoteCheckLines prints the ✓/✗/- lines (with the details of failed
+// checks) and counts the failed and skipped checks.
+func writeQuoteCheckLines(w io.Writer, checks []quote.Check, indent string) (failed, skipped int) {
 	width := 0
-	for _, c := range o.Checks {
+	for _, c := range checks {
 		width = max(width, len(c.Name))
 	}
-	failed, skipped := 0, 0
-	for _, c := range o.Checks {
+	for _, c := range checks {
 		mark := "✓"
 		switch {
 		case c.Skipped:
@@ -417,7 +535,7 @@ func verifyQuoteText(w io.Writer, o *verifyQuoteOutput) error {
 			mark = "✗"
 			failed++
 		}
-		fmt.Fprintf(w, "%s %-*s  %s\n", mark, width, c.Name, c.Reason)
+		fmt.Fprintf(w, "%s%s %-*s  %s\n", indent, mark, width, c.Name, c.Reason)
 		if mark == "✗" && len(c.Details) > 0 {
 			keys := make([]string, 0, len(c.Details))
 			for k := range c.Details {
@@ -425,19 +543,11 @@ func verifyQuoteText(w io.Writer, o *verifyQuoteOutput) error {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				fmt.Fprintf(w, "  %*s  %s: %s\n", width, "", k, c.Details[k])
+				fmt.Fprintf(w, "%s  %*s  %s: %s\n", indent, width, "", k, c.Details[k])
 			}
 		}
 	}
-	switch {
-	case failed > 0:
-		fmt.Fprintf(w, "NOT VERIFIED: %d of %d checks failed\n", failed, len(o.Checks))
-	case skipped > 0:
-		fmt.Fprintf(w, "verified: every check passed (%d skipped: not asked for, or opted out)\n", skipped)
-	default:
-		fmt.Fprintln(w, "verified: every check passed")
-	}
-	return nil
+	return failed, skipped
 }
 
 func orNone(s string) string {

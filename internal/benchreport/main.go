@@ -27,6 +27,7 @@ func main() {
 	ok = eventlogInProcess() && ok
 	ok = authenticodeBench() && ok
 	ok = imaBench(*bin) && ok
+	ok = quoteBench(*bin, *runs) && ok
 	if !ok {
 		os.Exit(1)
 	}

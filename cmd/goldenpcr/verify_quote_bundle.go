@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/quote"
+)
+
+// maxBundleFile bounds an attestation file: quotes are small, but the
+// event log of a real machine can be hundreds of kilobytes.
+const maxBundleFile = 64 << 20
+
+// readQuoteBundle parses an attestation file of the given kind: "attestation"
+// (go-tpm-tools, format pb, json or "" to detect) or "platform-parameters"
+// (go-attestation JSON).
+func readQuoteBundle(path, kind, format string) (*quote.Bundle, error) {
+	data, err := readSmall(path, maxBundleFile)
+	if err != nil {
+		return nil, err
+	}
+	var b *quote.Bundle
+	if kind == "platform-parameters" {
+		if format != "" {
+			return nil, errors.New("--attestation-format is for --attestation; a PlatformParameters file is JSON")
+		}
+		b, err = quote.ParsePlatformParameters(data)
+	} else {
+		switch format {
+		case "":
+			if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
+				format = "json"
+			} else {
+				format = "pb"
+			}
+		case "pb", "json":
+		default:
+			return nil, fmt.Errorf("--attestation-format %q: want pb (protobuf binary) or json (protojson)", format)
+		}
+		if format == "json" {
+			b, err = quote.ParseAttestationJSON(data)
+		} else {
+			b, err = quote.ParseAttestation(data)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// replayBundleLog replays the bundle's event log or, when it has none,
+// the --eventlog file; nil when neither exists.
+func replayBundleLog(b *quote.Bundle, eventlogPath string) (*eventlog.Replay, error) {
+	opts := &eventlog.ReplayOptions{CheckDigests: true}
+	switch {
+	case len(b.EventLog) > 0 && eventlogPath != "":
+		return nil, errors.New("--eventlog: the attestation carries its own event log")
+	case len(b.EventLog) > 0:
+		rp, err := eventlog.ReplayLog(bytes.NewReader(b.EventLog), opts)
+		if err != nil {
+			return nil, fmt.Errorf("the attestation's event log: %w", err)
+		}
+		return rp, nil
+	case eventlogPath != "":
+		f, err := os.Open(eventlogPath)
+		if err != nil {
+			return nil, fmt.Errorf("--eventlog: %w", err)
+		}
+		defer f.Close()
+		rp, err := eventlog.ReplayLog(f, opts)
+		if err != nil {
+			return nil, fmt.Errorf("--eventlog %s: %w", eventlogPath, err)
+		}
+		return rp, nil
+	}
+	return nil, nil
+}
+
+type bundleSummary struct {
+	Format            string   `json:"format" yaml:"format"`
+	Quotes            int      `json:"quotes" yaml:"quotes"`
+	PCRs              int      `json:"pcrs,omitempty" yaml:"pcrs,omitempty"`
+	EventLogBytes     int      `json:"event_log_bytes" yaml:"event_log_bytes"`
+	EventLogEvents    int      `json:"event_log_events,omitempty" yaml:"event_log_events,omitempty"`
+	AKCert            bool     `json:"ak_cert,omitempty" yaml:"ak_cert,omitempty"`
+	IntermediateCerts int      `json:"intermediate_certs,omitempty" yaml:"intermediate_certs,omitempty"`
+	Ignored           []string `json:"not_verified,omitempty" yaml:"not_verified,omitempty"`
+}
+
+type bundleInputs struct {
+	Attestation        string `json:"attestation,omitempty" yaml:"attestation,omitempty"`
+	PlatformParameters string `json:"platform_parameters,omitempty" yaml:"platform_parameters,omitempty"`
+	EventLog           string `json:"eventlog,omitempty" yaml:"eventlog,omitempty"`
+	Expected           string `json:"expected,omitempty" yaml:"expected,omitempty"`
+	EKCert             string `json:"ek_cert,omitempty" yaml:"ek_cert,omitempty"`
+}
+
+type verifyBundleOutput struct {
+	Verified    bool                `json:"verified" yaml:"verified"`
+	Inputs      bundleInputs        `json:"inputs" yaml:"inputs"`
+	Attestation bundleSummary       `json:"attestation" yaml:"attestation"`
+	AK          *quote.AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
+	EK          *quote.EKSummary    `json:"ek,omitempty" yaml:"ek,omitempty"`
+	Checks      []quote.Check       `json:"checks" yaml:"checks"`
+	Quotes      []quote.QuoteReport `json:"quotes" yaml:"quotes"`
+}
+
+// bundleConflicts rejects single-quote options next to a whole
+// attestation, which carries its own quotes, AK and PCR values.
+func bundleConflicts(opts *verifyQuoteOptions) error {
+	if opts.Attestation != "" && opts.PlatformParameters != "" {
+		return errors.New("give --attestation or --platform-parameters, not both")
+	}
+	var bad []string
+	for flag, set := range map[string]bool{
+		"--message": opts.Message != "", "--signature": opts.Signature != "", "--ak": opts.AK != "",
+		"--pcrs": opts.PCRs != "", "--pcrs-format": opts.PCRsFormat != "", "--pcrs-sel": opts.PCRsSel != "",
+		"--sig-alg": opts.SigAlg != "", "--sig-format": opts.SigFormat != "tss" && opts.SigFormat != "",
+	} {
+		if set {
+			bad = append(bad, flag)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("%s: an attestation carries its own quotes, signatures, AK and PCR values (pin the AK with --ak-name)", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// runVerifyBundle verifies --attestation or --platform-parameters.
+func runVerifyBundle(opts *verifyQuoteOptions, out io.Writer) error {
+	if err := bundleConflicts(opts); err != nil {
+		return err
+	}
+	path, kind := opts.Attestation, "attestation"
+	if path == "" {
+		path, kind = opts.PlatformParameters, "platform-parameters"
+	}
+	b, err := readQuoteBundle(path, kind, opts.AttestationFormat)
+	if err != nil {
+		return fmt.Errorf("--%s %w", kind, err)
+	}
+	p, err := loadQuotePolicy(opts)
+	if err != nil {
+		return err
+	}
+	log, err := replayBundleLog(b, opts.EventLog)
+	if err != nil {
+		return err
+	}
+	ek, ekPolicy, err := loadEK(opts)
+	if err != nil {
+		return err
+	}
+	rep := quote.VerifyBundle(b, log, p)
+	o := verifyBundleOutput{
+		Inputs: bundleInputs{Attestation: opts.Attestation, PlatformParameters: opts.PlatformParameters,
+			EventLog: opts.EventLog, Expected: opts.Expected, EKCert: opts.EKCert},
+		Attestation: bundleSummary{Format: b.Format, Quotes: len(b.Quotes), PCRs: b.PCRs.Len(), EventLogBytes: len(b.EventLog),
+			AKCert: len(b.AKCert) > 0, IntermediateCerts: len(b.IntermediateCerts), Ignored: b.Ignored},
+		AK: rep.AK,
+	}
+	if log != nil {
+		o.Attestation.EventLogEvents = log.Events
+	}
+	if ek != nil {
+		var checks []quote.Check
+		o.EK, checks = quote.VerifyEK(ek, ekPolicy)
+		rep.Checks = append(rep.Checks, checks...)
+		rep.Finish()
+	}
+	o.Verified, o.Checks, o.Quotes = rep.Verified, rep.Checks, rep.Quotes
+	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyBundleText(w, path, &o) }); err != nil {
+		return err
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		return mismatch("attestation NOT verified: %d checks failed (%s)", len(failed), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func verifyBundleText(w io.Writer, path string, o *verifyBundleOutput) error {
+	a := o.Attestation
+	fmt.Fprintf(w, "attestation %s: %s, %d quotes", path, a.Format, a.Quotes)
+	if a.PCRs > 0 {
+		fmt.Fprintf(w, ", %d PCR values", a.PCRs)
+	}
+	if a.EventLogBytes > 0 {
+		fmt.Fprintf(w, ", event log of %d bytes (%d events)", a.EventLogBytes, a.EventLogEvents)
+	} else {
+		fmt.Fprint(w, ", no event log")
+	}
+	fmt.Fprintln(w)
+	if len(a.Ignored) > 0 {
+		fmt.Fprintf(w, "  not verified by goldenpcr: %s\n", strings.Join(a.Ignored, ", "))
+	}
+	if ak := o.AK; ak != nil {
+		fmt.Fprintf(w, "AK: %s, %s, %s, scheme %s, name %s\n", ak.Format, ak.Key, ak.Attributes, ak.Scheme, ak.Name)
+	} else {
+		fmt.Fprintln(w, "AK: none in the attestation")
+	}
+	writeEKSummary(w, o.EK)
+	for _, q := range o.Quotes {
+		bank := ""
+		if q.Bank != "" {
+			bank = " (" + q.Bank + " bank)"
+		}
+		fmt.Fprintf(w, "quote %d%s", q.Index, bank)
+		if s := q.Quote; s != nil {
+			fmt.Fprintf(w, ": %s, signature %s, extraData %s, clock %d ms", orNone(s.Selection), orNone(s.Signature), orNone(s.ExtraData), s.Clock)
+		}
+		fmt.Fprintln(w)
+		writeQuoteChecks(w, q.Checks, "  ")
+	}
+	failed, skipped := writeQuoteCheckLines(w, o.Checks, "")
+	var qfailed int
+	for _, q := range o.Quotes {
+		if !q.Verified {
+			qfailed++
+		}
+	}
+	switch {
+	case failed > 0 || qfailed > 0:
+		fmt.Fprintf(w, "NOT VERIFIED: %d of %d quotes and %d of %d attestation checks failed\n", qfailed, len(o.Quotes), failed, len(o.Checks))
+	case skipped > 0:
+		fmt.Fprintf(w, "verified: all %d quotes and every attestation check passed (%d attestation checks skipped)\n", len(o.Quotes), skipped)
+	default:
+		fmt.Fprintf(w, "verified: all %d quotes and every attestation check passed\n", len(o.Quotes))
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/goldenpcr/goldenpcr/quote"
+)
+
+// loadEK reads --ek-cert, --ek-roots, --ek-intermediates and --ek-pub.
+// Without --ek-cert it returns nil and rejects the other three.
+func loadEK(opts *verifyQuoteOptions) (*quote.EKCertificate, *quote.EKPolicy, error) {
+	if opts.EKCert == "" {
+		if len(opts.EKRoots) > 0 || len(opts.EKIntermediates) > 0 || opts.EKPub != "" {
+			return nil, nil, errors.New("--ek-roots, --ek-intermediates and --ek-pub check an EK certificate: give --ek-cert")
+		}
+		return nil, nil, nil
+	}
+	b, err := readSmall(opts.EKCert, maxKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--ek-cert: %w", err)
+	}
+	ek, err := quote.ParseEKCertificate(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--ek-cert %s: %w", opts.EKCert, err)
+	}
+	p := &quote.EKPolicy{}
+	for _, r := range opts.EKRoots {
+		certs, err := readEKCertsPath(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ek-roots: %w", err)
+		}
+		p.Roots = append(p.Roots, certs...)
+	}
+	for _, r := range opts.EKIntermediates {
+		certs, err := readEKCertsPath(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ek-intermediates: %w", err)
+		}
+		p.Intermediates = append(p.Intermediates, certs...)
+	}
+	if opts.EKPub != "" {
+		b, err := readSmall(opts.EKPub, maxKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ek-pub: %w", err)
+		}
+		if p.EKPub, err = quote.ParsePublic(b); err != nil {
+			return nil, nil, fmt.Errorf("--ek-pub %s: %w", opts.EKPub, err)
+		}
+	}
+	return ek, p, nil
+}
+
+// readEKCertsPath reads the certificates of a PEM/DER file, or of every
+// *.pem, *.crt, *.cer and *.der file in a folder (not recursively; a
+// folder without any is an error, so a wrong folder is noticed).
+func readEKCertsPath(path string) ([]*x509.Certificate, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	files := []string{path}
+	if st.IsDir() {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, err
+		}
+		files = files[:0]
+		for _, e := range entries {
+			switch strings.ToLower(filepath.Ext(e.Name())) {
+			case ".pem", ".crt", ".cer", ".der":
+				if e.Type().IsRegular() {
+					files = append(files, filepath.Join(path, e.Name()))
+				}
+			}
+		}
+		sort.Strings(files)
+		if len(files) == 0 {
+			return nil, fmt.Errorf("%s: no *.pem, *.crt, *.cer or *.der files", path)
+		}
+	}
+	var out []*x509.Certificate
+	for _, f := range files {
+		b, err := readSmall(f, maxKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		certs, err := quote.ParseCertificates(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
+}

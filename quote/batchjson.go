@@ -1,0 +1,350 @@
+package quote
+
+import (
+	"unicode/utf8"
+
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// fastDecodeBatchLine decodes the common shape of a batch line without
+// reflection: one flat JSON object whose keys are BatchRequest's JSON
+// names spelt exactly, each given once, with strings free of escapes and
+// control characters, unsigned integers without sign, fraction or
+// exponent, booleans, and pcr_values as an object of objects of such
+// strings. It reports false, having possibly filled req partly, for
+// anything else; the caller then decodes the line with encoding/json,
+// whose semantics (case-insensitive keys, escapes, null, duplicate keys,
+// errors) stay authoritative. Whatever it accepts, encoding/json decodes
+// to the same request (FuzzParseBatchLine checks this).
+//
+// encoding/json spends as long on a batch line as an RSA-2048 signature
+// check does; this keeps the batch hot path close to the signature limit.
+func fastDecodeBatchLine(data []byte, req *BatchRequest) bool {
+	d := fastJSON{data: data}
+	if !d.consume('{') {
+		return false
+	}
+	var seen uint64
+	first := true
+	for {
+		d.space()
+		if d.peek() == '}' && first {
+			d.pos++
+			break
+		}
+		key, ok := d.str()
+		if !ok || !d.consume(':') {
+			return false
+		}
+		f, ok := batchFieldIndex[string(key)]
+		if !ok || seen&(1<<f) != 0 {
+			return false
+		}
+		seen |= 1 << f
+		if !d.field(f, req) {
+			return false
+		}
+		d.space()
+		c := d.next()
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return false
+		}
+		first = false
+	}
+	d.space()
+	return d.pos == len(d.data)
+}
+
+// The fields of BatchRequest by JSON name, and their kinds.
+const (
+	fString = iota
+	fBool
+	fUint32
+	fUint64
+	fPCRs
+)
+
+var batchFields = []struct {
+	name string
+	kind int
+}{
+	{"id", fString}, {"ak", fString}, {"ak_hex", fString}, {"ak_name", fString}, {"message", fString},
+	{"message_hex", fString}, {"signature", fString}, {"signature_hex", fString}, {"sig_format", fString},
+	{"sig_alg", fString}, {"pcrs", fString}, {"pcrs_format", fString}, {"pcrs_sel", fString}, {"pcr_values", fPCRs},
+	{"nonce", fString}, {"no_nonce", fBool}, {"eventlog", fString}, {"expected", fString}, {"expected_format", fString},
+	{"expected_sel", fString}, {"allow_unrestricted", fBool}, {"min_reset_count", fUint32},
+	{"min_restart_count", fUint32}, {"min_clock", fUint64}, {"max_clock", fUint64}, {"require_safe", fBool},
+	{"attestation", fString}, {"attestation_format", fString}, {"platform_parameters", fString},
+}
+
+var batchFieldIndex = func() map[string]int {
+	m := map[string]int{}
+	for i, f := range batchFields {
+		m[f.name] = i
+	}
+	return m
+}()
+
+// stringField returns the string field of req with the JSON name.
+func stringField(req *BatchRequest, name string) *string {
+	switch name {
+	case "id":
+		return &req.ID
+	case "ak":
+		return &req.AK
+	case "ak_hex":
+		return &req.AKHex
+	case "ak_name":
+		return &req.AKName
+	case "message":
+		return &req.Message
+	case "message_hex":
+		return &req.MessageHex
+	case "signature":
+		return &req.Signature
+	case "signature_hex":
+		return &req.SignatureHex
+	case "sig_format":
+		return &req.SigFormat
+	case "sig_alg":
+		return &req.SigAlg
+	case "pcrs":
+		return &req.PCRs
+	case "pcrs_format":
+		return &req.PCRsFormat
+	case "pcrs_sel":
+		return &req.PCRsSel
+	case "nonce":
+		return &req.Nonce
+	case "eventlog":
+		return &req.EventLog
+	case "expected":
+		return &req.Expected
+	case "expected_format":
+		return &req.ExpectedFormat
+	case "expected_sel":
+		return &req.ExpectedSel
+	case "attestation":
+		return &req.Attestation
+	case "attestation_format":
+		return &req.AttestationFormat
+	case "platform_parameters":
+		return &req.PlatformParameters
+	}
+	return nil
+}
+
+type fastJSON struct {
+	data []byte
+	pos  int
+}
+
+func (d *fastJSON) space() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *fastJSON) peek() byte {
+	if d.pos < len(d.data) {
+		return d.data[d.pos]
+	}
+	return 0
+}
+
+func (d *fastJSON) next() byte {
+	c := d.peek()
+	if d.pos < len(d.data) {
+		d.pos++
+	}
+	return c
+}
+
+// consume skips white space and then c.
+func (d *fastJSON) consume(c byte) bool {
+	d.space()
+	if d.peek() != c {
+		return false
+	}
+	d.pos++
+	return true
+}
+
+// str reads a string without escapes or control characters, and valid
+// UTF-8 (encoding/json would replace invalid bytes); the result aliases
+// the input.
+func (d *fastJSON) str() ([]byte, bool) {
+	if !d.consume('"') {
+		return nil, false
+	}
+	start := d.pos
+	ascii := true
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			s := d.data[start:d.pos]
+			d.pos++
+			if !ascii && !utf8.Valid(s) {
+				return nil, false
+			}
+			return s, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+		d.pos++
+	}
+	return nil, false
+}
+
+// uint reads digits without sign, fraction, exponent or leading zero,
+// at most max.
+func (d *fastJSON) uint(max uint64) (uint64, bool) {
+	d.space()
+	start := d.pos
+	var v uint64
+	for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
+		digit := uint64(d.data[d.pos] - '0')
+		if v > (max-digit)/10 {
+			return 0, false
+		}
+		v = v*10 + digit
+		d.pos++
+	}
+	n := d.pos - start
+	if n == 0 || (n > 1 && d.data[start] == '0') {
+		return 0, false
+	}
+	switch d.peek() {
+	case '.', 'e', 'E':
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *fastJSON) boolean() (bool, bool) {
+	d.space()
+	rest := d.data[d.pos:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		d.pos += 4
+		return true, true
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		d.pos += 5
+		return false, true
+	}
+	return false, false
+}
+
+// field reads the value of field f into req.
+func (d *fastJSON) field(f int, req *BatchRequest) bool {
+	switch batchFields[f].kind {
+	case fString:
+		s, ok := d.str()
+		if !ok {
+			return false
+		}
+		*stringField(req, batchFields[f].name) = string(s)
+	case fBool:
+		b, ok := d.boolean()
+		if !ok {
+			return false
+		}
+		switch batchFields[f].name {
+		case "no_nonce":
+			req.NoNonce = b
+		case "allow_unrestricted":
+			req.AllowUnrestricted = b
+		case "require_safe":
+			req.RequireSafe = b
+		}
+	case fUint32:
+		v, ok := d.uint(1<<32 - 1)
+		if !ok {
+			return false
+		}
+		if batchFields[f].name == "min_reset_count" {
+			req.MinResetCount = uint32(v)
+		} else {
+			req.MinRestartCount = uint32(v)
+		}
+	case fUint64:
+		v, ok := d.uint(1<<64 - 1)
+		if !ok {
+			return false
+		}
+		if batchFields[f].name == "min_clock" {
+			req.MinClock = v
+		} else {
+			req.MaxClock = v
+		}
+	case fPCRs:
+		m, ok := d.pcrValues()
+		if !ok {
+			return false
+		}
+		req.PCRValues = m
+	}
+	return true
+}
+
+// pcrValues reads {"bank": {"index": "hex", …}, …} straight into PCR
+// values; anything InlinePCRs.UnmarshalJSON would reject, or a key given
+// twice, makes it report false.
+func (d *fastJSON) pcrValues() (InlinePCRs, bool) {
+	out := pcr.Values{}
+	var banks []string
+	ok := d.object(func(bank string) bool {
+		for _, b := range banks {
+			if b == bank { // encoding/json would keep the last object only
+				return false
+			}
+		}
+		banks = append(banks, bank)
+		return d.object(func(idx string) bool {
+			v, ok := d.str()
+			return ok && addInlinePCR(out, bank, idx, string(v)) == nil
+		})
+	})
+	if !ok || out.Len() == 0 {
+		return nil, false
+	}
+	return InlinePCRs(out), true
+}
+
+// object reads an object, calling value for each key with the decoder
+// at the value.
+func (d *fastJSON) object(value func(key string) bool) bool {
+	if !d.consume('{') {
+		return false
+	}
+	d.space()
+	if d.peek() == '}' {
+		d.pos++
+		return true
+	}
+	for {
+		k, ok := d.str()
+		if !ok || !d.consume(':') || !value(string(k)) {
+			return false
+		}
+		d.space()
+		switch d.next() {
+		case '}':
+			return true
+		case ',':
+		default:
+			return false
+		}
+	}
+}

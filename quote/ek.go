@@ -1,0 +1,443 @@
+package quote
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TCG object identifiers of EK certificates (TCG EK Credential Profile
+// for TPM Family 2.0, section 3.2; TCG PC Client Platform TPM Profile).
+var (
+	oidTPMManufacturer  = asn1.ObjectIdentifier{2, 23, 133, 2, 1}
+	oidTPMModel         = asn1.ObjectIdentifier{2, 23, 133, 2, 2}
+	oidTPMVersion       = asn1.ObjectIdentifier{2, 23, 133, 2, 3}
+	oidTPMSpecification = asn1.ObjectIdentifier{2, 23, 133, 2, 16}
+	oidEKCertificateEKU = asn1.ObjectIdentifier{2, 23, 133, 8, 1}
+	oidSubjectAltName   = asn1.ObjectIdentifier{2, 5, 29, 17}
+	oidSubjectDirAttrs  = asn1.ObjectIdentifier{2, 5, 29, 9}
+	oidRSAESOAEP        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}
+)
+
+// Names of the EK checks.
+const (
+	CheckEKCert = "ek-cert"
+	CheckEKPub  = "ek-pub"
+)
+
+// EKCertificate is a parsed TPM endorsement key certificate with the TCG
+// fields Go's x509 package leaves undecoded.
+type EKCertificate struct {
+	Cert *x509.Certificate
+	// Key is the EK public key; it is also read when the certificate
+	// marks an RSA key as RSAES-OAEP (as some TPM vendors do), which Go's
+	// x509 package does not parse.
+	Key crypto.PublicKey
+	// TPM identity from the subjectAltName directoryName.
+	Manufacturer string // e.g. "id:00001014"
+	Model        string
+	Version      string
+	// SANCritical says the subjectAltName is marked critical (TCG
+	// requires that when the subject is empty); goldenpcr handles it.
+	SANCritical bool
+	// SANDecoded says a directoryName with TCG attributes was found.
+	SANDecoded bool
+	// Spec is the tpmSpecification subject directory attribute,
+	// "family 2.0, level 0, revision 164", if present.
+	Spec string
+	// EKU lists the extended key usages as dotted OIDs or Go names.
+	EKU []string
+}
+
+// ParseEKCertificate reads an EK certificate, PEM or DER.
+func ParseEKCertificate(data []byte) (*EKCertificate, error) {
+	der := data
+	if bytes.Contains(data, []byte("-----BEGIN ")) {
+		der = nil
+		for rest := data; der == nil; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				return nil, errors.New("PEM: no CERTIFICATE block")
+			}
+			if b.Type == "CERTIFICATE" {
+				der = b.Bytes
+			}
+		}
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("X.509: %w", err)
+	}
+	ek := &EKCertificate{Cert: c, Key: c.PublicKey}
+	if ek.Key == nil {
+		ek.Key, err = oaepKey(c.RawSubjectPublicKeyInfo)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range c.Extensions {
+		switch {
+		case e.Id.Equal(oidSubjectAltName):
+			ek.SANCritical = e.Critical
+			if err := ek.decodeSAN(e.Value); err != nil {
+				return nil, fmt.Errorf("subjectAltName: %w", err)
+			}
+		case e.Id.Equal(oidSubjectDirAttrs):
+			ek.decodeDirAttrs(e.Value)
+		}
+	}
+	for _, u := range c.ExtKeyUsage {
+		ek.EKU = append(ek.EKU, extKeyUsageName(u))
+	}
+	for _, u := range c.UnknownExtKeyUsage {
+		s := u.String()
+		if u.Equal(oidEKCertificateEKU) {
+			s += " (tcg-kp-EKCertificate)"
+		}
+		ek.EKU = append(ek.EKU, s)
+	}
+	return ek, nil
+}
+
+// oaepKey reads an RSA key whose SubjectPublicKeyInfo says RSAES-OAEP.
+func oaepKey(spki []byte) (crypto.PublicKey, error) {
+	var info struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(spki, &info); err != nil {
+		return nil, fmt.Errorf("subjectPublicKeyInfo: %w", err)
+	}
+	if !info.Algorithm.Algorithm.Equal(oidRSAESOAEP) {
+		return nil, fmt.Errorf("subjectPublicKeyInfo: key algorithm %s is not RSA, RSAES-OAEP or ECDSA", info.Algorithm.Algorithm)
+	}
+	k, err := x509.ParsePKCS1PublicKey(info.PublicKey.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("RSAES-OAEP key: %w", err)
+	}
+	return k, nil
+}
+
+// decodeSAN reads the GeneralNames of the subjectAltName and takes the
+// TCG attributes from a directoryName ([4], a Name).
+func (ek *EKCertificate) decodeSAN(v []byte) error {
+	var names []asn1.RawValue
+	rest, err := asn1.Unmarshal(v, &names)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return errors.New("trailing data")
+	}
+	for _, n := range names {
+		if n.Class != asn1.ClassContextSpecific || n.Tag != 4 {
+			continue
+		}
+		var rdns pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(n.Bytes, &rdns); err != nil || len(rest) > 0 {
+			return fmt.Errorf("directoryName: not a Name (%v)", err)
+		}
+		for _, set := range rdns {
+			for _, atv := range set {
+				s, ok := atv.Value.(string)
+				if !ok {
+					continue
+				}
+				switch {
+				case atv.Type.Equal(oidTPMManufacturer):
+					ek.Manufacturer, ek.SANDecoded = s, true
+				case atv.Type.Equal(oidTPMModel):
+					ek.Model, ek.SANDecoded = s, true
+				case atv.Type.Equal(oidTPMVersion):
+					ek.Version, ek.SANDecoded = s, true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// decodeDirAttrs reads tpmSpecification from subjectDirectoryAttributes:
+// SEQUENCE OF Attribute { type, SET OF TPMSpecification { family
+// UTF8String, level INTEGER, revision INTEGER } }. Anything else is
+// ignored: the extension is informative.
+func (ek *EKCertificate) decodeDirAttrs(v []byte) {
+	var attrs []struct {
+		Type   asn1.ObjectIdentifier
+		Values []asn1.RawValue `asn1:"set"`
+	}
+	if _, err := asn1.Unmarshal(v, &attrs); err != nil {
+		return
+	}
+	for _, a := range attrs {
+		if !a.Type.Equal(oidTPMSpecification) || len(a.Values) == 0 {
+			continue
+		}
+		var spec struct {
+			Family   string `asn1:"utf8"`
+			Level    int
+			Revision int
+		}
+		if _, err := asn1.Unmarshal(a.Values[0].FullBytes, &spec); err == nil {
+			ek.Spec = fmt.Sprintf("family %s, level %d, revision %d", spec.Family, spec.Level, spec.Revision)
+		}
+	}
+}
+
+func extKeyUsageName(u x509.ExtKeyUsage) string {
+	switch u {
+	case x509.ExtKeyUsageAny:
+		return "any"
+	case x509.ExtKeyUsageServerAuth:
+		return "serverAuth"
+	case x509.ExtKeyUsageClientAuth:
+		return "clientAuth"
+	case x509.ExtKeyUsageCodeSigning:
+		return "codeSigning"
+	}
+	return "eku#" + strconv.Itoa(int(u))
+}
+
+// tcgVendors are TPM manufacturer IDs of the TCG vendor registry.
+var tcgVendors = map[uint32]string{
+	0x414D4400: "AMD", 0x41544D4C: "Atmel", 0x4252434D: "Broadcom", 0x4353434F: "Cisco", 0x464C5953: "Flyslice",
+	0x474F4F47: "Google", 0x48504500: "HPE", 0x48504900: "HP", 0x48495349: "Huawei", 0x49424D00: "IBM",
+	0x49465800: "Infineon", 0x494E5443: "Intel", 0x4C454E00: "Lenovo", 0x4D534654: "Microsoft",
+	0x4E534D20: "National Semiconductor", 0x4E545A00: "Nationz", 0x4E544300: "Nuvoton", 0x51434F4D: "Qualcomm",
+	0x524F4343: "Fuzhou Rockchip", 0x534D5343: "SMSC", 0x53544D20: "STMicroelectronics", 0x534D534E: "Samsung",
+	0x534E5300: "Sinosun", 0x54584E00: "Texas Instruments", 0x57454300: "Winbond",
+	0x00001014: "IBM, by its PCI vendor id (swtpm, libtpms)",
+}
+
+// ManufacturerName decodes "id:XXXXXXXX" to the vendor's name, or "".
+func (ek *EKCertificate) ManufacturerName() string {
+	s, ok := strings.CutPrefix(strings.ToLower(ek.Manufacturer), "id:")
+	if !ok {
+		return ""
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 4 {
+		return ""
+	}
+	id := binary.BigEndian.Uint32(b)
+	if n, ok := tcgVendors[id]; ok {
+		return n
+	}
+	return ""
+}
+
+// EKPolicy says how to check an EK certificate.
+type EKPolicy struct {
+	// Roots are the TPM manufacturer root CAs; none fails the chain check.
+	Roots []*x509.Certificate
+	// Intermediates may help build the chain.
+	Intermediates []*x509.Certificate
+	// EKPub, if set, must be the certificate's public key.
+	EKPub *PublicKey
+	// Now is the verification time; zero means time.Now().
+	Now time.Time
+}
+
+// EKSummary describes the EK certificate, for the report.
+type EKSummary struct {
+	Subject          string   `json:"subject" yaml:"subject"`
+	Issuer           string   `json:"issuer" yaml:"issuer"`
+	Serial           string   `json:"serial" yaml:"serial"`
+	NotBefore        string   `json:"not_before" yaml:"not_before"`
+	NotAfter         string   `json:"not_after" yaml:"not_after"`
+	Key              string   `json:"key" yaml:"key"`
+	Manufacturer     string   `json:"tpm_manufacturer,omitempty" yaml:"tpm_manufacturer,omitempty"`
+	ManufacturerName string   `json:"tpm_manufacturer_name,omitempty" yaml:"tpm_manufacturer_name,omitempty"`
+	Model            string   `json:"tpm_model,omitempty" yaml:"tpm_model,omitempty"`
+	Version          string   `json:"tpm_version,omitempty" yaml:"tpm_version,omitempty"`
+	Spec             string   `json:"tpm_specification,omitempty" yaml:"tpm_specification,omitempty"`
+	EKU              []string `json:"eku,omitempty" yaml:"eku,omitempty"`
+	SANCritical      bool     `json:"san_critical" yaml:"san_critical"`
+	Chain            []string `json:"chain,omitempty" yaml:"chain,omitempty"`
+}
+
+func keyString(k crypto.PublicKey) string {
+	return (&PublicKey{Key: k}).String()
+}
+
+// VerifyEK checks an EK certificate: its chain to one of p.Roots (through
+// p.Intermediates), its extended key usage, its critical extensions, and
+// optionally that it certifies p.EKPub. It returns the summary and the
+// ek-cert and ek-pub checks.
+//
+// Go's x509 verifier is used with two deliberate adjustments. The TCG
+// subjectAltName holds only a directoryName, which Go does not decode,
+// so Go lists a critical one as unhandled; goldenpcr decodes it and
+// removes it from the unhandled list, and only then, leaving every other
+// unhandled critical extension to fail the chain. And the chain is built
+// for any extended key usage (TPM CAs carry no serverAuth); the leaf must
+// then name tcg-kp-EKCertificate (2.23.133.8.1), or carry no EKU at all,
+// which older EK certificates do and the report notes.
+func VerifyEK(ek *EKCertificate, p *EKPolicy) (*EKSummary, []Check) {
+	if p == nil {
+		p = &EKPolicy{}
+	}
+	c := ek.Cert
+	s := &EKSummary{
+		Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.String(),
+		NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339),
+		Key: keyString(ek.Key), Manufacturer: ek.Manufacturer, ManufacturerName: ek.ManufacturerName(),
+		Model: ek.Model, Version: ek.Version, Spec: ek.Spec, EKU: ek.EKU, SANCritical: ek.SANCritical,
+	}
+	return s, []Check{checkEKChain(ek, p, s), checkEKPub(ek, p)}
+}
+
+// EKError: the EK certificate does not verify or does not certify the
+// expected EK.
+type EKError struct {
+	Reason string
+}
+
+func (e *EKError) Error() string  { return "EK: " + e.Reason }
+func (e *EKError) reason() string { return e.Reason }
+
+func checkEKChain(ek *EKCertificate, p *EKPolicy, s *EKSummary) Check {
+	c := ek.Cert
+	details := []string{"subject", s.Subject, "issuer", s.Issuer}
+	if ek.Manufacturer != "" {
+		details = append(details, "tpm_manufacturer", ek.Manufacturer)
+	}
+	if len(p.Roots) == 0 {
+		return fail(CheckEKCert, &EKError{Reason: "no EK root CAs given (--ek-roots), so nothing shows the EK belongs to a real TPM"}).with(details...)
+	}
+	// Handle the TCG subjectAltName deliberately; keep every other
+	// unhandled critical extension.
+	var unhandled []asn1.ObjectIdentifier
+	for _, oid := range c.UnhandledCriticalExtensions {
+		if oid.Equal(oidSubjectAltName) && ek.SANDecoded {
+			continue
+		}
+		unhandled = append(unhandled, oid)
+	}
+	if len(unhandled) > 0 {
+		names := make([]string, len(unhandled))
+		for i, o := range unhandled {
+			names[i] = o.String()
+		}
+		return fail(CheckEKCert, &EKError{Reason: "the EK certificate has critical extensions goldenpcr does not handle: " + strings.Join(names, ", ")}).with(details...)
+	}
+	leaf := *c
+	leaf.UnhandledCriticalExtensions = unhandled
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, r := range p.Roots {
+		roots.AddCert(r)
+	}
+	for _, r := range p.Intermediates {
+		inter.AddCert(r)
+	}
+	now := p.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return fail(CheckEKCert, &EKError{Reason: "the EK certificate does not chain to the given roots: " + err.Error()}).with(details...)
+	}
+	var chain []string
+	for _, cc := range chains[0] {
+		chain = append(chain, cc.Subject.String())
+	}
+	s.Chain = chain
+	details = append(details, "chain", strings.Join(chain, " ← "))
+	ekuNote := ""
+	switch {
+	case len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0:
+		ekuNote = "; it has no extended key usage (older EK certificates lack tcg-kp-EKCertificate)"
+	case hasOID(c.UnknownExtKeyUsage, oidEKCertificateEKU):
+		ekuNote = ", EKU tcg-kp-EKCertificate"
+	default:
+		return fail(CheckEKCert, &EKError{Reason: "the EK certificate's extended key usage (" + strings.Join(ek.EKU, ", ") +
+			") does not include tcg-kp-EKCertificate (2.23.133.8.1): it is not an EK certificate"}).with(details...)
+	}
+	sanNote := ""
+	if ek.SANDecoded {
+		sanNote = fmt.Sprintf("; TPM %s %s %s from the TCG subjectAltName", ek.Manufacturer, ek.Model, ek.Version)
+		if ek.SANCritical {
+			sanNote += " (critical, decoded by goldenpcr)"
+		}
+	}
+	return pass(CheckEKCert, fmt.Sprintf("chains to a given root (%s)%s%s", strings.Join(chain, " ← "), ekuNote, sanNote)).with(details...)
+}
+
+func hasOID(list []asn1.ObjectIdentifier, o asn1.ObjectIdentifier) bool {
+	for _, x := range list {
+		if x.Equal(o) {
+			return true
+		}
+	}
+	return false
+}
+
+// samePublicKey compares two RSA or ECDSA public keys.
+func samePublicKey(a, b crypto.PublicKey) bool {
+	switch ka := a.(type) {
+	case *rsa.PublicKey:
+		kb, ok := b.(*rsa.PublicKey)
+		return ok && ka.Equal(kb)
+	case *ecdsa.PublicKey:
+		kb, ok := b.(*ecdsa.PublicKey)
+		return ok && ka.Equal(kb)
+	}
+	return false
+}
+
+func checkEKPub(ek *EKCertificate, p *EKPolicy) Check {
+	if p.EKPub == nil {
+		return skip(CheckEKPub, "no EK public key given")
+	}
+	if !samePublicKey(ek.Key, p.EKPub.Key) {
+		return fail(CheckEKPub, &EKError{Reason: fmt.Sprintf("the EK certificate certifies %s, not the given EK (%s %s)",
+			keyString(ek.Key), p.EKPub.Format, p.EKPub)})
+	}
+	return pass(CheckEKPub, fmt.Sprintf("the EK certificate certifies the given EK (%s %s)", p.EKPub.Format, p.EKPub))
+}
+
+// ParseCertificates reads every certificate of a PEM file (any number of
+// CERTIFICATE blocks) or one DER certificate.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	if !bytes.Contains(data, []byte("-----BEGIN ")) {
+		c, err := x509.ParseCertificate(data)
+		if err != nil {
+			return nil, fmt.Errorf("DER certificate: %w", err)
+		}
+		return []*x509.Certificate{c}, nil
+	}
+	var out []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM certificate %d: %w", len(out)+1, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("PEM: no CERTIFICATE block")
+	}
+	return out, nil
+}

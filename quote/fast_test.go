@@ -1,0 +1,122 @@
+package quote
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// TestVerifiedAgreesWithVerify: the lean batch path says "verified"
+// exactly when the full report does, over genuine quotes, every
+// single-byte change of message and signature that still parses, and
+// every policy knob.
+func TestVerifiedAgreesWithVerify(t *testing.T) {
+	nonce := fixtureNonce(t)
+	cases := 0
+	check := func(what string, ev *Evidence, p *Policy) {
+		t.Helper()
+		cases++
+		full := Verify(ev, p).Verified
+		if fast := Verified(ev, p); fast != full {
+			t.Errorf("%s: Verified %v, Verify %v (failed %v)", what, fast, full, failedChecks(Verify(ev, p)))
+		}
+	}
+	for _, g := range genuine {
+		base := loadGenuine(t, g.name, g.ak)
+		name, _ := base.AK.TPM.Name()
+		policies := map[string]*Policy{
+			"nonce":              {Nonce: nonce},
+			"no nonce":           {},
+			"--no-nonce":         {NoNonce: true},
+			"wrong nonce":        {Nonce: append([]byte{0}, nonce...)},
+			"ak name":            {Nonce: nonce, AKName: name},
+			"wrong ak name":      {Nonce: nonce, AKName: flip(name, 3)},
+			"empty ak name":      {Nonce: nonce, AKName: []byte{}},
+			"reset count":        {Nonce: nonce, MinResetCount: 2},
+			"reset count high":   {Nonce: nonce, MinResetCount: 3},
+			"restart count high": {Nonce: nonce, MinRestartCount: 1},
+			"min clock":          {Nonce: nonce, MinClock: 1 << 40},
+			"max clock":          {Nonce: nonce, MaxClock: 1},
+			"require safe":       {Nonce: nonce, RequireSafe: true},
+			"allow unrestricted": {Nonce: nonce, AllowUnrestricted: true},
+		}
+		for pn, p := range policies {
+			check(g.name+" "+pn, base, p)
+		}
+		p := policies["nonce"]
+		for i := range base.Attest.Raw {
+			a, err := ParseAttest(flip(base.Attest.Raw, i))
+			if err != nil {
+				continue
+			}
+			ev := *base
+			ev.Attest = a
+			check(g.name+" message byte", &ev, p)
+		}
+		raw := base.Signature.Marshal()
+		for i := range raw {
+			s, err := ParseSignature(flip(raw, i))
+			if err != nil {
+				continue
+			}
+			ev := *base
+			ev.Signature = s
+			check(g.name+" signature byte", &ev, p)
+		}
+		// PCR values: one changed, one missing, one extra, none.
+		for _, bank := range base.PCRs.Algs() {
+			for _, i := range base.PCRs.Indices(bank) {
+				ev := *base
+				ev.PCRs = clonePCRs(base.PCRs)
+				ev.PCRs[bank][i] = flip(ev.PCRs[bank][i], 0)
+				check(g.name+" PCR changed", &ev, p)
+				delete(ev.PCRs[bank], i)
+				check(g.name+" PCR missing", &ev, p)
+			}
+		}
+		ev := *base
+		ev.PCRs = clonePCRs(base.PCRs)
+		ev.PCRs.Set(pcr.SHA256, 23, make([]byte, 32))
+		check(g.name+" PCR extra", &ev, p)
+		ev.PCRs = nil
+		check(g.name+" no PCRs", &ev, p)
+		// Keys: none, PEM (no attributes), another quote's key.
+		ev = *base
+		ev.AK = nil
+		check(g.name+" no AK", &ev, p)
+		ev.AK = mustPublic(t, g.ak[:len(g.ak)-len(".pub")]+".pem")
+		check(g.name+" PEM AK", &ev, p)
+		check(g.name+" PEM AK allowed", &ev, policies["allow unrestricted"])
+		for _, other := range genuine {
+			ev.AK = mustPublic(t, other.ak)
+			check(g.name+" AK "+other.ak, &ev, p)
+		}
+		ev = *base
+		ev.Signature = nil
+		check(g.name+" no signature", &ev, p)
+	}
+	// The unrestricted (CML-like) key.
+	ev := &Evidence{Attest: mustAttest(t, readFile(t, quoteDir, "unrestricted-quote.msg")), AK: mustPublic(t, "unrestricted-key.pub"),
+		PCRs: readPCRs(t, quoteDir+"/unrestricted-quote.pcrs")}
+	s, err := ParseSignature(readFile(t, quoteDir, "unrestricted-quote.sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Signature = s
+	check("unrestricted", ev, &Policy{Nonce: nonce})
+	check("unrestricted allowed", ev, &Policy{Nonce: nonce, AllowUnrestricted: true})
+	check("nil evidence", nil, nil)
+	check("no attest", &Evidence{}, &Policy{NoNonce: true})
+	t.Logf("%d cases agree", cases)
+}
+
+func clonePCRs(v pcr.Values) pcr.Values {
+	out := pcr.Values{}
+	for _, a := range v.Algs() {
+		for _, i := range v.Indices(a) {
+			out.Set(a, i, bytes.Clone(v[a][i]))
+		}
+	}
+	return out
+}
