@@ -1,8 +1,8 @@
 package refvals
 
 import (
+	"bytes"
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
@@ -39,7 +39,22 @@ func stubKnows(major int) map[string]bool {
 	return known
 }
 
-var stubVersionRE = regexp.MustCompile(`systemd-stub (\d+)`)
+// stubMajor reads the systemd-stub major version from a .sdmagic section
+// ("#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####").
+func stubMajor(magic []byte) (int, bool) {
+	const marker = "systemd-stub "
+	i := bytes.Index(magic, []byte(marker))
+	if i < 0 {
+		return 0, false
+	}
+	rest := magic[i+len(marker):]
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	v, err := strconv.Atoi(string(rest[:n]))
+	return v, err == nil
+}
 
 // UKIOptions tune the PCR 11 prediction.
 type UKIOptions struct {
@@ -67,8 +82,8 @@ func UKIPCR11(b *baseline.Builder, path string, opts UKIOptions) error {
 	major := opts.StubMajor
 	if major == 0 {
 		if magic, err := img.SectionData(".sdmagic"); err == nil {
-			if m := stubVersionRE.FindSubmatch(magic); m != nil {
-				major, _ = strconv.Atoi(string(m[1]))
+			if v, ok := stubMajor(magic); ok {
+				major = v
 				b.Note("PCR 11: %s carries systemd-stub %d; sections it does not know are not measured", path, major)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -73,10 +72,20 @@ func DiscoverYocto(dir, machine, image string) (*YoctoDeploy, error) {
 	return DiscoverYoctoWith(YoctoOptions{Dir: dir, Machine: machine, Image: image})
 }
 
-var (
-	tsRe      = regexp.MustCompile(`^\d{14}$`)
-	efiArches = []string{"x64", "ia32", "aa64", "arm", "riscv64", "loongarch64"}
-)
+var efiArches = []string{"x64", "ia32", "aa64", "arm", "riscv64", "loongarch64"}
+
+// isTimestamp reports a Yocto build timestamp: 14 digits, YYYYMMDDhhmmss.
+func isTimestamp(s string) bool {
+	if len(s) != 14 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // yoctoImageFile is one image output, split by Yocto's naming.
 type yoctoImageFile struct {
@@ -95,15 +104,15 @@ func parseImageName(file, suffix string) (name, ts string, ok bool) {
 		return "", "", false
 	}
 	if s, ok := strings.CutSuffix(stem, ".rootfs"); ok {
-		if i := strings.LastIndex(s, "-"); i > 0 && tsRe.MatchString(s[i+1:]) {
+		if i := strings.LastIndex(s, "-"); i > 0 && isTimestamp(s[i+1:]) {
 			return s[:i], s[i+1:], true
 		}
 		return s, "", true
 	}
-	if i := strings.LastIndex(stem, ".rootfs-"); i > 0 && tsRe.MatchString(stem[i+8:]) {
+	if i := strings.LastIndex(stem, ".rootfs-"); i > 0 && isTimestamp(stem[i+8:]) {
 		return stem[:i], stem[i+8:], true
 	}
-	if i := strings.LastIndex(stem, "-"); i > 0 && tsRe.MatchString(stem[i+1:]) {
+	if i := strings.LastIndex(stem, "-"); i > 0 && isTimestamp(stem[i+1:]) {
 		return stem[:i], stem[i+1:], true
 	}
 	return stem, "", true
@@ -375,7 +384,7 @@ func (d *YoctoDeploy) guessMachine(names []string) string {
 		for _, t := range []string{"bzImage-", "Image-", "zImage-", "vmlinux-"} {
 			if rest, ok := strings.CutPrefix(n, t); ok && strings.HasSuffix(rest, ".bin") && !strings.Contains(rest, "--") && !strings.HasPrefix(rest, "initramfs-") {
 				m := strings.TrimSuffix(rest, ".bin")
-				if i := strings.LastIndex(m, "-"); i < 0 || !tsRe.MatchString(m[i+1:]) {
+				if i := strings.LastIndex(m, "-"); i < 0 || !isTimestamp(m[i+1:]) {
 					d.use("MACHINE %s from the kernel link %s", m, n)
 					return m
 				}

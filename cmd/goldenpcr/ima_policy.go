@@ -6,11 +6,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/goldenpcr/goldenpcr/ima"
 	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
+	"github.com/goldenpcr/goldenpcr/internal/progress"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -119,17 +119,10 @@ func runIMAPolicy(opts *imaPolicyOptions, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--progress: %q is not auto, always or never", opts.Progress)
 	}
-	var bar *progressbar.ProgressBar
+	var bar *progress.Line
 	if show {
-		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("hashing "+opts.RootFS), progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish())
-		ro.Progress = func(done, total int64) {
-			if total > 0 && bar.GetMax64() != total {
-				bar.ChangeMax64(total)
-			}
-			bar.Set64(done)
-		}
+		bar = progress.New(stderr, "hashing "+opts.RootFS)
+		ro.Progress = bar.Set
 	}
 	start := time.Now()
 	rv, err := ima.HashRootFS(opts.RootFS, ro)
