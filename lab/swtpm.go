@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/goldenpcr/goldenpcr/internal/loopback"
 )
 
 // tpmBanks are the PCR banks the lab's TPM allocates: both, so the captures
@@ -109,7 +109,7 @@ func startSwtpmForQEMU(state, sockDir string) (*swtpmProc, error) {
 func startSwtpmResumed(state string) (*swtpmProc, error) {
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePortPair()
+		port, err := loopback.FreePortPair()
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +126,7 @@ func startSwtpmResumed(state string) (*swtpmProc, error) {
 		}
 		p.tcti = fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", port)
 		if waitFor(10*time.Second, 20*time.Millisecond, func() bool {
-			return p.exited() || (listening(port) && listening(port+1))
+			return p.exited() || (loopback.Listening(port) && loopback.Listening(port+1))
 		}) && !p.exited() {
 			return p, nil
 		}
@@ -200,34 +200,6 @@ func (p *swtpmProc) saveVolatile() error {
 		p.stop()
 		return errors.New("swtpm did not exit after CMD_SHUTDOWN")
 	}
-}
-
-// freePortPair finds a loopback port P with P+1 free too: the swtpm TCTI
-// expects the control channel on the next port.
-func freePortPair() (int, error) {
-	for i := 0; i < 50; i++ {
-		l1, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1))
-		l1.Close()
-		if err == nil {
-			l2.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free pair of adjacent loopback ports")
-}
-
-func listening(port int) bool {
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // tpm2 runs a tpm2-tools program against the resumed swtpm.

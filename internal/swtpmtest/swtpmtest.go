@@ -12,15 +12,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goldenpcr/goldenpcr/internal/loopback"
 )
 
 // Options configures Start.
@@ -69,7 +69,7 @@ func Start(t testing.TB, opts Options) *TPM {
 	// swtpm then exits and we try other ports.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePortPair()
+		port, err := loopback.FreePortPair()
 		if err != nil {
 			t.Fatalf("swtpmtest: %v", err)
 		}
@@ -91,29 +91,6 @@ func lookTool(t testing.TB, name, pkg string) string {
 		t.Fatalf("%s not found: this test needs a real TPM peer; install the %s package", name, pkg)
 	}
 	return p
-}
-
-// freePortPair finds a loopback port P with P+1 also free, since the swtpm
-// TCTI always looks for the control channel on the next port.
-func freePortPair() (int, error) {
-	for i := 0; i < 50; i++ {
-		l1, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l1.Addr().(*net.TCPAddr).Port
-		if port >= 65535 {
-			l1.Close()
-			continue
-		}
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1))
-		l1.Close()
-		if err == nil {
-			l2.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free pair of adjacent loopback ports")
 }
 
 func launch(swtpm, dir string, port int) (*TPM, error) {
@@ -145,22 +122,13 @@ func launch(swtpm, dir string, port int) (*TPM, error) {
 			return nil, fmt.Errorf("swtpm exited (%v): %s%s", err, stderr.String(), log)
 		default:
 		}
-		if listening(port) && listening(port+1) {
+		if loopback.Listening(port) && loopback.Listening(port+1) {
 			return tpm, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	tpm.stop()
 	return nil, errors.New("swtpm did not listen within 10s")
-}
-
-func listening(port int) bool {
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // stop ends this swtpm process (and only it): SIGTERM, then SIGKILL.
