@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -40,16 +41,11 @@ var digestQuirks = []digestQuirk{
 			if ev.Type != EvEFIVariableAuthority {
 				return nil, false
 			}
-			d := decoder{buf: ev.Data}
-			d.bytes(16)
-			nameLen, dataLen := d.u64(), d.u64()
-			if d.err != nil || nameLen > uint64(len(ev.Data)) || dataLen > uint64(len(ev.Data)) {
+			end, ok := variableEnd(ev.Data)
+			if !ok || end+5 > len(ev.Data) {
 				return nil, false
 			}
-			n := 32 + 2*nameLen + dataLen + 5
-			if n > uint64(len(ev.Data)) {
-				return nil, false
-			}
+			n := end + 5
 			return ev.Data[:n], true
 		},
 	},
@@ -77,12 +73,26 @@ var digestQuirks = []digestQuirk{
 	},
 }
 
+// variableEnd reads a UEFI_VARIABLE_DATA header and returns where its
+// contents end, without decoding them.
+func variableEnd(data []byte) (int, bool) {
+	d := decoder{buf: data, off: 16}
+	nameLen, dataLen := d.u64(), d.u64()
+	if d.err != nil || nameLen > uint64(len(data)) || dataLen > uint64(len(data)) {
+		return 0, false
+	}
+	end := 32 + 2*nameLen + dataLen
+	return int(end), end <= uint64(len(data))
+}
+
+// variableContents returns a UEFI_VARIABLE_DATA's contents (VariableData).
 func variableContents(data []byte) ([]byte, bool) {
-	p, err := decodeVariable(EvEFIVariableBoot, data)
-	if err != nil {
+	end, ok := variableEnd(data)
+	if !ok {
 		return nil, false
 	}
-	return p.(Variable).VariableData, true
+	dataLen := binary.LittleEndian.Uint64(data[24:])
+	return data[end-int(dataLen) : end], true
 }
 
 // windowsNoActionPCR accepts the PCR index -1 (0xFFFFFFFF) Windows boot
