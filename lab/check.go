@@ -152,7 +152,7 @@ func Authenticode(path string, alg pcr.Alg) ([]byte, error) {
 }
 
 // peArtifacts are the PE files a capture may hold, in boot order.
-var peArtifacts = []string{"shimx64.efi", "grubx64.efi", "uki.efi", "vmlinuz"}
+var peArtifacts = []string{"shimx64.efi", "grubx64.efi", "systemd-bootx64.efi", "uki.efi", "vmlinuz"}
 
 // CompareBootApps matches every image the firmware measured into PCR 4
 // with goldenpcr's Authenticode digest of the capture's PE artifacts.

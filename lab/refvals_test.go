@@ -15,6 +15,7 @@ import (
 //	uki     PCRs 4 (UKI, kernel), 5, 7 (secure boot off), 9, 11
 //	uki-sb  PCRs 4 (signed UKI), 5, 7 (snakeoil db authority), 9, 11
 //	grub    PCRs 4, 5, 7, 8 and 9 (Debian's monolithic GRUB)
+//	sdboot  PCRs 4 (systemd-boot, UKI, kernel), 5, 7, 9, 11
 //	shim    PCRs 4, 5, 7 (db, SbatLevel, MokListRT), 8, 9: Debian's
 //	        production chain shim → GRUB → kernel
 func TestRefvalsPredictRealBoot(t *testing.T) {
@@ -105,6 +106,10 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 		pcrs = append(pcrs, 11)
 	case "uki-sb":
 		in.UKI = c.Path("uki.efi")
+		pcrs = append(pcrs, 11)
+	case "sdboot":
+		in.EFIApps = []string{c.Path("systemd-bootx64.efi")}
+		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), true
 		pcrs = append(pcrs, 11)
 	case "grub":
 		grub(c.Path("grubx64.efi"))

@@ -24,6 +24,7 @@ const (
 	snakeoilKey      = "/usr/share/ovmf/PkKek-1-snakeoil.key"
 	snakeoilCert     = "/usr/share/ovmf/PkKek-1-snakeoil.pem"
 	systemdStub      = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+	systemdBoot      = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 	grubMonolithic   = "/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi"
 	grubSigned       = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
 	shimSigned       = "/usr/lib/shim/shimx64.efi.signed"
@@ -41,6 +42,7 @@ var requiredFiles = map[string]string{
 	snakeoilKey:      "ovmf",
 	snakeoilCert:     "ovmf",
 	systemdStub:      "systemd-boot-efi",
+	systemdBoot:      "systemd-boot-efi",
 	grubMonolithic:   "grub-efi-amd64-bin",
 	grubSigned:       "grub-efi-amd64-signed",
 	shimSigned:       "shim-signed",

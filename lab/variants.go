@@ -78,6 +78,12 @@ var Variants = []Variant{
 		layout:      (*Lab).ukiSignedLayout,
 	},
 	{
+		Name:        "sdboot",
+		Description: "systemd-boot → the UKI as a Type #2 entry in EFI/Linux, secure boot off",
+		Firmware:    firmwarePlain,
+		layout:      (*Lab).sdbootLayout,
+	},
+	{
 		Name:        "shim",
 		Description: "Debian's production chain: Microsoft-signed shim → Debian-signed GRUB → Debian-signed kernel, secure boot on",
 		Firmware:    firmwareMS,
@@ -141,6 +147,36 @@ func (l *Lab) ukiSignedLayout() (*layout, error) {
 	a["uki.efi"] = signed
 	return &layout{ESP: map[string]string{"EFI/BOOT/BOOTX64.EFI": signed}, Artifacts: a}, nil
 }
+
+// sdbootLayout is uki.bbclass's ESP: systemd-boot as the default boot
+// application, the UKI found in EFI/Linux, and a loader.conf that boots it
+// without waiting.
+func (l *Lab) sdbootLayout() (*layout, error) {
+	u, err := l.uki()
+	if err != nil {
+		return nil, err
+	}
+	conf, err := l.cached("sdboot-conf", newKey("sdboot-conf").bytes("conf", []byte(loaderConf)), func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "loader.conf"), []byte(loaderConf), 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := ukiArtifacts(u)
+	a["systemd-bootx64.efi"] = systemdBoot
+	a["loader.conf"] = filepath.Join(conf, "loader.conf")
+	return &layout{
+		ESP: map[string]string{
+			"EFI/BOOT/BOOTX64.EFI": systemdBoot,
+			"EFI/Linux/uki.efi":    u.Path,
+			"loader/loader.conf":   a["loader.conf"],
+		},
+		Artifacts: a,
+	}, nil
+}
+
+// loaderConf makes systemd-boot start its default entry at once.
+const loaderConf = "timeout 0\nconsole-mode keep\n"
 
 // grubConfig boots the kernel with linuxefi/initrdefi: Debian's GRUB 2.06
 // plain linux/initrd start the kernel without the EFI stub, which then

@@ -156,3 +156,78 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	in.EFIVars = m.FirmwareVars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }
+
+// The lab's systemd-boot boot, deployed as uki.bbclass does on a wic
+// build: uki.efi beside linuxx64.efi.stub, systemd-bootx64.efi, and the
+// grub-efi-bootx64.efi every x86 wic build deploys too. Discovery picks
+// systemd-boot as the boot application; PCRs 4, 5, 7, 9 and 11 equal the
+// real boot's (the lab boots a bare ESP, so there is no GPT event).
+func TestYoctoDeploySystemdBootRealBoot(t *testing.T) {
+	c := allCaptures(t)["sdboot"]
+	m, err := c.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	uki := yoctoCopy(t, dir, c.Path("uki.efi"), "uki.efi")
+	yoctoCopy(t, dir, systemdStub, "linuxx64.efi.stub")
+	sdboot := yoctoCopy(t, dir, c.Path("systemd-bootx64.efi"), "systemd-bootx64.efi")
+	yoctoCopy(t, dir, grubMonolithic, "grub-efi-bootx64.efi")
+	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "IMAGE_CLASSES": "uki", "UKI_FILENAME": "uki.efi", "EFI_PROVIDER": "systemd-boot"}`)
+	d, err := refvals.DiscoverYocto(dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	in := d.Inputs
+	if d.Flow != refvals.YoctoUKISystemdBoot || len(in.EFIApps) != 1 || in.EFIApps[0] != sdboot || in.UKI != uki || !in.StubLoadsKernel {
+		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
+	}
+	in.EFIVars = m.FirmwareVars
+	comparePCRs(t, c, in, []int{4, 5, 7, 9, 11}, "--yocto-deploy")
+}
+
+// The lab's shim boot, deployed as meta-secure-core does: shim as
+// bootx64.efi with mmx64.efi beside it, the signed grubx64.efi and its
+// unsigned copy under efi-unsigned/, grub.cfg deployed, the kernel behind
+// its links and the initramfs behind its link. Discovery finds the chain
+// shim → GRUB → kernel; Debian's GRUB (the lab's) has the kernel measured
+// a second time (docs/lab.md), so the test adds that one image, and sets
+// GRUB's root, prefix and prelude as for the GRUB boot. PCRs 4, 5, 7
+// (shim's SbatLevel and MokListRT, Microsoft's CA as the authority), 8
+// and 9 equal the real boot's.
+func TestYoctoDeployShimRealBoot(t *testing.T) {
+	c := allCaptures(t)["shim"]
+	m, err := c.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "efi-unsigned"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shim := yoctoCopy(t, dir, c.Path("shimx64.efi"), "bootx64.efi")
+	yoctoCopy(t, dir, "/usr/lib/shim/mmx64.efi.signed", "mmx64.efi")
+	grub := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grubx64.efi")
+	yoctoCopy(t, dir, grubMonolithic, "efi-unsigned/grubx64.efi")
+	yoctoCopy(t, dir, grubMonolithic, "grub-efi-bootx64.efi")
+	cfg := yoctoCopy(t, dir, c.Path("grub.cfg"), "grub.cfg")
+	kernel := yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
+	initrd := yoctoCopy(t, dir, c.Path("initrd.img"), "secure-core-image-initramfs-qemux86-64-20250101120000.cpio.gz", "secure-core-image-initramfs-qemux86-64.cpio.gz")
+	yoctoTestdata(t, dir, "secure-core-image", `{"MACHINE": "qemux86-64", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "secure-core-image-initramfs", "DISTRO_FEATURES": "efi-secure-boot tpm2 ima"}`)
+	d, err := refvals.DiscoverYocto(dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	in := d.Inputs
+	if d.Flow != refvals.YoctoShimGRUB || fmt.Sprint(in.EFIApps) != fmt.Sprint([]string{shim, grub, kernel}) || in.GRUBCfg != cfg || in.GRUB.Files["/vmlinuz"] != kernel || in.GRUB.Files["/initrd.img"] != initrd {
+		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
+	}
+	in.EFIApps = append(in.EFIApps, kernel)
+	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude = "(hd0)", "/EFI/debian", true
+	in.EFIVars = m.FirmwareVars
+	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
+}
