@@ -15,6 +15,7 @@ import (
 //	uki     PCRs 4 (UKI, kernel), 5, 7 (secure boot off), 9, 11
 //	uki-sb  PCRs 4 (signed UKI), 5, 7 (snakeoil db authority), 9, 11
 //	grub    PCRs 4, 5, 7, 8 and 9 (Debian's monolithic GRUB)
+//	grub-oe PCRs 4, 5, 7, 8 and 9 (OE-core's GRUB image, wic's grub.cfg)
 //	sdboot  PCRs 4 (systemd-boot, UKI, kernel), 5, 7, 9, 11
 //	shim    PCRs 4, 5, 7 (db, SbatLevel, MokListRT), 8, 9: Debian's
 //	        production chain shim → GRUB → kernel
@@ -107,6 +108,12 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 	case "uki-sb":
 		in.UKI = c.Path("uki.efi")
 		pcrs = append(pcrs, 11)
+	case "grub-oe":
+		in.EFIApps = []string{c.Path("grubx64.efi")}
+		in.GRUBCfg = c.Path("grub.cfg")
+		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/BOOT", OECore: true,
+			Files: map[string]string{"/bzImage": c.Path("vmlinuz"), "/initrd": c.Path("initrd.img")}}
+		pcrs = append(pcrs, 8)
 	case "sdboot":
 		in.EFIApps = []string{c.Path("systemd-bootx64.efi")}
 		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), true

@@ -27,6 +27,7 @@ const (
 	systemdBoot      = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 	grubMonolithic   = "/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi"
 	grubSigned       = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
+	grubModules      = "/usr/lib/grub/x86_64-efi"
 	shimSigned       = "/usr/lib/shim/shimx64.efi.signed"
 	busyboxStatic    = "/bin/busybox"
 )
@@ -45,6 +46,7 @@ var requiredFiles = map[string]string{
 	systemdBoot:      "systemd-boot-efi",
 	grubMonolithic:   "grub-efi-amd64-bin",
 	grubSigned:       "grub-efi-amd64-signed",
+	grubModules:      "grub-efi-amd64-bin",
 	shimSigned:       "shim-signed",
 	busyboxStatic:    "busybox-static",
 }
@@ -65,6 +67,7 @@ var requiredTools = map[string]string{
 	"mcopy":              "mtools",
 	"mmd":                "mtools",
 	"objcopy":            "binutils",
+	"grub-mkimage":       "grub-common",
 	"sbsign":             "sbsigntool",
 	"openssl":            "openssl",
 	"apt-get":            "apt",

@@ -72,6 +72,12 @@ var Variants = []Variant{
 		layout:      (*Lab).grubLayout,
 	},
 	{
+		Name:        "grub-oe",
+		Description: "GRUB built as OE-core's grub-efi (grub-mkimage, embedded search for /EFI/BOOT/grub.cfg, tpm added) with wic's grub.cfg, secure boot off",
+		Firmware:    firmwarePlain,
+		layout:      (*Lab).grubOELayout,
+	},
+	{
 		Name:        "uki-sb",
 		Description: "the UKI signed with OVMF's snakeoil db key, secure boot on",
 		Firmware:    firmwareSnakeoil,
@@ -211,6 +217,76 @@ func (l *Lab) grubLayout() (*layout, error) {
 			"initrd.img":           initrd,
 		},
 		Artifacts: map[string]string{"grubx64.efi": grubMonolithic, "grub.cfg": cfg, "vmlinuz": k.Vmlinuz, "initrd.img": initrd},
+	}, nil
+}
+
+// oeGRUBEmbedded is the configuration OE-core builds into
+// grub-efi-boot<arch>.efi: find the ESP holding /EFI/BOOT/grub.cfg and
+// make its directory the prefix, where normal mode reads grub.cfg.
+const oeGRUBEmbedded = "search.file /EFI/BOOT/grub.cfg root\nset prefix=($root)/EFI/BOOT\n"
+
+// oeGRUBModules are OE-core's GRUB_BUILDIN plus tpm, which layers such as
+// meta-secure-core add for measured boot, and Debian's linuxefi (see
+// wicGRUBConfig).
+var oeGRUBModules = []string{"boot", "linux", "ext2", "fat", "serial", "part_msdos", "part_gpt", "normal", "efi_gop", "iso9660", "configfile", "search", "loadenv", "test", "tpm", "linuxefi"}
+
+// wicGRUBConfig is grub.cfg as wic's bootimg-efi plugin writes it (title
+// "boot" with no space before the brace, a bare default= assignment),
+// with linuxefi/initrdefi for the reason grubConfig gives.
+func wicGRUBConfig() string {
+	return "serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1\ndefault=boot\ntimeout=0\nmenuentry 'boot'{\n" +
+		"linuxefi /bzImage " + Cmdline + "\ninitrdefi /initrd\n}\n"
+}
+
+// oeGRUB builds grub-efi-bootx64.efi the way OE-core does, from Debian's
+// GRUB modules.
+func (l *Lab) oeGRUB() (string, error) {
+	k := newKey("grub-oe").bytes("embedded", []byte(oeGRUBEmbedded)).add("modules", strings.Join(oeGRUBModules, " "))
+	if err := k.file("grub-mkimage", "/usr/bin/grub-mkimage"); err != nil {
+		return "", err
+	}
+	for _, m := range oeGRUBModules {
+		if err := k.file("mod:"+m, filepath.Join(grubModules, m+".mod")); err != nil {
+			return "", err
+		}
+	}
+	dir, err := l.cached("grub-oe", k, func(dir string) error {
+		cfg := filepath.Join(dir, "embedded.cfg")
+		if err := os.WriteFile(cfg, []byte(oeGRUBEmbedded), 0o644); err != nil {
+			return err
+		}
+		args := append([]string{"-O", "x86_64-efi", "-d", grubModules, "-c", cfg, "-p", "/EFI/BOOT", "-o", filepath.Join(dir, "grub-efi-bootx64.efi")}, oeGRUBModules...)
+		_, err := run("", nil, "grub-mkimage", args...)
+		return err
+	})
+	return filepath.Join(dir, "grub-efi-bootx64.efi"), err
+}
+
+func (l *Lab) grubOELayout() (*layout, error) {
+	k, initrd, err := l.kernelAndInitrd()
+	if err != nil {
+		return nil, err
+	}
+	grub, err := l.oeGRUB()
+	if err != nil {
+		return nil, err
+	}
+	cfgText := wicGRUBConfig()
+	cfgDir, err := l.cached("grub-wic-cfg", newKey("grub-wic-cfg").bytes("cfg", []byte(cfgText)), func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "grub.cfg"), []byte(cfgText), 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(cfgDir, "grub.cfg")
+	return &layout{
+		ESP: map[string]string{
+			"EFI/BOOT/BOOTX64.EFI": grub,
+			"EFI/BOOT/grub.cfg":    cfg,
+			"bzImage":              k.Vmlinuz,
+			"initrd":               initrd,
+		},
+		Artifacts: map[string]string{"grubx64.efi": grub, "grub.cfg": cfg, "vmlinuz": k.Vmlinuz, "initrd.img": initrd},
 	}, nil
 }
 

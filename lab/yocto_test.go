@@ -151,7 +151,51 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	if got, err := os.ReadFile(in.GRUBCfg); err != nil || !bytes.Equal(got, cfg) {
 		t.Fatalf("grub.cfg read from the wic: %q, %v", got, err)
 	}
-	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude = "(hd0)", "/EFI/debian", true
+	if !in.GRUB.OECore {
+		t.Error("discovery did not assume OE-core's GRUB image")
+	}
+	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude, in.GRUB.OECore = "(hd0)", "/EFI/debian", true, false
+	in.Disk = ""
+	in.EFIVars = m.FirmwareVars
+	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
+}
+
+// The lab's grub-oe boot is OE-core's own GRUB flow: grub-efi-bootx64.efi
+// built with OE-core's modules and embedded configuration, and wic's
+// grub.cfg ("menuentry 'boot'{", "default=boot") on the ESP beside
+// /bzImage and /initrd. Deployed under Yocto's names with the grub.cfg in
+// a .wic, discovery alone predicts PCRs 4, 5, 7, 8 and 9 of the real boot;
+// only the root device differs, "(hd0)" for the lab's bare ESP where a
+// wic disk gives "(hd0,gpt1)", and the GPT event is left out likewise.
+func TestYoctoDeployOEGRUBRealBoot(t *testing.T) {
+	c := allCaptures(t)["grub-oe"]
+	m, err := c.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	grubEFI := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grub-efi-bootx64.efi")
+	yoctoCopy(t, dir, systemdBoot, "systemd-bootx64.efi")
+	kernel := yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
+	initrd := yoctoCopy(t, dir, c.Path("initrd.img"), "core-image-minimal-initramfs-qemux86-64-20250101120000.cpio.gz", "core-image-minimal-initramfs-qemux86-64.cpio.gz")
+	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "EFI_PROVIDER": "grub-efi", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "core-image-minimal-initramfs", "DISTRO_FEATURES": "efi tpm2"}`)
+	real := "core-image-minimal-qemux86-64.rootfs-20250101120000.wic"
+	yoctoWic(t, filepath.Join(dir, real), c.Path("grub.cfg"))
+	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := refvals.DiscoverYocto(dir, yoctoMachine, "core-image-minimal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	in := d.Inputs
+	if d.Flow != refvals.YoctoGRUB || len(in.EFIApps) != 1 || in.EFIApps[0] != grubEFI || in.GRUB.Files["/bzImage"] != kernel || in.GRUB.Files["/initrd"] != initrd ||
+		!in.GRUB.OECore || in.GRUB.Prefix != "/EFI/BOOT" || in.GRUB.Root != "(hd0,gpt1)" {
+		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
+	}
+	in.GRUB.Root = "(hd0)"
 	in.Disk = ""
 	in.EFIVars = m.FirmwareVars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")

@@ -2,6 +2,7 @@ package refvals
 
 import (
 	"encoding/binary"
+	"os"
 	"testing"
 	"unicode/utf16"
 
@@ -62,7 +63,12 @@ func FuzzReadVarStore(f *testing.F) {
 // FuzzGRUB: any configuration is simulated or refused with an error.
 func FuzzGRUB(f *testing.F) {
 	f.Add([]byte("set timeout=0\nset default=0\ninsmod tpm\nmenuentry 'x' {\n\tlinux /k a=\"b c\" $x ${y}\n\tinitrd /k\n}\n"))
+	for _, name := range []string{"grub.cfg", "grub-oe.cfg"} {
+		if cfg, err := os.ReadFile("../fixtures/lab/" + name); err == nil {
+			f.Add(cfg)
+		}
+	}
 	f.Fuzz(func(t *testing.T, cfg []byte) {
-		GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), cfg, GRUBOptions{Root: "(hd0)", Files: map[string]string{"/k": "fuzz_test.go"}})
+		GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), cfg, GRUBOptions{Root: "(hd0)", OECore: true, Files: map[string]string{"/k": "fuzz_test.go"}})
 	})
 }

@@ -23,6 +23,12 @@ type GRUBOptions struct {
 	// monolithic and signed GRUB images, which looks for
 	// $prefix/x86_64-efi/grub.cfg, then sources $prefix/grub.cfg.
 	DebianPrelude bool
+	// OECore simulates OE-core's grub-efi-boot<arch>.efi: its embedded
+	// configuration (search.file /EFI/BOOT/grub.cfg root; set
+	// prefix=($root)/EFI/BOOT) runs in GRUB's rescue parser and is not
+	// measured; normal mode then measures $prefix/grub.cfg into PCR 9
+	// twice before running it (as the lab's grub-oe boot shows).
+	OECore bool
 	// Files maps paths as GRUB names them ("/vmlinuz") to local files, for
 	// the PCR 9 digests of what GRUB reads.
 	Files map[string]string
@@ -36,7 +42,8 @@ type GRUBOptions struct {
 // the kernel, and each file it reads into PCR 9 (data: the path, digest:
 // the file's hash). Only straight-line configurations are simulated: set,
 // insmod, search (measured; its effect on root is not simulated), linux,
-// initrd (and their efi variants), boot, and menuentry blocks; if, for,
+// initrd (and their efi variants), boot, name=value assignments, and
+// menuentry blocks (also wic's "menuentry 'boot'{"); if, for,
 // function, source and submenu are refused with the line number.
 func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) error {
 	g := &grubSim{b: b, opts: opts, vars: map[string]string{"root": opts.Root, "prefix": opts.Root + opts.Prefix}}
@@ -49,6 +56,13 @@ func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) error {
 		}
 		if err := g.measureFileData(p+"/grub.cfg", cfg, opts.ConfigPath); err != nil {
 			return err
+		}
+	}
+	if opts.OECore {
+		for range 2 {
+			if err := g.measureFileData(opts.Root+opts.Prefix+"/grub.cfg", cfg, opts.ConfigPath); err != nil {
+				return err
+			}
 		}
 	}
 	if err := g.run(string(cfg), 1, true); err != nil {
@@ -162,6 +176,11 @@ func (g *grubSim) run(script string, firstLine int, topLevel bool) error {
 					g.vars[k] = v
 				}
 			}
+		default:
+			// A lone "name=value" is an assignment, as wic's "default=boot".
+			if k, v, ok := strings.Cut(words[0], "="); ok && len(words) == 1 && k != "" {
+				g.vars[k] = v
+			}
 		case "linux", "linuxefi", "linux16":
 			if len(words) < 2 {
 				return fmt.Errorf("grub.cfg line %d: %s without a kernel", lineNo, words[0])
@@ -217,6 +236,15 @@ func grubWords(line string, vars map[string]string) ([]string, error) {
 		switch {
 		case c == '#' && !inWord:
 			return words, nil
+		case c == '{' || c == '}':
+			// Braces are tokens of their own, as in GRUB's lexer: wic
+			// writes "menuentry 'boot'{".
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+			words = append(words, string(c))
 		case c == ' ' || c == '\t' || c == '\r':
 			if inWord {
 				words = append(words, cur.String())

@@ -628,6 +628,10 @@ func (d *YoctoDeploy) grubFlow(dir, kernelDir, grubEFI, wic string) error {
 	if err := d.grubConfig(cfg, cfgPath, dir, kernelDir, root); err != nil {
 		return err
 	}
+	if d.Inputs.GRUBCfg != "" {
+		d.Inputs.GRUB.OECore = true
+		d.use("PCRs 8/9: OE-core's GRUB image: its embedded search for /EFI/BOOT/grub.cfg is not measured; normal mode measures %s/EFI/BOOT/grub.cfg twice, then each command", root)
+	}
 	return d.checkAgainstESP(fs, wic)
 }
 
@@ -638,7 +642,7 @@ func (d *YoctoDeploy) grubConfig(cfg []byte, cfgPath, dir, kernelDir, root strin
 	d.Inputs.GRUB.Root, d.Inputs.GRUB.Prefix = root, "/EFI/BOOT"
 	if d.grubTPM(cfg) {
 		d.Inputs.GRUBCfg = cfgPath
-		d.use("PCRs 8/9: GRUB with root %s, prefix /EFI/BOOT; its embedded configuration (search for grub.cfg, set prefix) is not simulated", root)
+		d.use("PCRs 8/9: GRUB with root %s, prefix /EFI/BOOT", root)
 	} else {
 		d.use("PCRs 8/9: not predicted from GRUB: grub.cfg loads no tpm module and neither DISTRO_FEATURES (tpm2) nor GRUB_BUILDIN adds it, so GRUB measures nothing")
 	}
@@ -699,5 +703,11 @@ func (d *YoctoDeploy) shimFlow(dir, kernelDir, shim string) error {
 	d.Inputs.EFIApps = []string{shim, grub, k}
 	d.use("boot applications: shim %s (EFI/BOOT/boot%s.efi), GRUB %s, then the kernel %s, which GRUB has shim verify and load", shim, d.Arch, grub, k)
 	d.use("grub.cfg: %s (deployed by meta-secure-core)", cfgPath)
-	return d.grubConfig(cfg, cfgPath, dir, kernelDir, "(hd0,gpt1)")
+	if err := d.grubConfig(cfg, cfgPath, dir, kernelDir, "(hd0,gpt1)"); err != nil {
+		return err
+	}
+	if d.Inputs.GRUBCfg != "" {
+		d.use("PCRs 8/9: the embedded configuration of meta-secure-core's GRUB image is not simulated")
+	}
+	return nil
 }

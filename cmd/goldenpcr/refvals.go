@@ -43,6 +43,7 @@ type artifactFlags struct {
 	GRUBRoot      string
 	GRUBPrefix    string
 	GRUBDebian    bool
+	GRUBOECore    bool
 	GRUBFiles     []string
 	Banks         []string
 	Output        string
@@ -71,8 +72,9 @@ const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EF
           that verifies the first boot application's signature, and when that
           application is shim, shim's SbatLevel and vendor certificate.
   PCR 8/9 --grub-cfg with --grub-file PATH=FILE (and --grub-debian-prelude for
-          Debian's signed or monolithic GRUB): "grub_cmd: …" for each command run,
-          "kernel_cmdline: …", and each file GRUB reads.
+          Debian's signed or monolithic GRUB, --grub-oe-core for OE-core's):
+          "grub_cmd: …" for each command run, "kernel_cmdline: …", and each file
+          GRUB reads.
   PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
           the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
@@ -113,6 +115,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.StringVar(&a.GRUBRoot, "grub-root", "(hd0)", "GRUB's root device")
 	f.StringVar(&a.GRUBPrefix, "grub-prefix", "/EFI/debian", "directory of grub.cfg on the root device")
 	f.BoolVar(&a.GRUBDebian, "grub-debian-prelude", false, "simulate the configuration embedded in Debian's signed and monolithic GRUB images")
+	f.BoolVar(&a.GRUBOECore, "grub-oe-core", false, "simulate OE-core's grub-efi image (embedded search unmeasured, grub.cfg measured twice); use with --grub-prefix /EFI/BOOT")
 	f.StringArrayVar(&a.GRUBFiles, "grub-file", nil, "GRUBPATH=LOCALFILE for each file grub.cfg reads, e.g. /vmlinuz=build/bzImage (repeatable)")
 	f.StringVar(&a.Disk, "disk", "", "disk image booted from (GPT): its GPT event in PCR 5")
 	f.StringArrayVar(&a.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
@@ -144,7 +147,7 @@ func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 		Cmdline: a.Cmdline, Initrd: a.Initrd,
 		PK: a.PK, KEK: a.KEK, DB: a.DB, DBX: a.DBX, EFIVars: a.EFIVars,
 		GRUBCfg: a.GRUBCfg, Disk: a.Disk, CMLImages: a.CMLImages,
-		GRUB: refvals.GRUBOptions{Root: a.GRUBRoot, Prefix: a.GRUBPrefix, DebianPrelude: a.GRUBDebian, Files: map[string]string{}},
+		GRUB: refvals.GRUBOptions{Root: a.GRUBRoot, Prefix: a.GRUBPrefix, DebianPrelude: a.GRUBDebian, OECore: a.GRUBOECore, Files: map[string]string{}},
 	}
 	for _, name := range a.Banks {
 		alg, err := pcr.ParseAlg(name)
@@ -207,6 +210,9 @@ func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
 	if given("grub-debian-prelude") {
 		in.GRUB.DebianPrelude = flags.GRUB.DebianPrelude
 	}
+	if given("grub-oe-core") {
+		in.GRUB.OECore = flags.GRUB.OECore
+	}
 	if in.GRUB.Files == nil {
 		in.GRUB.Files = map[string]string{}
 	}
@@ -224,7 +230,7 @@ func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
 
 // overridable are the flags that override what --yocto-deploy found.
 var overridable = []string{"efi-app", "uki", "stub-loads-kernel", "cmdline", "initrd", "phase", "pk", "kek", "db", "dbx", "efi-vars",
-	"grub-cfg", "grub-root", "grub-prefix", "grub-debian-prelude", "grub-file", "disk", "cml-images"}
+	"grub-cfg", "grub-root", "grub-prefix", "grub-debian-prelude", "grub-oe-core", "grub-file", "disk", "cml-images"}
 
 // noteYocto records in the baseline which files --yocto-deploy used and
 // why.
