@@ -160,6 +160,32 @@ func TestDigestOfVendorSignedBinaries(t *testing.T) {
 	}
 }
 
+// pesign (Debian's package) hashes every Debian binary, signed or not, in
+// the two digests it knows, SHA-1 and SHA-256: goldenpcr must agree.
+func TestDigestAgreesWithPesign(t *testing.T) {
+	paths := append([]string(nil), debianUnsigned...)
+	for p := range debianSigned {
+		paths = append(paths, p)
+	}
+	for _, path := range paths {
+		for _, alg := range []pcr.Alg{pcr.SHA1, pcr.SHA256} {
+			t.Run(filepath.Base(path)+"."+alg.String(), func(t *testing.T) {
+				out, err := exec.Command("pesign", "--hash", "--digest_type", alg.String(), "--in", path).CombinedOutput()
+				if err != nil {
+					t.Fatalf("pesign: %v\n%s", err, out)
+				}
+				want, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "hash: ")
+				if !ok {
+					t.Fatalf("pesign printed no hash: %s", out)
+				}
+				if got, _, _ := digestFile(t, path, alg); hex.EncodeToString(got) != want {
+					t.Errorf("%s: goldenpcr %x, pesign %s", alg, got, want)
+				}
+			})
+		}
+	}
+}
+
 func TestMalformedImages(t *testing.T) {
 	orig, err := os.ReadFile(debianUnsigned[3])
 	if err != nil {

@@ -12,6 +12,7 @@ declare -A need=(
 	[evmctl]=ima-evm-utils
 	[osslsigncode]=osslsigncode
 	[sbsign]=sbsigntool
+	[pesign]=pesign
 	[openssl]=openssl
 	[gcc]=gcc
 	[sfdisk]=fdisk
@@ -27,6 +28,7 @@ declare -A need=(
 	[mformat]=mtools
 	[mcopy]=mtools
 	[objcopy]=binutils
+	[grub-mkimage]=grub-common
 	[apt-get]=apt
 	[dpkg-deb]=dpkg
 )
@@ -47,6 +49,9 @@ declare -A files=(
 	[/usr/share/ovmf/PkKek-1-snakeoil.key]=ovmf
 	[/usr/lib/systemd/boot/efi/linuxx64.efi.stub]=systemd-boot-efi
 	[/bin/busybox]=busybox-static
+	# boot lab: OE-core-style GRUB image (grub-oe), meta-secure-core's MokManager
+	[/usr/lib/grub/x86_64-efi/linuxefi.mod]=grub-efi-amd64-bin
+	[/usr/lib/shim/mmx64.efi.signed]=shim-signed
 )
 
 missing=()
