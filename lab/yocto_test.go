@@ -275,3 +275,38 @@ func TestYoctoDeployShimRealBoot(t *testing.T) {
 	in.EFIVars = m.FirmwareVars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }
+
+// GyroidOS's flow has no lab boot of its own (the lab cannot build a
+// kernel with a bundled initramfs), but its shape has one: a signed
+// EFI-stub image holding its initramfs and command line, started directly
+// as BOOTX64.EFI with secure boot on. The uki-sb boot's signed UKI stands
+// in for cml-kernel/bzImage-initramfs-<M>.bin.signed in a GyroidOS deploy
+// directory; discovery plus calculation give the real boot's PCRs 4, 5
+// and 7. (PCR 9 differs by nature: systemd-stub hands the kernel its
+// command line, a CML kernel has it built in; CML's PCR 11 is cmld's.)
+func TestYoctoDeployGyroidOSShapeRealBoot(t *testing.T) {
+	c := allCaptures(t)["uki-sb"]
+	m, err := c.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "cml-kernel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kernel := yoctoCopy(t, dir, c.Path("uki.efi"), "cml-kernel/bzImage-initramfs-qemux86-64.bin.signed")
+	yoctoCopy(t, dir, grubMonolithic, "grub-efi-bootx64.efi")
+	yoctoTestdata(t, dir, "gyroidos-core", `{"MACHINE": "qemux86-64", "DISTRO": "cml-base", "KERNEL_DEPLOYSUBDIR": "cml-kernel", "INITRAMFS_IMAGE_BUNDLE": "1"}`)
+	d, err := refvals.DiscoverYocto(dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	in := d.Inputs
+	if d.Flow != refvals.YoctoGyroidOS || fmt.Sprint(in.EFIApps) != fmt.Sprint([]string{kernel}) {
+		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
+	}
+	in.EFIVars = m.FirmwareVars
+	comparePCRs(t, c, in, []int{4, 5, 7}, "--yocto-deploy")
+}
