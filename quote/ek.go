@@ -37,11 +37,12 @@ const (
 	CheckEKPub  = "ek-pub"
 )
 
-// EKCertificate is a parsed TPM endorsement key certificate with the TCG
-// fields Go's x509 package leaves undecoded.
-type EKCertificate struct {
+// TPMCertificate is a parsed certificate for a TPM key, an endorsement
+// key (EK) or an attestation key (AK), with the TCG fields Go's x509
+// package leaves undecoded.
+type TPMCertificate struct {
 	Cert *x509.Certificate
-	// Key is the EK public key; it is also read when the certificate
+	// Key is the certified public key; it is also read when the certificate
 	// marks an RSA key as RSAES-OAEP (as some TPM vendors do), which Go's
 	// x509 package does not parse.
 	Key crypto.PublicKey
@@ -61,8 +62,8 @@ type EKCertificate struct {
 	EKU []string
 }
 
-// ParseEKCertificate reads an EK certificate, PEM or DER.
-func ParseEKCertificate(data []byte) (*EKCertificate, error) {
+// ParseTPMCertificate reads an EK or AK certificate, PEM or DER.
+func ParseTPMCertificate(data []byte) (*TPMCertificate, error) {
 	der := data
 	if bytes.Contains(data, []byte("-----BEGIN ")) {
 		der = nil
@@ -80,7 +81,7 @@ func ParseEKCertificate(data []byte) (*EKCertificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("X.509: %w", err)
 	}
-	ek := &EKCertificate{Cert: c, Key: c.PublicKey}
+	ek := &TPMCertificate{Cert: c, Key: c.PublicKey}
 	if ek.Key == nil {
 		ek.Key, err = oaepKey(c.RawSubjectPublicKeyInfo)
 		if err != nil {
@@ -132,7 +133,7 @@ func oaepKey(spki []byte) (crypto.PublicKey, error) {
 
 // decodeSAN reads the GeneralNames of the subjectAltName and takes the
 // TCG attributes from a directoryName ([4], a Name).
-func (ek *EKCertificate) decodeSAN(v []byte) error {
+func (ek *TPMCertificate) decodeSAN(v []byte) error {
 	var names []asn1.RawValue
 	rest, err := asn1.Unmarshal(v, &names)
 	if err != nil {
@@ -173,7 +174,7 @@ func (ek *EKCertificate) decodeSAN(v []byte) error {
 // SEQUENCE OF Attribute { type, SET OF TPMSpecification { family
 // UTF8String, level INTEGER, revision INTEGER } }. Anything else is
 // ignored: the extension is informative.
-func (ek *EKCertificate) decodeDirAttrs(v []byte) {
+func (ek *TPMCertificate) decodeDirAttrs(v []byte) {
 	var attrs []struct {
 		Type   asn1.ObjectIdentifier
 		Values []asn1.RawValue `asn1:"set"`
@@ -222,7 +223,7 @@ var tcgVendors = map[uint32]string{
 }
 
 // ManufacturerName decodes "id:XXXXXXXX" to the vendor's name, or "".
-func (ek *EKCertificate) ManufacturerName() string {
+func (ek *TPMCertificate) ManufacturerName() string {
 	s, ok := strings.CutPrefix(strings.ToLower(ek.Manufacturer), "id:")
 	if !ok {
 		return ""
@@ -285,7 +286,7 @@ func keyString(k crypto.PublicKey) string {
 // for any extended key usage (TPM CAs carry no serverAuth); the leaf must
 // then name tcg-kp-EKCertificate (2.23.133.8.1), or carry no EKU at all,
 // which older EK certificates do and the report notes.
-func VerifyEK(ek *EKCertificate, p *EKPolicy) (*EKSummary, []Check) {
+func VerifyEK(ek *TPMCertificate, p *EKPolicy) (*EKSummary, []Check) {
 	if p == nil {
 		p = &EKPolicy{}
 	}
@@ -308,7 +309,7 @@ type EKError struct {
 func (e *EKError) Error() string  { return "EK: " + e.Reason }
 func (e *EKError) reason() string { return e.Reason }
 
-func checkEKChain(ek *EKCertificate, p *EKPolicy, s *EKSummary) Check {
+func checkEKChain(ek *TPMCertificate, p *EKPolicy, s *EKSummary) Check {
 	c := ek.Cert
 	details := []string{"subject", s.Subject, "issuer", s.Issuer}
 	if ek.Manufacturer != "" {
@@ -317,43 +318,9 @@ func checkEKChain(ek *EKCertificate, p *EKPolicy, s *EKSummary) Check {
 	if len(p.Roots) == 0 {
 		return fail(CheckEKCert, &EKError{Reason: "no EK root CAs given (--ek-roots), so nothing shows the EK belongs to a real TPM"}).with(details...)
 	}
-	// Handle the TCG subjectAltName deliberately; keep every other
-	// unhandled critical extension.
-	var unhandled []asn1.ObjectIdentifier
-	for _, oid := range c.UnhandledCriticalExtensions {
-		if oid.Equal(oidSubjectAltName) && ek.SANDecoded {
-			continue
-		}
-		unhandled = append(unhandled, oid)
-	}
-	if len(unhandled) > 0 {
-		names := make([]string, len(unhandled))
-		for i, o := range unhandled {
-			names[i] = o.String()
-		}
-		return fail(CheckEKCert, &EKError{Reason: "the EK certificate has critical extensions goldenpcr does not handle: " + strings.Join(names, ", ")}).with(details...)
-	}
-	leaf := *c
-	leaf.UnhandledCriticalExtensions = unhandled
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	for _, r := range p.Roots {
-		roots.AddCert(r)
-	}
-	for _, r := range p.Intermediates {
-		inter.AddCert(r)
-	}
-	now := p.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	chain, err := ek.chain(p.Roots, p.Intermediates, p.Now)
 	if err != nil {
-		return fail(CheckEKCert, &EKError{Reason: "the EK certificate does not chain to the given roots: " + err.Error()}).with(details...)
-	}
-	var chain []string
-	for _, cc := range chains[0] {
-		chain = append(chain, cc.Subject.String())
+		return fail(CheckEKCert, &EKError{Reason: "the EK certificate " + err.Error()}).with(details...)
 	}
 	s.Chain = chain
 	details = append(details, "chain", strings.Join(chain, " ← "))
@@ -375,6 +342,55 @@ func checkEKChain(ek *EKCertificate, p *EKPolicy, s *EKSummary) Check {
 		}
 	}
 	return pass(CheckEKCert, fmt.Sprintf("chains to a given root (%s)%s%s", strings.Join(chain, " ← "), ekuNote, sanNote)).with(details...)
+}
+
+// chain verifies the certificate's chain to one of roots through
+// intermediates, for any extended key usage (TPM CAs carry no serverAuth),
+// and returns the subjects from leaf to root. Go's verifier lists a
+// critical subjectAltName it cannot decode as unhandled; the TCG one,
+// which holds only a directoryName, is decoded here and taken off that
+// list, and only it: every other unhandled critical extension fails.
+func (tc *TPMCertificate) chain(roots, intermediates []*x509.Certificate, now time.Time) ([]string, error) {
+	var unhandled []asn1.ObjectIdentifier
+	for _, oid := range tc.Cert.UnhandledCriticalExtensions {
+		if oid.Equal(oidSubjectAltName) && tc.SANDecoded {
+			continue
+		}
+		unhandled = append(unhandled, oid)
+	}
+	if len(unhandled) > 0 {
+		names := make([]string, len(unhandled))
+		for i, o := range unhandled {
+			names[i] = o.String()
+		}
+		return nil, errors.New("has critical extensions goldenpcr does not handle: " + strings.Join(names, ", "))
+	}
+	leaf := *tc.Cert
+	leaf.UnhandledCriticalExtensions = unhandled
+	rootPool, interPool := x509.NewCertPool(), x509.NewCertPool()
+	for _, r := range roots {
+		rootPool.AddCert(r)
+	}
+	for _, r := range intermediates {
+		interPool.AddCert(r)
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: rootPool, Intermediates: interPool, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return nil, errors.New("does not chain to the given roots: " + err.Error())
+	}
+	var subjects []string
+	for _, c := range chains[0] {
+		name := c.Subject.String()
+		if name == "" {
+			name = "(empty subject)" // as TCG asks of EK certificates
+		}
+		subjects = append(subjects, name)
+	}
+	return subjects, nil
 }
 
 func hasOID(list []asn1.ObjectIdentifier, o asn1.ObjectIdentifier) bool {
@@ -399,7 +415,7 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 	return false
 }
 
-func checkEKPub(ek *EKCertificate, p *EKPolicy) Check {
+func checkEKPub(ek *TPMCertificate, p *EKPolicy) Check {
 	if p.EKPub == nil {
 		return skip(CheckEKPub, "no EK public key given")
 	}

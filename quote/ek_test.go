@@ -83,7 +83,7 @@ func TestVerifyEKExtensions(t *testing.T) {
 			false, "critical extensions goldenpcr does not handle: 1.2.3.4"},
 	} {
 		root, der, key := ekChain(t, c.ekus, c.extra)
-		ek, err := ParseEKCertificate(der)
+		ek, err := ParseTPMCertificate(der)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -118,7 +118,7 @@ func TestEKOAEPKey(t *testing.T) {
 	}
 	mod := append([]byte{}, der...)
 	mod[i+j+len(rsaOID)-1] = 0x07
-	ek, err := ParseEKCertificate(mod)
+	ek, err := ParseTPMCertificate(mod)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,11 +54,14 @@ type verifyQuoteOptions struct {
 	Attestation        string
 	AttestationFormat  string
 	PlatformParameters string
-	// EK certificate checks (verify_quote_ek.go).
+	// EK and AK certificate checks (verify_quote_certs.go).
 	EKCert          string
 	EKRoots         []string
 	EKIntermediates []string
 	EKPub           string
+	AKCert          string
+	AKRoots         []string
+	AKIntermediates []string
 	// Batch verification (verify_quote_batch.go).
 	Batch string
 	Jobs  int
@@ -118,6 +121,11 @@ EK certificates: --ek-cert with --ek-roots (and --ek-intermediates) adds
 "ek-cert" (chain, EKU 2.23.133.8.1, critical extensions, the TCG
 subjectAltName decoded into the report) and, with --ek-pub, "ek-pub" (the
 certificate certifies that EK).
+
+AK certificates: --ak-roots (and --ak-intermediates) adds "ak-cert": the
+AK's certificate (--ak-cert, else --ak when it is a certificate, else the
+attestation's ak_cert and intermediate_certs) chains to a given root and
+certifies the very key the quote was verified with; no certificate fails.
 
 Batches: --batch FILE.jsonl verifies one request per line (a JSON object:
 ak/ak_hex, message/message_hex, signature/signature_hex, pcrs/pcr_values,
@@ -185,6 +193,9 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringArrayVar(&opts.EKRoots, "ek-roots", nil, "TPM manufacturer root CAs for --ek-cert: a PEM/DER file or a folder of them (repeatable)")
 	f.StringArrayVar(&opts.EKIntermediates, "ek-intermediates", nil, "intermediate CAs for --ek-cert: a PEM/DER file or a folder of them (repeatable)")
 	f.StringVar(&opts.EKPub, "ek-pub", "", "the EK public key (tpm2_createek -u, PEM, …): the EK certificate must certify it")
+	f.StringVar(&opts.AKCert, "ak-cert", "", "the AK's certificate (PEM or DER), checked against --ak-roots (default: --ak if it is a certificate, or the attestation's ak_cert)")
+	f.StringArrayVar(&opts.AKRoots, "ak-roots", nil, "CAs that certify AKs (privacy CA, cloud AK CA): a PEM/DER file or a folder of them (repeatable); requires a certified AK")
+	f.StringArrayVar(&opts.AKIntermediates, "ak-intermediates", nil, "intermediate CAs for the AK certificate: a PEM/DER file or a folder of them (repeatable)")
 	f.StringVar(&opts.Batch, "batch", "", "verify every line of a JSON Lines file (see docs/verify.md) and print one JSON result per line")
 	f.IntVar(&opts.Jobs, "jobs", 0, "parallel verifications of --batch (default: one per CPU)")
 	outputFlag(c, &opts.Output)
@@ -432,14 +443,21 @@ func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	akCheck, err := akCertCheck(opts, ev.AK, nil, nil)
+	if err != nil {
+		return err
+	}
 	rep := quote.Verify(ev, p)
 	var ekSum *quote.EKSummary
 	if ek != nil {
 		var checks []quote.Check
 		ekSum, checks = quote.VerifyEK(ek, ekPolicy)
 		rep.Checks = append(rep.Checks, checks...)
-		rep.Verified = len(rep.Failed()) == 0
 	}
+	if akCheck != nil {
+		rep.Checks = append(rep.Checks, *akCheck)
+	}
+	rep.Verified = len(rep.Failed()) == 0
 	o := verifyQuoteOutput{
 		Verified: rep.Verified,
 		Inputs: verifyInputs{Message: opts.Message, Signature: opts.Signature, AK: opts.AK,

@@ -160,6 +160,10 @@ func runVerifyBundle(opts *verifyQuoteOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	akCheck, err := akCertCheck(opts, b.AK, b.AKCert, b.IntermediateCerts)
+	if err != nil {
+		return err
+	}
 	rep := quote.VerifyBundle(b, log, p)
 	o := verifyBundleOutput{
 		Inputs: bundleInputs{Attestation: opts.Attestation, PlatformParameters: opts.PlatformParameters,
@@ -175,8 +179,11 @@ func runVerifyBundle(opts *verifyQuoteOptions, out io.Writer) error {
 		var checks []quote.Check
 		o.EK, checks = quote.VerifyEK(ek, ekPolicy)
 		rep.Checks = append(rep.Checks, checks...)
-		rep.Finish()
 	}
+	if akCheck != nil {
+		rep.Checks = append(rep.Checks, *akCheck)
+	}
+	rep.Finish()
 	o.Verified, o.Checks, o.Quotes = rep.Verified, rep.Checks, rep.Quotes
 	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyBundleText(w, path, &o) }); err != nil {
 		return err

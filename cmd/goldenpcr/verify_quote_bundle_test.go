@@ -102,21 +102,12 @@ type bundleJSON struct {
 	Attestation struct {
 		Format string
 		Quotes int
+		AKCert bool `json:"ak_cert"`
 	}
-	Checks []struct {
-		Name    string
-		Passed  bool
-		Skipped bool
-		Reason  string
-	}
+	Checks []checkJSON
 	Quotes []struct {
 		Index  int
-		Checks []struct {
-			Name    string
-			Passed  bool
-			Skipped bool
-			Reason  string
-		}
+		Checks []checkJSON
 	}
 }
 

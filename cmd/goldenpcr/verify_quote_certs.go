@@ -14,7 +14,7 @@ import (
 
 // loadEK reads --ek-cert, --ek-roots, --ek-intermediates and --ek-pub.
 // Without --ek-cert it returns nil and rejects the other three.
-func loadEK(opts *verifyQuoteOptions) (*quote.EKCertificate, *quote.EKPolicy, error) {
+func loadEK(opts *verifyQuoteOptions) (*quote.TPMCertificate, *quote.EKPolicy, error) {
 	if opts.EKCert == "" {
 		if len(opts.EKRoots) > 0 || len(opts.EKIntermediates) > 0 || opts.EKPub != "" {
 			return nil, nil, errors.New("--ek-roots, --ek-intermediates and --ek-pub check an EK certificate: give --ek-cert")
@@ -25,20 +25,20 @@ func loadEK(opts *verifyQuoteOptions) (*quote.EKCertificate, *quote.EKPolicy, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("--ek-cert: %w", err)
 	}
-	ek, err := quote.ParseEKCertificate(b)
+	ek, err := quote.ParseTPMCertificate(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--ek-cert %s: %w", opts.EKCert, err)
 	}
 	p := &quote.EKPolicy{}
 	for _, r := range opts.EKRoots {
-		certs, err := readEKCertsPath(r)
+		certs, err := readCertsPath(r)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--ek-roots: %w", err)
 		}
 		p.Roots = append(p.Roots, certs...)
 	}
 	for _, r := range opts.EKIntermediates {
-		certs, err := readEKCertsPath(r)
+		certs, err := readCertsPath(r)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--ek-intermediates: %w", err)
 		}
@@ -56,10 +56,63 @@ func loadEK(opts *verifyQuoteOptions) (*quote.EKCertificate, *quote.EKPolicy, er
 	return ek, p, nil
 }
 
-// readEKCertsPath reads the certificates of a PEM/DER file, or of every
+// akCertCheck runs the ak-cert check when --ak-cert, --ak-roots or
+// --ak-intermediates ask for it, on --ak-cert, else an --ak given as a
+// certificate, else the attestation's ak_cert with its intermediates.
+func akCertCheck(opts *verifyQuoteOptions, ak *quote.PublicKey, bundleCert []byte, bundleInter [][]byte) (*quote.Check, error) {
+	if opts.AKCert == "" && len(opts.AKRoots) == 0 && len(opts.AKIntermediates) == 0 {
+		return nil, nil
+	}
+	p := &quote.AKCertPolicy{}
+	for _, r := range opts.AKRoots {
+		certs, err := readCertsPath(r)
+		if err != nil {
+			return nil, fmt.Errorf("--ak-roots: %w", err)
+		}
+		p.Roots = append(p.Roots, certs...)
+	}
+	for _, r := range opts.AKIntermediates {
+		certs, err := readCertsPath(r)
+		if err != nil {
+			return nil, fmt.Errorf("--ak-intermediates: %w", err)
+		}
+		p.Intermediates = append(p.Intermediates, certs...)
+	}
+	for i, der := range bundleInter {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("the attestation's intermediate certificate %d: %w", i+1, err)
+		}
+		p.Intermediates = append(p.Intermediates, c)
+	}
+	var cert *quote.TPMCertificate
+	var err error
+	switch {
+	case opts.AKCert != "":
+		b, rerr := readSmall(opts.AKCert, maxKeyFile)
+		if rerr != nil {
+			return nil, fmt.Errorf("--ak-cert: %w", rerr)
+		}
+		if cert, err = quote.ParseTPMCertificate(b); err != nil {
+			return nil, fmt.Errorf("--ak-cert %s: %w", opts.AKCert, err)
+		}
+	case ak != nil && ak.Certificate != nil:
+		if cert, err = quote.ParseTPMCertificate(ak.Certificate.Raw); err != nil {
+			return nil, fmt.Errorf("--ak %s: %w", opts.AK, err)
+		}
+	case len(bundleCert) > 0:
+		if cert, err = quote.ParseTPMCertificate(bundleCert); err != nil {
+			return nil, fmt.Errorf("the attestation's ak_cert: %w", err)
+		}
+	}
+	c := quote.VerifyAKCert(cert, ak, p)
+	return &c, nil
+}
+
+// readCertsPath reads the certificates of a PEM/DER file, or of every
 // *.pem, *.crt, *.cer and *.der file in a folder (not recursively; a
 // folder without any is an error, so a wrong folder is noticed).
-func readEKCertsPath(path string) ([]*x509.Certificate, error) {
+func readCertsPath(path string) ([]*x509.Certificate, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
