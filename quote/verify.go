@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
@@ -48,6 +49,10 @@ type Policy struct {
 	// Expected PCR values: some alternative must match every PCR it
 	// names, compared with the quoted values.
 	Expected *pcr.Document
+	// ExpectedBaseline is the alternative to Expected: a goldenpcr
+	// baseline, every PCR it names must be quoted with its value or one
+	// of its variants.
+	ExpectedBaseline *baseline.Baseline
 	// Freshness limits on clockInfo; zero means no limit.
 	MinResetCount   uint32
 	MinRestartCount uint32
@@ -667,7 +672,7 @@ func algList(list []pcr.Alg) string {
 }
 
 func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Check {
-	if p.Expected == nil {
+	if p.Expected == nil && p.ExpectedBaseline == nil {
 		return skip(CheckExpected, "no expected PCR values given")
 	}
 	if selErr != nil {
@@ -679,13 +684,36 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Che
 	if in.PCRs != nil {
 		quoted = sel.Filter(in.PCRs)
 	}
-	idx, rows, ok := p.Expected.Match(quoted)
-	alt := ""
-	if len(p.Expected.Sets) > 1 {
-		alt = fmt.Sprintf(" of alternative %d", idx+1)
+	var rows []pcr.Comparison
+	var ok bool
+	idx, alt, closest, variants := 0, "", "", ""
+	if b := p.ExpectedBaseline; b != nil {
+		brows, matched, err := b.Compare(quoted)
+		if err != nil {
+			c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
+			c.Reason = "baseline: " + err.Error()
+			return c
+		}
+		ok = matched
+		n := 0
+		for _, r := range brows {
+			rows = append(rows, r.Comparison)
+			if r.Status == pcr.Match && r.Variant > 0 {
+				n++
+			}
+		}
+		if n > 0 {
+			variants = fmt.Sprintf(" (%d by an accepted variant)", n)
+		}
+	} else {
+		idx, rows, ok = p.Expected.Match(quoted)
+		if len(p.Expected.Sets) > 1 {
+			alt = fmt.Sprintf(" of alternative %d", idx+1)
+			closest = fmt.Sprintf(" (closest: alternative %d of %d)", idx+1, len(p.Expected.Sets))
+		}
 	}
 	if ok {
-		return pass(CheckExpected, fmt.Sprintf("all %d expected PCRs%s equal the quoted values", len(rows), alt))
+		return pass(CheckExpected, fmt.Sprintf("all %d expected PCRs%s equal the quoted values%s", len(rows), alt, variants))
 	}
 	var bad []pcr.Comparison
 	details := []string{}
@@ -700,10 +728,6 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Che
 		}
 	}
 	c := fail(CheckExpected, &PCRMismatchError{Alternative: idx, PCRs: bad})
-	closest := ""
-	if len(p.Expected.Sets) > 1 {
-		closest = fmt.Sprintf(" (closest: alternative %d of %d)", idx+1, len(p.Expected.Sets))
-	}
 	c.Reason = fmt.Sprintf("%d of %d expected PCRs differ%s: %s", len(bad), len(rows), closest, c.Reason)
 	return c.with(details...)
 }

@@ -92,8 +92,10 @@ with the reason it passed or failed. Nothing is trusted that was not checked:
                  the quote's selection order, equals the quote's pcrDigest
   event-log      with --eventlog: the replayed log equals the quoted value of
                  every quoted PCR the log extends (names the first that differs)
-  expected-pcrs  with --expected: some alternative of the file matches every
-                 PCR it names, compared with the quoted values
+  expected-pcrs  with --expected: a goldenpcr baseline (refvals compute) whose
+                 every PCR is quoted with its value or an accepted variant, or
+                 a PCR file some alternative of which matches every PCR it
+                 names, compared with the quoted values
   clock          reports clock, resetCount, restartCount, safe and the firmware
                  version; --min-reset-count, --min-clock, … turn them into limits
 
@@ -177,7 +179,7 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringVar(&opts.PCRsFormat, "pcrs-format", "", "format of --pcrs (default: detected)")
 	f.StringVar(&opts.PCRsSel, "pcrs-sel", "", "selection of a --pcrs file in -F values format (default: the quote's)")
 	f.StringVar(&opts.EventLog, "eventlog", "", "TCG event log (binary_bios_measurements) to replay against the quoted PCRs")
-	f.StringVar(&opts.Expected, "expected", "", "expected PCR values; any alternative (CHARRA document) may match")
+	f.StringVar(&opts.Expected, "expected", "", "expected PCR values: a goldenpcr baseline (variants accepted) or a PCR file; any alternative (CHARRA document) may match")
 	f.StringVar(&opts.ExpectedFormat, "expected-format", "", "format of --expected (default: detected)")
 	f.StringVar(&opts.ExpectedSel, "expected-sel", "", "selection of an --expected file in -F values format")
 	f.BoolVar(&opts.AllowUnrestricted, "allow-unrestricted", false, "accept an AK that is not a restricted signing key, or whose attributes are unknown (PEM, DER, certificate)")
@@ -397,11 +399,11 @@ func loadQuotePolicy(opts *verifyQuoteOptions) (*quote.Policy, error) {
 		p.AKName = b
 	}
 	if opts.Expected != "" {
-		doc, err := readPCRFile(opts.Expected, opts.ExpectedFormat, opts.ExpectedSel, "--expected-format", "--expected-sel")
+		ref, err := readReference(opts.Expected, opts.ExpectedFormat, opts.ExpectedSel, "--expected-format", "--expected-sel")
 		if err != nil {
 			return nil, fmt.Errorf("--expected: %w", err)
 		}
-		p.Expected = doc
+		p.Expected, p.ExpectedBaseline = ref.doc, ref.base
 	}
 	return p, nil
 }

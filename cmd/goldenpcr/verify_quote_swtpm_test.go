@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/internal/swtpmtest"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/quote"
@@ -619,5 +622,31 @@ func testQuoteValuesAndExpected(t *testing.T, l *quoteLab) {
 	code, out, _ = run(t, append(base, "--expected", l.path("expected-bad.json"))...)
 	if code != exitMismatch || !strings.Contains(out, "✗ expected-pcrs  1 of 6 expected PCRs differ: sha256:7 mismatch") {
 		t.Errorf("changed expected PCR 7: exit %d\n%s", code, out)
+	}
+	// A goldenpcr baseline as --expected: the changed PCR 7 fails on its
+	// own, and passes once the TPM's value is an accepted variant.
+	good, err := pcr.Parse(pcrread, pcr.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		sets []pcr.Values
+		code int
+		want string
+	}{
+		{"baseline", good.Sets, exitOK, "✓ expected-pcrs  all 6 expected PCRs equal the quoted values"},
+		{"baseline-bad", doc.Sets, exitMismatch, "✗ expected-pcrs  1 of 6 expected PCRs differ: sha256:7 mismatch"},
+		{"baseline-variant", []pcr.Values{doc.Sets[0], good.Sets[0]}, exitOK, "✓ expected-pcrs  all 6 expected PCRs equal the quoted values (1 by an accepted variant)"},
+	} {
+		y, err := yaml.Marshal(baseline.FromValues(tc.sets, "tpm2_pcrread"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, l.path(tc.name+".yaml"), y)
+		code, out, _ = run(t, append(base, "--expected", l.path(tc.name+".yaml"))...)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want %d with %q\n%s", tc.name, code, tc.code, tc.want, out)
+		}
 	}
 }
