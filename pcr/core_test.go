@@ -1,11 +1,8 @@
 package pcr
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -106,19 +103,16 @@ func TestSelection(t *testing.T) {
 }
 
 // A real GyroidOS quote signed the SHA-256 of PCRs 0-11 concatenated; the
-// composite digest must reproduce its pcrDigest.
+// composite digest must reproduce its pcrDigest. cmld's "N: hex" lines
+// read as the map format, detected.
 func TestCompositeDigestOfRealQuote(t *testing.T) {
-	f, err := os.Open("../fixtures/cml/pcrs-sha256.txt")
+	doc, err := ReadFile("../fixtures/cml/pcrs-sha256.txt", ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	v := Values{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		idx, val, _ := strings.Cut(sc.Text(), ":")
-		i, _ := strconv.Atoi(strings.TrimSpace(idx))
-		v.Set(SHA256, i, mustHex(t, strings.TrimSpace(val)))
+	v := doc.Sets[0]
+	if doc.Format != FormatMap || len(doc.Sets) != 1 || len(v.Indices(SHA256)) != 12 {
+		t.Fatalf("read as %s, %d sets, sha256 PCRs %v", doc.Format, len(doc.Sets), v.Indices(SHA256))
 	}
 	sel, _ := ParseSelection("sha256:0-11")
 	got, err := sel.CompositeDigest(SHA256, v)

@@ -39,8 +39,9 @@ const (
 	FormatJSON Format = "json"
 	// FormatYAML is the same map as YAML.
 	FormatYAML Format = "yaml"
-	// FormatMap is go_tpm_remote_attestation's "0:hex,7:hex" flag value:
-	// one bank, not named.
+	// FormatMap is go_tpm_remote_attestation's "0:hex,7:hex" flag value,
+	// or the same pairs one per line as GyroidOS cmld prints a quote's
+	// PCRs ("0: hex"): one bank, not named.
 	FormatMap Format = "map"
 	// FormatCHARRA is a CHARRA reference-pcrs.yml: a YAML stream whose
 	// documents are alternative acceptable sets of sha1/sha256/sha384/
@@ -64,7 +65,7 @@ var Formats = []FormatInfo{
 	{FormatEvmctl, "evmctl ima_measurement --pcrs BANK,FILE; one bank, PCR-00 upwards"},
 	{FormatJSON, "JSON map bank → PCR → hex; an array holds alternatives"},
 	{FormatYAML, "the JSON map as YAML; documents (---) hold alternatives"},
-	{FormatMap, "go_tpm_remote_attestation PCR map; one bank, from --bank or digest size"},
+	{FormatMap, "INDEX:HEX pairs split by commas (go_tpm_remote_attestation) or lines (GyroidOS cmld); one bank, from --bank or digest size"},
 	{FormatCHARRA, "CHARRA reference-pcrs.yml; each YAML document one acceptable set"},
 }
 

@@ -485,49 +485,62 @@ func bankFor(bank Alg, d []byte) (Alg, error) {
 	return a, nil
 }
 
+// parseMap reads INDEX:HEX pairs separated by commas, as
+// go_tpm_remote_attestation's flag value has them on one line, or by line
+// breaks, as GyroidOS cmld lists a quote's PCRs ("0: 2f02…"); both
+// together are fine too. Errors give the line and column of the pair.
 func parseMap(data []byte, bank Alg) (*Document, error) {
 	const f = FormatMap
-	s := strings.TrimRight(string(data), " \t\r\n")
-	lead := len(s) - len(strings.TrimLeft(s, " \t\r\n"))
-	if nl := strings.IndexByte(s[lead:], '\n'); nl >= 0 {
-		return nil, lineErr(f, 1+strings.Count(s[:lead+nl+1], "\n"), "a PCR map is one line: 0:HEX,7:HEX")
-	}
-	line := 1 + strings.Count(s[:lead], "\n")
-	lineStart := strings.LastIndexByte(s[:lead], '\n') + 1
 	v := Values{}
 	var alg Alg
-	col := lead - lineStart + 1
-	for _, item := range strings.Split(s[lead:], ",") {
-		at := func(format string, args ...any) error {
-			e := lineErr(f, line, format, args...)
-			e.Column = col
-			return e
-		}
-		trimmed := strings.TrimSpace(item)
-		idxStr, hexStr, ok := strings.Cut(trimmed, ":")
-		if !ok {
-			return nil, at("want INDEX:HEX, got %q", truncate(trimmed, 20))
-		}
-		idx, err := parsePCRIndex(strings.TrimSpace(idxStr))
-		if err != nil {
-			return nil, at("%s", err)
-		}
-		d, err := decodeHex(strings.TrimSpace(hexStr))
-		if err != nil {
-			return nil, at("PCR %d: %s", idx, err)
-		}
-		if alg == 0 {
-			if alg, err = bankFor(bank, d); err != nil {
+	for n, rest := 1, string(data); rest != ""; n++ {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		col := 1
+		for _, item := range strings.Split(strings.TrimRight(line, "\r"), ",") {
+			itemCol := col
+			col += len(item) + 1
+			at := func(format string, args ...any) error {
+				e := lineErr(f, n, format, args...)
+				e.Column = itemCol + len(item) - len(strings.TrimLeft(item, " \t"))
+				return e
+			}
+			trimmed := strings.TrimSpace(item)
+			if trimmed == "" {
+				if strings.TrimSpace(line) == "" {
+					break // a blank line
+				}
+				e := lineErr(f, n, "empty entry: want INDEX:HEX")
+				e.Column = itemCol
+				return nil, e
+			}
+			idxStr, hexStr, ok := strings.Cut(trimmed, ":")
+			if !ok {
+				return nil, at("want INDEX:HEX, got %q", truncate(trimmed, 20))
+			}
+			idx, err := parsePCRIndex(strings.TrimSpace(idxStr))
+			if err != nil {
+				return nil, at("%s", err)
+			}
+			d, err := decodeHex(strings.TrimSpace(hexStr))
+			if err != nil {
 				return nil, at("PCR %d: %s", idx, err)
 			}
-		} else if len(d) != alg.Size() {
-			return nil, at("%s", sizeErr(alg, idx, d))
+			if alg == 0 {
+				if alg, err = bankFor(bank, d); err != nil {
+					return nil, at("PCR %d: %s", idx, err)
+				}
+			} else if len(d) != alg.Size() {
+				return nil, at("%s", sizeErr(alg, idx, d))
+			}
+			if _, dup := v.Get(alg, idx); dup {
+				return nil, at("PCR %d given twice", idx)
+			}
+			v.Set(alg, idx, d)
 		}
-		if _, dup := v.Get(alg, idx); dup {
-			return nil, at("PCR %d given twice", idx)
-		}
-		v.Set(alg, idx, d)
-		col += len(item) + 1
+	}
+	if alg == 0 {
+		return nil, lineErr(f, 1, "no INDEX:HEX pairs")
 	}
 	return &Document{Sets: []Values{v}, BankOrder: []Alg{alg}}, nil
 }

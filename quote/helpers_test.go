@@ -1,12 +1,9 @@
 package quote
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -54,27 +51,15 @@ func readPCRs(t testing.TB, path string) pcr.Values {
 	return doc.Sets[0]
 }
 
-// cmlPCRs reads fixtures/cml/pcrs-sha256.txt ("N: hex" lines).
+// cmlPCRs reads fixtures/cml/pcrs-sha256.txt ("N: hex" lines, cmld's
+// form of the map format).
 func cmlPCRs(t testing.TB) pcr.Values {
 	t.Helper()
-	v := pcr.Values{}
-	sc := bufio.NewScanner(bytes.NewReader(readFile(t, cmlDir, "pcrs-sha256.txt")))
-	for sc.Scan() {
-		idx, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		i, err := strconv.Atoi(strings.TrimSpace(idx))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := hex.DecodeString(strings.TrimSpace(val))
-		if err != nil {
-			t.Fatal(err)
-		}
-		v.Set(pcr.SHA256, i, d)
+	doc, err := pcr.ReadFile(filepath.Join(cmlDir, "pcrs-sha256.txt"), pcr.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return v
+	return doc.Sets[0]
 }
 
 // loadGenuine parses one genuine fixture quote into Evidence.
