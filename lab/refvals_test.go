@@ -89,11 +89,7 @@ func TestRefvalsPredictNextBoot(t *testing.T) {
 // labInputs are the artifacts of a variant's boot, as a build pipeline
 // would pass them, and the PCRs they determine.
 func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
-	m, err := c.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := refvals.Inputs{Banks: Banks, EFIVars: m.FirmwareVars}
+	in := refvals.Inputs{Banks: Banks, EFIVars: firmwareVars(t, c)}
 	grub := func(apps ...string) {
 		in.EFIApps = apps
 		in.GRUBCfg = c.Path("grub.cfg")

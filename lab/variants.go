@@ -162,15 +162,13 @@ func (l *Lab) sdbootLayout() (*layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := l.cached("sdboot-conf", newKey("sdboot-conf").bytes("conf", []byte(loaderConf)), func(dir string) error {
-		return os.WriteFile(filepath.Join(dir, "loader.conf"), []byte(loaderConf), 0o644)
-	})
+	conf, err := l.cachedText("sdboot-conf", "loader.conf", loaderConf)
 	if err != nil {
 		return nil, err
 	}
 	a := ukiArtifacts(u)
 	a["systemd-bootx64.efi"] = systemdBoot
-	a["loader.conf"] = filepath.Join(conf, "loader.conf")
+	a["loader.conf"] = conf
 	return &layout{
 		ESP: map[string]string{
 			"EFI/BOOT/BOOTX64.EFI": systemdBoot,
@@ -192,12 +190,13 @@ func grubConfig() string {
 		"\tlinuxefi /vmlinuz " + Cmdline + "\n\tinitrdefi /initrd.img\n}\n"
 }
 
-func (l *Lab) writeGrubConfig() (string, error) {
-	cfg := grubConfig()
-	dir, err := l.cached("grub-cfg", newKey("grub-cfg").bytes("cfg", []byte(cfg)), func(dir string) error {
-		return os.WriteFile(filepath.Join(dir, "grub.cfg"), []byte(cfg), 0o644)
+// cachedText keeps a small generated file (a configuration) in the cache,
+// keyed by its content, and returns its path.
+func (l *Lab) cachedText(kind, name, text string) (string, error) {
+	dir, err := l.cached(kind, newKey(kind).bytes(name, []byte(text)), func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
 	})
-	return filepath.Join(dir, "grub.cfg"), err
+	return filepath.Join(dir, name), err
 }
 
 func (l *Lab) grubLayout() (*layout, error) {
@@ -205,7 +204,7 @@ func (l *Lab) grubLayout() (*layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := l.writeGrubConfig()
+	cfg, err := l.cachedText("grub-cfg", "grub.cfg", grubConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -271,14 +270,10 @@ func (l *Lab) grubOELayout() (*layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfgText := wicGRUBConfig()
-	cfgDir, err := l.cached("grub-wic-cfg", newKey("grub-wic-cfg").bytes("cfg", []byte(cfgText)), func(dir string) error {
-		return os.WriteFile(filepath.Join(dir, "grub.cfg"), []byte(cfgText), 0o644)
-	})
+	cfg, err := l.cachedText("grub-wic-cfg", "grub.cfg", wicGRUBConfig())
 	if err != nil {
 		return nil, err
 	}
-	cfg := filepath.Join(cfgDir, "grub.cfg")
 	return &layout{
 		ESP: map[string]string{
 			"EFI/BOOT/BOOTX64.EFI": grub,
@@ -295,7 +290,7 @@ func (l *Lab) shimLayout() (*layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := l.writeGrubConfig()
+	cfg, err := l.cachedText("grub-cfg", "grub.cfg", grubConfig())
 	if err != nil {
 		return nil, err
 	}

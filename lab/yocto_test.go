@@ -22,6 +22,9 @@ func yoctoCopy(t *testing.T, dir, from, real string, links ...string) string {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, real)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +66,30 @@ func yoctoWic(t *testing.T, path, grubCfg string) {
 	}
 }
 
+// yoctoDiscover runs --yocto-deploy's discovery on dir, logs what it used
+// and closes it when the test ends.
+func yoctoDiscover(t *testing.T, dir, machine, image string) *refvals.YoctoDeploy {
+	t.Helper()
+	d, err := refvals.DiscoverYocto(dir, machine, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	return d
+}
+
+// firmwareVars is the variable store the capture's firmware booted with,
+// as --efi-vars would give it.
+func firmwareVars(t *testing.T, c *Capture) string {
+	t.Helper()
+	m, err := c.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.FirmwareVars
+}
+
 func yoctoTestdata(t *testing.T, dir, image string, vars string) {
 	t.Helper()
 	real := image + "-" + yoctoMachine + ".rootfs-20250101120000.testdata.json"
@@ -86,25 +113,17 @@ func TestYoctoDeployUKIRealBoot(t *testing.T) {
 		if c.Variant != "uki" && c.Variant != "uki-sb" {
 			t.Skip("not a UKI boot")
 		}
-		m, err := c.Manifest()
-		if err != nil {
-			t.Fatal(err)
-		}
+		vars := firmwareVars(t, c)
 		dir := t.TempDir()
 		yoctoCopy(t, dir, c.Path("uki.efi"), "uki.efi")
 		yoctoCopy(t, dir, stub, "linuxx64.efi.stub")
 		yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "IMAGE_CLASSES": "uki", "UKI_FILENAME": "uki.efi"}`)
-		d, err := refvals.DiscoverYocto(dir, "", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+		d := yoctoDiscover(t, dir, "", "")
 		if d.Flow != refvals.YoctoUKI || len(d.Inputs.EFIApps) != 0 || d.Inputs.StubLoadsKernel != (c.Variant == "uki") {
 			t.Fatalf("flow %s, inputs %+v", d.Flow, d.Inputs)
 		}
 		in := d.Inputs
-		in.EFIVars = m.FirmwareVars
+		in.EFIVars = vars
 		comparePCRs(t, c, in, []int{4, 5, 7, 9, 11}, "--yocto-deploy")
 	})
 }
@@ -122,10 +141,7 @@ func TestYoctoDeployUKIRealBoot(t *testing.T) {
 func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	cs := allCaptures(t)
 	c := cs["grub"]
-	m, err := c.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := firmwareVars(t, c)
 	dir := t.TempDir()
 	grubEFI := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grub-efi-bootx64.efi")
 	kernel := yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
@@ -137,12 +153,7 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
 		t.Fatal(err)
 	}
-	d, err := refvals.DiscoverYocto(dir, yoctoMachine, "core-image-minimal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	d := yoctoDiscover(t, dir, yoctoMachine, "core-image-minimal")
 	in := d.Inputs
 	if d.Flow != refvals.YoctoGRUB || len(in.EFIApps) != 1 || in.EFIApps[0] != grubEFI || in.GRUB.Files["/vmlinuz"] != kernel || in.GRUB.Files["/initrd.img"] != initrd {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
@@ -156,7 +167,7 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	}
 	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude, in.GRUB.OECore = "(hd0)", "/EFI/debian", true, false
 	in.Disk = ""
-	in.EFIVars = m.FirmwareVars
+	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }
 
@@ -169,10 +180,7 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 // wic disk gives "(hd0,gpt1)", and the GPT event is left out likewise.
 func TestYoctoDeployOEGRUBRealBoot(t *testing.T) {
 	c := allCaptures(t)["grub-oe"]
-	m, err := c.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := firmwareVars(t, c)
 	dir := t.TempDir()
 	grubEFI := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grub-efi-bootx64.efi")
 	yoctoCopy(t, dir, systemdBoot, "systemd-bootx64.efi")
@@ -184,12 +192,7 @@ func TestYoctoDeployOEGRUBRealBoot(t *testing.T) {
 	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
 		t.Fatal(err)
 	}
-	d, err := refvals.DiscoverYocto(dir, yoctoMachine, "core-image-minimal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	d := yoctoDiscover(t, dir, yoctoMachine, "core-image-minimal")
 	in := d.Inputs
 	if d.Flow != refvals.YoctoGRUB || len(in.EFIApps) != 1 || in.EFIApps[0] != grubEFI || in.GRUB.Files["/bzImage"] != kernel || in.GRUB.Files["/initrd"] != initrd ||
 		!in.GRUB.OECore || in.GRUB.Prefix != "/EFI/BOOT" || in.GRUB.Root != "(hd0,gpt1)" {
@@ -197,7 +200,7 @@ func TestYoctoDeployOEGRUBRealBoot(t *testing.T) {
 	}
 	in.GRUB.Root = "(hd0)"
 	in.Disk = ""
-	in.EFIVars = m.FirmwareVars
+	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }
 
@@ -208,27 +211,19 @@ func TestYoctoDeployOEGRUBRealBoot(t *testing.T) {
 // real boot's (the lab boots a bare ESP, so there is no GPT event).
 func TestYoctoDeploySystemdBootRealBoot(t *testing.T) {
 	c := allCaptures(t)["sdboot"]
-	m, err := c.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := firmwareVars(t, c)
 	dir := t.TempDir()
 	uki := yoctoCopy(t, dir, c.Path("uki.efi"), "uki.efi")
 	yoctoCopy(t, dir, systemdStub, "linuxx64.efi.stub")
 	sdboot := yoctoCopy(t, dir, c.Path("systemd-bootx64.efi"), "systemd-bootx64.efi")
 	yoctoCopy(t, dir, grubMonolithic, "grub-efi-bootx64.efi")
 	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "IMAGE_CLASSES": "uki", "UKI_FILENAME": "uki.efi", "EFI_PROVIDER": "systemd-boot"}`)
-	d, err := refvals.DiscoverYocto(dir, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	d := yoctoDiscover(t, dir, "", "")
 	in := d.Inputs
 	if d.Flow != refvals.YoctoUKISystemdBoot || len(in.EFIApps) != 1 || in.EFIApps[0] != sdboot || in.UKI != uki || !in.StubLoadsKernel {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
-	in.EFIVars = m.FirmwareVars
+	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 9, 11}, "--yocto-deploy")
 }
 
@@ -243,14 +238,8 @@ func TestYoctoDeploySystemdBootRealBoot(t *testing.T) {
 // and 9 equal the real boot's.
 func TestYoctoDeployShimRealBoot(t *testing.T) {
 	c := allCaptures(t)["shim"]
-	m, err := c.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := firmwareVars(t, c)
 	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "efi-unsigned"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	shim := yoctoCopy(t, dir, c.Path("shimx64.efi"), "bootx64.efi")
 	yoctoCopy(t, dir, "/usr/lib/shim/mmx64.efi.signed", "mmx64.efi")
 	grub := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grubx64.efi")
@@ -260,19 +249,14 @@ func TestYoctoDeployShimRealBoot(t *testing.T) {
 	kernel := yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
 	initrd := yoctoCopy(t, dir, c.Path("initrd.img"), "secure-core-image-initramfs-qemux86-64-20250101120000.cpio.gz", "secure-core-image-initramfs-qemux86-64.cpio.gz")
 	yoctoTestdata(t, dir, "secure-core-image", `{"MACHINE": "qemux86-64", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "secure-core-image-initramfs", "DISTRO_FEATURES": "efi-secure-boot tpm2 ima"}`)
-	d, err := refvals.DiscoverYocto(dir, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	d := yoctoDiscover(t, dir, "", "")
 	in := d.Inputs
 	if d.Flow != refvals.YoctoShimGRUB || fmt.Sprint(in.EFIApps) != fmt.Sprint([]string{shim, grub, kernel}) || in.GRUBCfg != cfg || in.GRUB.Files["/vmlinuz"] != kernel || in.GRUB.Files["/initrd.img"] != initrd {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
 	in.EFIApps = append(in.EFIApps, kernel)
 	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude = "(hd0)", "/EFI/debian", true
-	in.EFIVars = m.FirmwareVars
+	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }
 
@@ -286,27 +270,16 @@ func TestYoctoDeployShimRealBoot(t *testing.T) {
 // command line, a CML kernel has it built in; CML's PCR 11 is cmld's.)
 func TestYoctoDeployGyroidOSShapeRealBoot(t *testing.T) {
 	c := allCaptures(t)["uki-sb"]
-	m, err := c.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := firmwareVars(t, c)
 	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "cml-kernel"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	kernel := yoctoCopy(t, dir, c.Path("uki.efi"), "cml-kernel/bzImage-initramfs-qemux86-64.bin.signed")
 	yoctoCopy(t, dir, grubMonolithic, "grub-efi-bootx64.efi")
 	yoctoTestdata(t, dir, "gyroidos-core", `{"MACHINE": "qemux86-64", "DISTRO": "cml-base", "KERNEL_DEPLOYSUBDIR": "cml-kernel", "INITRAMFS_IMAGE_BUNDLE": "1"}`)
-	d, err := refvals.DiscoverYocto(dir, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	t.Logf("%s:\n  %s", d.Flow, strings.Join(d.Used, "\n  "))
+	d := yoctoDiscover(t, dir, "", "")
 	in := d.Inputs
 	if d.Flow != refvals.YoctoGyroidOS || fmt.Sprint(in.EFIApps) != fmt.Sprint([]string{kernel}) {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
-	in.EFIVars = m.FirmwareVars
+	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7}, "--yocto-deploy")
 }
