@@ -66,6 +66,28 @@ func yoctoWic(t *testing.T, path, grubCfg string) {
 	}
 }
 
+// yoctoGRUBDeploy deploys a GRUB capture as OE-core's grub-efi and wic
+// do: its GRUB as grub-efi-bootx64.efi (systemd-bootx64.efi beside it, as
+// every x86 wic build has), the kernel behind bzImage-<M>.bin and bzImage,
+// the initramfs behind its link, testdata.json, and a .wic (with its link)
+// whose ESP holds the capture's grub.cfg as EFI/BOOT/grub.cfg; then runs
+// discovery on it.
+func yoctoGRUBDeploy(t *testing.T, c *Capture) (d *refvals.YoctoDeploy, grubEFI, kernel, initrd string) {
+	t.Helper()
+	dir := t.TempDir()
+	grubEFI = yoctoCopy(t, dir, c.Path("grubx64.efi"), "grub-efi-bootx64.efi")
+	yoctoCopy(t, dir, systemdBoot, "systemd-bootx64.efi")
+	kernel = yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
+	initrd = yoctoCopy(t, dir, c.Path("initrd.img"), "core-image-minimal-initramfs-qemux86-64-20250101120000.cpio.gz", "core-image-minimal-initramfs-qemux86-64.cpio.gz")
+	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "EFI_PROVIDER": "grub-efi", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "core-image-minimal-initramfs", "DISTRO_FEATURES": "efi tpm2"}`)
+	real := "core-image-minimal-qemux86-64.rootfs-20250101120000.wic"
+	yoctoWic(t, filepath.Join(dir, real), c.Path("grub.cfg"))
+	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
+		t.Fatal(err)
+	}
+	return yoctoDiscover(t, dir, yoctoMachine, "core-image-minimal"), grubEFI, kernel, initrd
+}
+
 // yoctoDiscover runs --yocto-deploy's discovery on dir, logs what it used
 // and closes it when the test ends.
 func yoctoDiscover(t *testing.T, dir, machine, image string) *refvals.YoctoDeploy {
@@ -128,32 +150,17 @@ func TestYoctoDeployUKIRealBoot(t *testing.T) {
 	})
 }
 
-// The lab's GRUB boot, deployed as OE-core's grub-efi and wic do:
-// grub-efi-bootx64.efi (the lab's grubx64.efi), the kernel behind
-// bzImage-<M>.bin and bzImage, the initramfs behind its link, and a .wic
-// whose ESP holds the lab's grub.cfg as EFI/BOOT/grub.cfg. grub.cfg is
-// read from the wic's FAT, its /vmlinuz and /initrd.img are mapped to the
-// deployed kernel and initramfs. The lab's GRUB is Debian's (prefix
+// The lab's GRUB boot, deployed as OE-core's grub-efi and wic do
+// (yoctoGRUBDeploy). grub.cfg is read from the wic's FAT, its /vmlinuz and
+// /initrd.img are mapped to the deployed kernel and initramfs. The lab's GRUB is Debian's (prefix
 // /EFI/debian, embedded prelude), so root, prefix and prelude are set as
 // --grub-root, --grub-prefix and --grub-debian-prelude would; the lab
 // boots a bare ESP, so the wic's GPT event is left out as --disk "" would.
 // PCRs 4, 5, 7, 8 and 9 equal the real boot's.
 func TestYoctoDeployGRUBRealBoot(t *testing.T) {
-	cs := allCaptures(t)
-	c := cs["grub"]
+	c := allCaptures(t)["grub"]
 	vars := firmwareVars(t, c)
-	dir := t.TempDir()
-	grubEFI := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grub-efi-bootx64.efi")
-	kernel := yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
-	initrd := yoctoCopy(t, dir, c.Path("initrd.img"), "core-image-minimal-initramfs-qemux86-64-20250101120000.cpio.gz", "core-image-minimal-initramfs-qemux86-64.cpio.gz")
-	yoctoCopy(t, dir, "/usr/lib/systemd/boot/efi/systemd-bootx64.efi", "systemd-bootx64.efi")
-	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "EFI_PROVIDER": "grub-efi", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "core-image-minimal-initramfs", "DISTRO_FEATURES": "efi tpm2"}`)
-	real := "core-image-minimal-qemux86-64.rootfs-20250101120000.wic"
-	yoctoWic(t, filepath.Join(dir, real), c.Path("grub.cfg"))
-	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
-		t.Fatal(err)
-	}
-	d := yoctoDiscover(t, dir, yoctoMachine, "core-image-minimal")
+	d, grubEFI, kernel, initrd := yoctoGRUBDeploy(t, c)
 	in := d.Inputs
 	if d.Flow != refvals.YoctoGRUB || len(in.EFIApps) != 1 || in.EFIApps[0] != grubEFI || in.GRUB.Files["/vmlinuz"] != kernel || in.GRUB.Files["/initrd.img"] != initrd {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
@@ -174,25 +181,14 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 // The lab's grub-oe boot is OE-core's own GRUB flow: grub-efi-bootx64.efi
 // built with OE-core's modules and embedded configuration, and wic's
 // grub.cfg ("menuentry 'boot'{", "default=boot") on the ESP beside
-// /bzImage and /initrd. Deployed under Yocto's names with the grub.cfg in
-// a .wic, discovery alone predicts PCRs 4, 5, 7, 8 and 9 of the real boot;
+// /bzImage and /initrd. Deployed under Yocto's names (yoctoGRUBDeploy),
+// discovery alone predicts PCRs 4, 5, 7, 8 and 9 of the real boot;
 // only the root device differs, "(hd0)" for the lab's bare ESP where a
 // wic disk gives "(hd0,gpt1)", and the GPT event is left out likewise.
 func TestYoctoDeployOEGRUBRealBoot(t *testing.T) {
 	c := allCaptures(t)["grub-oe"]
 	vars := firmwareVars(t, c)
-	dir := t.TempDir()
-	grubEFI := yoctoCopy(t, dir, c.Path("grubx64.efi"), "grub-efi-bootx64.efi")
-	yoctoCopy(t, dir, systemdBoot, "systemd-bootx64.efi")
-	kernel := yoctoCopy(t, dir, c.Path("vmlinuz"), "bzImage--6.1-r0-qemux86-64-20250101.bin", "bzImage-qemux86-64.bin", "bzImage")
-	initrd := yoctoCopy(t, dir, c.Path("initrd.img"), "core-image-minimal-initramfs-qemux86-64-20250101120000.cpio.gz", "core-image-minimal-initramfs-qemux86-64.cpio.gz")
-	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "EFI_PROVIDER": "grub-efi", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "core-image-minimal-initramfs", "DISTRO_FEATURES": "efi tpm2"}`)
-	real := "core-image-minimal-qemux86-64.rootfs-20250101120000.wic"
-	yoctoWic(t, filepath.Join(dir, real), c.Path("grub.cfg"))
-	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
-		t.Fatal(err)
-	}
-	d := yoctoDiscover(t, dir, yoctoMachine, "core-image-minimal")
+	d, grubEFI, kernel, initrd := yoctoGRUBDeploy(t, c)
 	in := d.Inputs
 	if d.Flow != refvals.YoctoGRUB || len(in.EFIApps) != 1 || in.EFIApps[0] != grubEFI || in.GRUB.Files["/bzImage"] != kernel || in.GRUB.Files["/initrd"] != initrd ||
 		!in.GRUB.OECore || in.GRUB.Prefix != "/EFI/BOOT" || in.GRUB.Root != "(hd0,gpt1)" {
