@@ -16,11 +16,7 @@ type imaCheckOptions struct {
 	Policies          []string
 	Keys              []string
 	RequireSignatures bool
-	PCRs              []string
-	PCRsFormat        string
-	Banks             []string
-	TCGLog            string
-	FailOnViolations  bool
+	Replay            imaReplayFlags
 	ListFlags         imaListFlags
 	Output            string
 }
@@ -67,11 +63,7 @@ Exit codes: 0 = every entry passed (and the replay matched), 1 = a finding
 	c.Flags().StringArrayVar(&opts.Policies, "policy", nil, "keylime runtime policy (JSON) or sha256sum-style list (repeatable; merged)")
 	c.Flags().StringArrayVar(&opts.Keys, "keys", nil, "X.509 certificate or public key file that signs IMA signatures (repeatable)")
 	c.Flags().BoolVar(&opts.RequireSignatures, "require-signatures", false, "every file entry must carry a signature that verifies")
-	c.Flags().StringArrayVar(&opts.PCRs, "pcrs", nil, "PCR values to replay against, [BANK,]FILE (repeatable)")
-	c.Flags().StringVar(&opts.PCRsFormat, "pcrs-format", "", "format of the --pcrs files (default: detected)")
-	c.Flags().StringSliceVar(&opts.Banks, "bank", nil, "banks to replay (default: those of --pcrs, else sha1,sha256)")
-	c.Flags().StringVar(&opts.TCGLog, "tcg-log", "", "TCG event log whose PCRs 0-9 the boot_aggregate must match")
-	c.Flags().BoolVar(&opts.FailOnViolations, "fail-on-violations", false, "exit 1 if the list records any violation")
+	opts.Replay.register(c)
 	opts.ListFlags.register(c)
 	outputFlag(c, &opts.Output)
 	return c
@@ -131,7 +123,7 @@ func runIMACheck(opts *imaCheckOptions, out io.Writer) error {
 		return err
 	}
 	checker := &ima.Checker{Policy: pol, Keys: keys, RequireSignatures: opts.RequireSignatures}
-	rep, err := imaReplayCore(opts.List, &opts.ListFlags, opts.PCRs, opts.PCRsFormat, opts.Banks, opts.TCGLog, opts.FailOnViolations,
+	rep, err := imaReplayCore(opts.List, &opts.ListFlags, &opts.Replay,
 		func(e *ima.Entry) error {
 			checker.Check(e)
 			return nil
@@ -150,7 +142,7 @@ func runIMACheck(opts *imaCheckOptions, out io.Writer) error {
 	if !cr.Policy.OK() {
 		rep.problem("%d entries fail the policy", cr.Policy.Failed)
 	}
-	if err := render(out, opts.Output, cr, func(w io.Writer) error { return imaCheckText(w, cr, len(opts.PCRs) > 0 || opts.TCGLog != "") }); err != nil {
+	if err := render(out, opts.Output, cr, func(w io.Writer) error { return imaCheckText(w, cr, opts.Replay.given()) }); err != nil {
 		return err
 	}
 	if len(rep.Problems) > 0 {

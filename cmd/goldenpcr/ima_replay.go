@@ -14,15 +14,32 @@ import (
 )
 
 type imaReplayOptions struct {
-	List             string
+	List      string
+	Replay    imaReplayFlags
+	ListFlags imaListFlags
+	Output    string
+}
+
+// imaReplayFlags say what a replayed list is checked against; ima replay
+// and ima check share them.
+type imaReplayFlags struct {
 	PCRs             []string
 	PCRsFormat       string
 	Banks            []string
 	TCGLog           string
 	FailOnViolations bool
-	ListFlags        imaListFlags
-	Output           string
 }
+
+func (f *imaReplayFlags) register(c *cobra.Command) {
+	c.Flags().StringArrayVar(&f.PCRs, "pcrs", nil, "PCR values to compare the replay with, [BANK,]FILE (repeatable)")
+	c.Flags().StringVar(&f.PCRsFormat, "pcrs-format", "", "format of the --pcrs files (default: detected)")
+	c.Flags().StringSliceVar(&f.Banks, "bank", nil, "banks to replay, e.g. sha256 or sha1,sha256 (default: those of --pcrs, else sha1,sha256)")
+	c.Flags().StringVar(&f.TCGLog, "tcg-log", "", "TCG event log (binary_bios_measurements) whose replayed PCRs 0-9 the boot_aggregate must match")
+	c.Flags().BoolVar(&f.FailOnViolations, "fail-on-violations", false, "exit 1 if the list records any violation")
+}
+
+// given reports whether the replay is checked against anything.
+func (f *imaReplayFlags) given() bool { return len(f.PCRs) > 0 || f.TCGLog != "" }
 
 func newIMAReplayCmd() *cobra.Command {
 	opts := &imaReplayOptions{}
@@ -65,11 +82,7 @@ or a template digest does not match (or violations with
 			return runIMAReplay(opts, c.OutOrStdout())
 		},
 	}
-	c.Flags().StringArrayVar(&opts.PCRs, "pcrs", nil, "PCR values to compare with, [BANK,]FILE (repeatable)")
-	c.Flags().StringVar(&opts.PCRsFormat, "pcrs-format", "", "format of the --pcrs files (default: detected)")
-	c.Flags().StringSliceVar(&opts.Banks, "bank", nil, "banks to replay, e.g. sha256 or sha1,sha256 (default: those of --pcrs, else sha1,sha256)")
-	c.Flags().StringVar(&opts.TCGLog, "tcg-log", "", "TCG event log (binary_bios_measurements) whose replayed PCRs 0-9 the boot_aggregate must match")
-	c.Flags().BoolVar(&opts.FailOnViolations, "fail-on-violations", false, "exit 1 if the list records any violation")
+	opts.Replay.register(c)
 	opts.ListFlags.register(c)
 	outputFlag(c, &opts.Output)
 	return c
@@ -122,13 +135,12 @@ func orderName(o binary.ByteOrder) string {
 // imaReplayCore replays a list and runs the checks replay and check share:
 // PCR comparison, boot_aggregate, template digests, violations. onEntry
 // sees every entry (policy checks hook in here).
-func imaReplayCore(list string, lf *imaListFlags, pcrFlags []string, pcrsFormat string, bankFlag []string,
-	tcgLog string, failOnViolations bool, onEntry func(*ima.Entry) error) (*imaReplayReport, error) {
-	sets, files, err := readIMAPCRs(pcrFlags, pcrsFormat)
+func imaReplayCore(list string, lf *imaListFlags, rf *imaReplayFlags, onEntry func(*ima.Entry) error) (*imaReplayReport, error) {
+	sets, files, err := readIMAPCRs(rf.PCRs, rf.PCRsFormat)
 	if err != nil {
 		return nil, err
 	}
-	banks, err := replayBanks(bankFlag, sets)
+	banks, err := replayBanks(rf.Banks, sets)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +190,7 @@ func imaReplayCore(list string, lf *imaListFlags, pcrFlags []string, pcrsFormat 
 		rep.problem("%d entries' template digests do not match their data (first: %s)", res.DigestMismatches, res.DigestIssues[0].EntryRef)
 	}
 	if res.Violations > 0 {
-		if failOnViolations {
+		if rf.FailOnViolations {
 			rep.problem("the list records %d violations (first: %s)", res.Violations, res.ViolationEntries[0])
 		} else {
 			rep.note("%d violations (open-writers/ToMToU): all ones extended; --fail-on-violations makes them fail", res.Violations)
@@ -202,7 +214,7 @@ func imaReplayCore(list string, lf *imaListFlags, pcrFlags []string, pcrsFormat 
 			rep.problem("the replay does not match the PCR values in %s", strings.Join(files, ", "))
 		}
 	}
-	values, source, err := bootValues(tcgLog, sets)
+	values, source, err := bootValues(rf.TCGLog, sets)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +228,7 @@ func imaReplayCore(list string, lf *imaListFlags, pcrFlags []string, pcrsFormat 
 		rep.BootAggregate = &imaBootReport{BootAggregateCheck: c, Source: source}
 		// PCR values without PCRs 0-9 just cannot say; a log given for the
 		// purpose must.
-		if !c.OK() && (tcgLog != "" || c.Status != ima.BootAggregateMissingPCRs) {
+		if !c.OK() && (rf.TCGLog != "" || c.Status != ima.BootAggregateMissingPCRs) {
 			rep.problem("%s", c.String())
 		}
 	}
@@ -232,7 +244,7 @@ func (r *imaReplayReport) note(format string, args ...any) {
 }
 
 func runIMAReplay(opts *imaReplayOptions, out io.Writer) error {
-	rep, err := imaReplayCore(opts.List, &opts.ListFlags, opts.PCRs, opts.PCRsFormat, opts.Banks, opts.TCGLog, opts.FailOnViolations, nil)
+	rep, err := imaReplayCore(opts.List, &opts.ListFlags, &opts.Replay, nil)
 	if err != nil {
 		return err
 	}
