@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -33,7 +32,8 @@ func newEventlogReplayCmd() *cobra.Command {
 		Long: `Replay a TCG event log: extend every measured event, bank by bank, from the
 PC Client starting values (PCR 0 from the StartupLocality event, PCRs 17-22
 all ones), never extending EV_NO_ACTION. Prints each PCR the log touched with
-the number of events and the last event that extended it.
+the number of events and the last event that extended it. LOG "-" reads
+stdin.
 
 With --against FILE the replayed values are compared with every PCR named
 by a goldenpcr baseline (docs/baseline.md; a PCR may allow variants) or a
@@ -50,7 +50,7 @@ tpm2_eventlog does; firmware quirks the replay met are listed as notes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Log = args[0]
-			return runEventlogReplay(opts, c.OutOrStdout())
+			return runEventlogReplay(opts, c.InOrStdin(), c.OutOrStdout())
 		},
 	}
 	c.Flags().StringSliceVar(&opts.Banks, "bank", nil, "banks to replay, e.g. sha256 or sha1,sha256 (default: every bank in the log)")
@@ -91,7 +91,7 @@ type comparisonReport struct {
 	Rows        []pcr.Comparison `json:"rows" yaml:"rows"`
 }
 
-func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
+func runEventlogReplay(opts *eventlogReplayOptions, stdin io.Reader, out io.Writer) error {
 	var ropts eventlog.ReplayOptions
 	ropts.CheckDigests = true
 	for _, b := range opts.Banks {
@@ -115,7 +115,7 @@ func runEventlogReplay(opts *eventlogReplayOptions, out io.Writer) error {
 			return err
 		}
 	}
-	f, err := os.Open(opts.Log)
+	f, err := openInput(opts.Log, stdin)
 	if err != nil {
 		return err
 	}

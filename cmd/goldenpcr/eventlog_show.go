@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -28,7 +27,8 @@ func newEventlogShowCmd() *cobra.Command {
 		Use:   "show LOG",
 		Short: "Decode every event of a TCG event log",
 		Long: `Decode every event of a TCG PC Client event log (SHA-1 or crypto-agile,
-e.g. /sys/kernel/security/tpm0/binary_bios_measurements).
+e.g. /sys/kernel/security/tpm0/binary_bios_measurements); LOG "-" reads
+stdin.
 
 Text output prints one line per event: index, PCR, type, one digest and the
 decoded meaning (variable names and contents, device paths, GRUB commands,
@@ -37,11 +37,12 @@ decoded fields, and whether each digest matches its data where the rule is
 known (a mismatch is marked ✗ in text).`,
 		Example: `  goldenpcr eventlog show /sys/kernel/security/tpm0/binary_bios_measurements
   goldenpcr eventlog show boot.log --pcr 4,7 --type EV_EFI_VARIABLE_AUTHORITY
-  goldenpcr eventlog show boot.log -o json | jq '.events[] | select(.pcr == 7)'`,
+  goldenpcr eventlog show boot.log -o json | jq '.events[] | select(.pcr == 7)'
+  ssh device cat /sys/kernel/security/tpm0/binary_bios_measurements | goldenpcr eventlog show -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Log = args[0]
-			return runEventlogShow(opts, c.OutOrStdout())
+			return runEventlogShow(opts, c.InOrStdin(), c.OutOrStdout())
 		},
 	}
 	c.Flags().StringVar(&opts.PCRs, "pcr", "", "only events of these PCRs, e.g. 0,4,7 or 8-9")
@@ -76,7 +77,7 @@ type shownLog struct {
 	Partial string       `json:"error,omitempty" yaml:"error,omitempty"`
 }
 
-func runEventlogShow(opts *eventlogShowOptions, out io.Writer) error {
+func runEventlogShow(opts *eventlogShowOptions, stdin io.Reader, out io.Writer) error {
 	var pcrFilter []int
 	if opts.PCRs != "" {
 		var err error
@@ -92,7 +93,7 @@ func runEventlogShow(opts *eventlogShowOptions, out io.Writer) error {
 		}
 		typeFilter = append(typeFilter, et)
 	}
-	f, err := os.Open(opts.Log)
+	f, err := openInput(opts.Log, stdin)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,33 @@ import (
 
 const rhel8 = "../../fixtures/tcg/rhel8-uefi.bin"
 
+// runStdin executes a goldenpcr command line in-process with stdin.
+func runStdin(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = execute(args, bytes.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// A log piped in as "-" reads as the same log from its file.
+func TestEventlogFromStdin(t *testing.T) {
+	data, err := os.ReadFile(rhel8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"show", "replay"} {
+		_, fromFile, _ := run(t, "eventlog", cmd, rhel8, "-o", "json")
+		code, fromStdin, errs := runStdin(t, data, "eventlog", cmd, "-", "-o", "json")
+		if code != 0 || strings.Replace(fromFile, rhel8, "-", 1) != fromStdin {
+			t.Errorf("%s -: exit %d %s\n%s", cmd, code, errs, fromStdin[:min(len(fromStdin), 300)])
+		}
+	}
+	code, _, errs := runStdin(t, data[:100], "eventlog", "replay", "-")
+	if code != exitUsage || !strings.Contains(errs, "-: ") {
+		t.Errorf("truncated stdin: exit %d %q", code, errs)
+	}
+}
+
 // run executes a goldenpcr command line in-process.
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

@@ -120,3 +120,11 @@ func newPCRCmd() *cobra.Command {
 	c.AddCommand(newPCRConvertCmd(), newPCRDiffCmd())
 	return c
 }
+
+// openInput opens a file named on the command line, or stdin for "-".
+func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
+	if path == "-" {
+		return io.NopCloser(stdin), nil
+	}
+	return os.Open(path)
+}
