@@ -30,19 +30,11 @@ func loadEK(opts *verifyQuoteOptions) (*quote.TPMCertificate, *quote.EKPolicy, e
 		return nil, nil, fmt.Errorf("--ek-cert %s: %w", opts.EKCert, err)
 	}
 	p := &quote.EKPolicy{}
-	for _, r := range opts.EKRoots {
-		certs, err := readCertsPath(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--ek-roots: %w", err)
-		}
-		p.Roots = append(p.Roots, certs...)
+	if p.Roots, err = readCertsPaths("--ek-roots", opts.EKRoots); err != nil {
+		return nil, nil, err
 	}
-	for _, r := range opts.EKIntermediates {
-		certs, err := readCertsPath(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--ek-intermediates: %w", err)
-		}
-		p.Intermediates = append(p.Intermediates, certs...)
+	if p.Intermediates, err = readCertsPaths("--ek-intermediates", opts.EKIntermediates); err != nil {
+		return nil, nil, err
 	}
 	if opts.EKPub != "" {
 		b, err := readSmall(opts.EKPub, maxKeyFile)
@@ -64,19 +56,12 @@ func akCertCheck(opts *verifyQuoteOptions, ak *quote.PublicKey, bundleCert []byt
 		return nil, nil
 	}
 	p := &quote.AKCertPolicy{}
-	for _, r := range opts.AKRoots {
-		certs, err := readCertsPath(r)
-		if err != nil {
-			return nil, fmt.Errorf("--ak-roots: %w", err)
-		}
-		p.Roots = append(p.Roots, certs...)
+	var err error
+	if p.Roots, err = readCertsPaths("--ak-roots", opts.AKRoots); err != nil {
+		return nil, err
 	}
-	for _, r := range opts.AKIntermediates {
-		certs, err := readCertsPath(r)
-		if err != nil {
-			return nil, fmt.Errorf("--ak-intermediates: %w", err)
-		}
-		p.Intermediates = append(p.Intermediates, certs...)
+	if p.Intermediates, err = readCertsPaths("--ak-intermediates", opts.AKIntermediates); err != nil {
+		return nil, err
 	}
 	for i, der := range bundleInter {
 		c, err := x509.ParseCertificate(der)
@@ -86,7 +71,6 @@ func akCertCheck(opts *verifyQuoteOptions, ak *quote.PublicKey, bundleCert []byt
 		p.Intermediates = append(p.Intermediates, c)
 	}
 	var cert *quote.TPMCertificate
-	var err error
 	switch {
 	case opts.AKCert != "":
 		b, rerr := readSmall(opts.AKCert, maxKeyFile)
@@ -107,6 +91,19 @@ func akCertCheck(opts *verifyQuoteOptions, ak *quote.PublicKey, bundleCert []byt
 	}
 	c := quote.VerifyAKCert(cert, ak, p)
 	return &c, nil
+}
+
+// readCertsPaths reads the certificates of every path a flag was given.
+func readCertsPaths(flag string, paths []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, p := range paths {
+		certs, err := readCertsPath(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
 }
 
 // readCertsPath reads the certificates of a PEM/DER file, or of every
