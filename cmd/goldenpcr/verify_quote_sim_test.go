@@ -43,56 +43,9 @@ import (
 // simulator's PCRs with TPM2_PCR_Event (which hashes the data with every
 // bank) and hands Attest a crypto-agile log of the same events.
 
-// simEvent is one event of the test log; digests are the bank's hash of
-// data unless override says otherwise.
-type simEvent struct {
-	pcr      uint32
-	typ      uint32
-	data     []byte
-	override map[pcr.Alg][]byte
-}
-
-// buildAgileLog writes a crypto-agile TCG log over banks: the SHA-1
-// format Spec ID Event03 header, then one TCG_PCR_EVENT2 per event.
-func buildAgileLog(banks []pcr.Alg, events []simEvent) []byte {
-	le := binary.LittleEndian
-	var spec []byte
-	spec = append(spec, "Spec ID Event03\x00"...)
-	spec = le.AppendUint32(spec, 0)
-	spec = append(spec, 0, 2, 0, 2)
-	spec = le.AppendUint32(spec, uint32(len(banks)))
-	for _, b := range banks {
-		spec = le.AppendUint16(spec, uint16(b))
-		spec = le.AppendUint16(spec, uint16(b.Size()))
-	}
-	spec = append(spec, 0)
-	var out []byte
-	out = le.AppendUint32(out, 0)
-	out = le.AppendUint32(out, evNoAction)
-	out = append(out, make([]byte, 20)...)
-	out = le.AppendUint32(out, uint32(len(spec)))
-	out = append(out, spec...)
-	for _, e := range events {
-		out = le.AppendUint32(out, e.pcr)
-		out = le.AppendUint32(out, e.typ)
-		out = le.AppendUint32(out, uint32(len(banks)))
-		for _, b := range banks {
-			d := b.Sum(e.data)
-			if o, ok := e.override[b]; ok {
-				d = o
-			}
-			out = le.AppendUint16(out, uint16(b))
-			out = append(out, d...)
-		}
-		out = le.AppendUint32(out, uint32(len(e.data)))
-		out = append(out, e.data...)
-	}
-	return out
-}
-
-func simEvents() []simEvent {
+func logEvents() []logEvent {
 	sep := []byte{0, 0, 0, 0}
-	return []simEvent{
+	return []logEvent{
 		{pcr: 0, typ: evAction, data: []byte("goldenpcr simulator: CRTM")},
 		{pcr: 1, typ: evAction, data: []byte("goldenpcr simulator: platform configuration")},
 		{pcr: 2, typ: evAction, data: []byte("goldenpcr simulator: option ROM")},
@@ -127,7 +80,7 @@ func newSimLab(t *testing.T) *simLab {
 	for _, s := range sels {
 		l.banks = append(l.banks, pcr.Alg(s.Hash))
 	}
-	events := simEvents()
+	events := logEvents()
 	for _, e := range events {
 		if err := tpm2.PCREvent(sim, tpmutil.Handle(e.pcr), e.data); err != nil {
 			t.Fatalf("PCR_Event %d: %v", e.pcr, err)
@@ -292,7 +245,7 @@ func TestAttestationSimulator(t *testing.T) {
 
 		sha256Quote := quoteIndex(t, att, pcr.SHA256)
 		q := func(check string) string { return "quote " + itoa(sha256Quote) + ": " + check }
-		badLog := simEvents()
+		badLog := logEvents()
 		badLog[3].override = map[pcr.Alg][]byte{pcr.SHA256: make([]byte, 32)}
 		for _, tc := range []struct {
 			name   string

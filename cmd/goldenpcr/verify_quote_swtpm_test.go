@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -27,14 +25,15 @@ import (
 // genuine and tampered, with goldenpcr and with tpm2_checkquote, and
 // checks that both agree wherever they check the same things.
 
-// --- a tiny crypto-agile TCG event log builder ---
+// --- a tiny crypto-agile TCG event log builder (the simulator tests use it too) ---
 
+// logEvent is one event of a test log; digests are the bank's hash of data
+// unless override says otherwise.
 type logEvent struct {
-	pcr  uint32
-	typ  uint32
-	data []byte
-	// sha1/sha256 override the digests (nil = hash of data).
-	sha1, sha256 []byte
+	pcr      uint32
+	typ      uint32
+	data     []byte
+	override map[pcr.Alg][]byte
 }
 
 const (
@@ -43,31 +42,19 @@ const (
 	evNoAction  = 0x3
 )
 
-func (e logEvent) digests() (d1, d256 []byte) {
-	s1, s256 := sha1.Sum(e.data), sha256.Sum256(e.data)
-	d1, d256 = s1[:], s256[:]
-	if e.sha1 != nil {
-		d1 = e.sha1
-	}
-	if e.sha256 != nil {
-		d256 = e.sha256
-	}
-	return d1, d256
-}
-
-// buildLog writes a crypto-agile log (sha1 and sha256 banks): the SHA-1
+// buildAgileLog writes a crypto-agile TCG log over banks: the SHA-1
 // format "Spec ID Event03" header, then one TCG_PCR_EVENT2 per event.
-func buildLog(events []logEvent) []byte {
+func buildAgileLog(banks []pcr.Alg, events []logEvent) []byte {
 	le := binary.LittleEndian
 	var spec []byte
 	spec = append(spec, "Spec ID Event03\x00"...)
-	spec = le.AppendUint32(spec, 0)      // platformClass
-	spec = append(spec, 0, 2, 0, 2)      // specVersion 2.0, errata 0, uintnSize 2 (UINT64)
-	spec = le.AppendUint32(spec, 2)      // numberOfAlgorithms
-	spec = le.AppendUint16(spec, 0x0004) // sha1
-	spec = le.AppendUint16(spec, 20)
-	spec = le.AppendUint16(spec, 0x000b) // sha256
-	spec = le.AppendUint16(spec, 32)
+	spec = le.AppendUint32(spec, 0)                  // platformClass
+	spec = append(spec, 0, 2, 0, 2)                  // specVersion 2.0, errata 0, uintnSize 2 (UINT64)
+	spec = le.AppendUint32(spec, uint32(len(banks))) // numberOfAlgorithms
+	for _, b := range banks {
+		spec = le.AppendUint16(spec, uint16(b))
+		spec = le.AppendUint16(spec, uint16(b.Size()))
+	}
 	spec = append(spec, 0) // vendorInfoSize
 	var out []byte
 	out = le.AppendUint32(out, 0)
@@ -76,18 +63,26 @@ func buildLog(events []logEvent) []byte {
 	out = le.AppendUint32(out, uint32(len(spec)))
 	out = append(out, spec...)
 	for _, e := range events {
-		d1, d256 := e.digests()
 		out = le.AppendUint32(out, e.pcr)
 		out = le.AppendUint32(out, e.typ)
-		out = le.AppendUint32(out, 2)
-		out = le.AppendUint16(out, 0x0004)
-		out = append(out, d1...)
-		out = le.AppendUint16(out, 0x000b)
-		out = append(out, d256...)
+		out = le.AppendUint32(out, uint32(len(banks)))
+		for _, b := range banks {
+			d := b.Sum(e.data)
+			if o, ok := e.override[b]; ok {
+				d = o
+			}
+			out = le.AppendUint16(out, uint16(b))
+			out = append(out, d...)
+		}
 		out = le.AppendUint32(out, uint32(len(e.data)))
 		out = append(out, e.data...)
 	}
 	return out
+}
+
+// buildLog writes a test log of the swtpm's sha1 and sha256 banks.
+func buildLog(events []logEvent) []byte {
+	return buildAgileLog([]pcr.Alg{pcr.SHA1, pcr.SHA256}, events)
 }
 
 // bootEvents touch the quoted PCRs 0, 1, 2 and 7 (16 stays untouched);
@@ -139,14 +134,13 @@ func newQuoteLab(t testing.TB) *quoteLab {
 	// the TPM's values.
 	events := bootEvents()
 	for _, e := range events {
-		d1, d256 := e.digests()
-		l.run(t, "tpm2_pcrextend", fmt.Sprintf("%d:sha1=%x,sha256=%x", e.pcr, d1, d256))
+		l.run(t, "tpm2_pcrextend", fmt.Sprintf("%d:sha1=%x,sha256=%x", e.pcr, pcr.SHA1.Sum(e.data), pcr.SHA256.Sum(e.data)))
 	}
 	l.log = l.path("boot.log")
 	writeFile(t, l.log, buildLog(events))
 	writeFile(t, l.path("short.log"), buildLog(events[:len(events)-1]))
 	bad := bootEvents()
-	bad[4].sha256 = make([]byte, 32) // PCR 7's first event, sha256 bank only
+	bad[4].override = map[pcr.Alg][]byte{pcr.SHA256: make([]byte, 32)} // PCR 7's first event, sha256 bank only
 	writeFile(t, l.path("digest.log"), buildLog(bad))
 
 	l.run(t, "tpm2_createek", "-c", l.path("ek.ctx"), "-G", "rsa", "-u", l.path("ek.pub"))
