@@ -496,6 +496,9 @@ func parseMap(data []byte, bank Alg) (*Document, error) {
 	for n, rest := 1, string(data); rest != ""; n++ {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
 		col := 1
 		for _, item := range strings.Split(strings.TrimRight(line, "\r"), ",") {
 			itemCol := col
@@ -507,12 +510,7 @@ func parseMap(data []byte, bank Alg) (*Document, error) {
 			}
 			trimmed := strings.TrimSpace(item)
 			if trimmed == "" {
-				if strings.TrimSpace(line) == "" {
-					break // a blank line
-				}
-				e := lineErr(f, n, "empty entry: want INDEX:HEX")
-				e.Column = itemCol
-				return nil, e
+				return nil, at("empty entry: want INDEX:HEX")
 			}
 			idxStr, hexStr, ok := strings.Cut(trimmed, ":")
 			if !ok {

@@ -77,7 +77,7 @@ var commandGroups = []struct {
 
 // newRootCmd builds the command tree. When args name a command group, only
 // that group is built: registering every flag of every command is a
-// measurable part of a one-shot run's start-up (see docs/eventlog.md, Speed).
+// measurable part of a one-shot run's start-up (README, Speed).
 func newRootCmd(args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "goldenpcr",
