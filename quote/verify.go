@@ -46,13 +46,10 @@ type Policy struct {
 	// AKName, if set, must equal the AK's TPM Name (nameAlg || digest),
 	// as tpm2_createak -n writes it.
 	AKName []byte
-	// Expected PCR values: some alternative must match every PCR it
-	// names, compared with the quoted values.
-	Expected *pcr.Document
-	// ExpectedBaseline is the alternative to Expected: a goldenpcr
-	// baseline, every PCR it names must be quoted with its value or one
-	// of its variants.
-	ExpectedBaseline *baseline.Baseline
+	// Expected PCR values, compared with the quoted values: every PCR a
+	// baseline names must be quoted with its value or one of its variants;
+	// some alternative of a PCR file must match every PCR it names.
+	Expected *baseline.Reference
 	// Freshness limits on clockInfo; zero means no limit.
 	MinResetCount   uint32
 	MinRestartCount uint32
@@ -672,7 +669,7 @@ func algList(list []pcr.Alg) string {
 }
 
 func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Check {
-	if p.Expected == nil && p.ExpectedBaseline == nil {
+	if p.Expected == nil {
 		return skip(CheckExpected, "no expected PCR values given")
 	}
 	if selErr != nil {
@@ -684,35 +681,22 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Che
 	if in.PCRs != nil {
 		quoted = sel.Filter(in.PCRs)
 	}
-	var rows []pcr.Comparison
-	var ok bool
-	idx, alt, closest, variants := 0, "", "", ""
-	if b := p.ExpectedBaseline; b != nil {
-		brows, matched, err := b.Compare(quoted)
-		if err != nil {
-			c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
-			c.Reason = "baseline: " + err.Error()
-			return c
-		}
-		ok = matched
-		n := 0
-		for _, r := range brows {
-			rows = append(rows, r.Comparison)
-			if r.Status == pcr.Match && r.Variant > 0 {
-				n++
-			}
-		}
-		if n > 0 {
-			variants = fmt.Sprintf(" (%d by an accepted variant)", n)
-		}
-	} else {
-		idx, rows, ok = p.Expected.Match(quoted)
-		if len(p.Expected.Sets) > 1 {
-			alt = fmt.Sprintf(" of alternative %d", idx+1)
-			closest = fmt.Sprintf(" (closest: alternative %d of %d)", idx+1, len(p.Expected.Sets))
-		}
+	m, err := p.Expected.Compare(quoted, nil)
+	if err != nil {
+		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
+		c.Reason = "baseline: " + err.Error()
+		return c
 	}
-	if ok {
+	rows, idx := m.Rows, m.Alternative
+	alt, closest, variants := "", "", ""
+	if m.Alternatives > 1 {
+		alt = fmt.Sprintf(" of alternative %d", idx+1)
+		closest = fmt.Sprintf(" (closest: alternative %d of %d)", idx+1, m.Alternatives)
+	}
+	if m.ByVariant > 0 {
+		variants = fmt.Sprintf(" (%d by an accepted variant)", m.ByVariant)
+	}
+	if m.OK {
 		return pass(CheckExpected, fmt.Sprintf("all %d expected PCRs%s equal the quoted values%s", len(rows), alt, variants))
 	}
 	var bad []pcr.Comparison

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
@@ -131,7 +132,7 @@ func TestVerifyTamperingTypedErrors(t *testing.T) {
 			want.Set(pcr.SHA256, 0, ev.PCRs[pcr.SHA256][0])
 			want.Set(pcr.SHA256, 7, make([]byte, 32))
 			want.Set(pcr.SHA256, 8, make([]byte, 32))
-			p.Expected = &pcr.Document{Sets: []pcr.Values{want}}
+			p.Expected = &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{want}}}
 		}, []string{CheckExpected}, new(*PCRMismatchError), "2 of 3 expected PCRs differ: sha256:7 mismatch, sha256:8 not quoted"},
 		{"event log", func(ev *Evidence, p *Policy) { ev.EventLog = fakeReplay(ev.PCRs, pcr.SHA256, 7) },
 			[]string{CheckEventLog}, new(*ReplayError), "sha256 PCR 7 replays to"},
@@ -348,7 +349,7 @@ func TestVerifyUnauthenticatedValuesNoted(t *testing.T) {
 	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
 	ev.Signature.RSA = flip(ev.Signature.RSA, 0)
-	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}})
+	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}}})
 	for _, name := range []string{CheckEventLog, CheckExpected} {
 		if c := rep.Check(name); !c.Passed || !strings.Contains(c.Reason, "not authenticated") {
 			t.Errorf("%s: %+v", name, c)
@@ -373,7 +374,7 @@ func TestVerifyDegenerateInputs(t *testing.T) {
 	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.Attest = mustAttest(t, patch(ev.Attest.Raw, 4, 0x80, 0x17))
 	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
-	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}})
+	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}}})
 	want := []string{CheckAttestHeader, CheckSignature, CheckPCRSelection, CheckPCRDigest, CheckEventLog, CheckExpected}
 	if f := failedChecks(rep); !slices.Equal(f, want) {
 		t.Errorf("failed %v, want %v", f, want)

@@ -403,7 +403,7 @@ func loadQuotePolicy(opts *verifyQuoteOptions) (*quote.Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--expected: %w", err)
 		}
-		p.Expected, p.ExpectedBaseline = ref.doc, ref.base
+		p.Expected = &ref.Reference
 	}
 	return p, nil
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -293,5 +296,54 @@ func TestPlatformParametersTPM2Tools(t *testing.T) {
 	if code != exitMismatch || !strings.Contains(out, `{"line":1,"verified":true}`) ||
 		!strings.Contains(out, `{"line":2,"verified":false,"failed":[{"check":"pcr-coverage","reason":"1 of the 7 listed PCR values`) {
 		t.Errorf("batch: exit %d\n%s", code, out)
+	}
+}
+
+// A batch line's "expected" may be a goldenpcr baseline: the quoted values
+// must match it, on the fast path as on the full one (a baseline that
+// differs in one PCR fails the line, one that differs only in a variant
+// passes).
+func TestVerifyQuoteBatchExpectedBaseline(t *testing.T) {
+	nonce := fixtureNonceHex(t)
+	doc, err := pcr.ReadFile(qf("rsa-quote.pcrs"), pcr.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := doc.Sets[0]
+	bad := pcr.Values{}
+	for _, a := range good.Algs() {
+		for _, i := range good.Indices(a) {
+			bad.Set(a, i, good[a][i])
+		}
+	}
+	bad.Set(pcr.SHA256, 7, flipByte(good[pcr.SHA256][7], 0))
+	dir := t.TempDir()
+	write := func(name string, sets ...pcr.Values) string {
+		y, err := yaml.Marshal(baseline.FromValues(sets, "test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		writeFile(t, p, y)
+		return p
+	}
+	line := func(id, expected string) string {
+		l := inlineLine(t, id, "rsa-quote", "rsa-ak.pub", nonce)
+		l["expected"] = expected
+		return jsonLine(t, l)
+	}
+	code, res, errs := runBatch(t, []string{
+		line("good", write("good.yaml", good)),
+		line("bad", write("bad.yaml", bad)),
+		line("variant", write("variant.yaml", bad, good)),
+	})
+	if code != exitMismatch || len(res) != 3 {
+		t.Fatalf("exit %d, %d results: %s", code, len(res), errs)
+	}
+	if !res[0].Verified || !res[2].Verified {
+		t.Errorf("good or variant baseline not verified: %+v", res)
+	}
+	if res[1].Verified || len(res[1].Failed) != 1 || res[1].Failed[0].Check != "expected-pcrs" {
+		t.Errorf("baseline with another PCR 7 verified: %+v", res[1])
 	}
 }

@@ -1,0 +1,79 @@
+package baseline
+
+import (
+	"slices"
+
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+// Reference is what measured or quoted PCR values are compared with: a
+// baseline, whose PCRs may each allow variants, or the document of a
+// plain PCR file, any one of whose alternatives may match (a CHARRA file).
+// Exactly one of Baseline and Doc is set.
+type Reference struct {
+	Baseline *Baseline
+	Doc      *pcr.Document
+}
+
+// Match is the outcome of comparing values with a Reference.
+type Match struct {
+	Rows []pcr.Comparison
+	OK   bool
+	// Alternative is the index of the document's alternative that matched
+	// or came closest, of Alternatives; 0 of 1 for a baseline.
+	Alternative, Alternatives int
+	// ByVariant counts the PCRs a baseline matched by a variant rather
+	// than its primary value.
+	ByVariant int
+}
+
+// Format names the reference's kind for reports: the PCR file format or
+// the baseline schema.
+func (r *Reference) Format() string {
+	if r.Baseline != nil {
+		return SchemaVersion
+	}
+	return string(r.Doc.Format)
+}
+
+// Compare checks got against every PCR the reference names; with banks
+// given, only those banks of the reference are compared.
+func (r *Reference) Compare(got pcr.Values, banks []pcr.Alg) (*Match, error) {
+	keep := func(a pcr.Alg) bool { return len(banks) == 0 || slices.Contains(banks, a) }
+	if r.Baseline == nil {
+		doc := r.Doc
+		if len(banks) > 0 {
+			doc = &pcr.Document{Format: doc.Format, BankOrder: doc.BankOrder}
+			for _, set := range r.Doc.Sets {
+				kept := pcr.Values{}
+				for a, b := range set {
+					if keep(a) && len(b) > 0 {
+						kept[a] = b
+					}
+				}
+				doc.Sets = append(doc.Sets, kept)
+			}
+		}
+		idx, rows, ok := doc.Match(got)
+		return &Match{Rows: rows, OK: ok, Alternative: idx, Alternatives: len(doc.Sets)}, nil
+	}
+	brows, _, err := r.Baseline.Compare(got)
+	if err != nil {
+		return nil, err
+	}
+	m := &Match{Alternatives: 1}
+	for _, row := range brows {
+		if !keep(row.Alg) {
+			continue
+		}
+		m.Rows = append(m.Rows, row.Comparison)
+		if row.Status == pcr.Match && row.Variant > 0 {
+			m.ByVariant++
+		}
+	}
+	m.OK = len(m.Rows) > 0
+	for _, row := range m.Rows {
+		m.OK = m.OK && row.Status == pcr.Match
+	}
+	return m, nil
+}
