@@ -156,13 +156,22 @@ func (s Selection) Filter(v Values) Values {
 // the bytes whose hash is a quote's pcrDigest. Every selected PCR must be
 // present in v.
 func (s Selection) Concat(v Values) ([]byte, error) {
-	var out []byte
+	// Sized from the values found, not from the selection, which a
+	// hostile quote can make far larger than the values given.
+	n := 0
 	for _, b := range s {
 		for _, i := range b.PCRs {
 			d, ok := v.Get(b.Alg, i)
 			if !ok {
 				return nil, fmt.Errorf("no value for selected PCR %s:%d", b.Alg, i)
 			}
+			n += len(d)
+		}
+	}
+	out := make([]byte, 0, n)
+	for _, b := range s {
+		for _, i := range b.PCRs {
+			d, _ := v.Get(b.Alg, i)
 			out = append(out, d...)
 		}
 	}

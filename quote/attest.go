@@ -118,7 +118,7 @@ func ParseAttest(data []byte) (*Attest, error) {
 
 func parseTPMSAttest(data []byte, base int) (*Attest, error) {
 	r := newReader(data, base, "TPMS_ATTEST")
-	a := &Attest{Raw: append([]byte{}, data...)}
+	a := &Attest{Raw: r.data[:len(r.data):len(r.data)]}
 	a.Magic = r.u32("magic")
 	a.Type = AttestType(r.u16("type"))
 	a.QualifiedSigner = r.tpm2b(maxName, "qualifiedSigner")

@@ -84,28 +84,16 @@ func ParseBatchLine(line []byte) (*BatchRequest, error) {
 		return nil, lineErr("not a JSON object")
 	}
 	req := &BatchRequest{}
-	if !fastDecodeBatchLine(trimmed, req) {
+	text, arena, ok := fastDecodeBatchLine(trimmed, req)
+	if !ok {
 		*req = BatchRequest{}
 		if err := decodeBatchLineJSON(trimmed, req); err != nil {
 			return nil, err
 		}
+		text = inlineHex{[]byte(req.AKHex), []byte(req.MessageHex), []byte(req.SignatureHex), []byte(req.Nonce)}
+		arena = nil
 	}
-	var err error
-	hexField := func(name, v string) []byte {
-		if err != nil || v == "" {
-			return nil
-		}
-		b, e := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(v, "0x"), "0X"))
-		if e != nil {
-			err = lineErr("%s: not hex: %v", name, e)
-		}
-		return b
-	}
-	req.AKBytes = hexField("ak_hex", req.AKHex)
-	req.MessageBytes = hexField("message_hex", req.MessageHex)
-	req.SignatureBytes = hexField("signature_hex", req.SignatureHex)
-	req.NonceBytes = hexField("nonce", req.Nonce)
-	if err != nil {
+	if err := req.decodeInline(text, arena); err != nil {
 		return nil, err
 	}
 	if req.Nonce != "" && len(req.NonceBytes) == 0 {
@@ -138,6 +126,57 @@ func ParseBatchLine(line []byte) (*BatchRequest, error) {
 		return nil, lineErr("attestation_format without attestation")
 	}
 	return req, nil
+}
+
+// inlineHex is the text of a request's hex-encoded inputs.
+type inlineHex struct {
+	ak, message, signature, nonce []byte
+}
+
+// field returns the text slot of the JSON field name, or nil for a field
+// that is not hex.
+func (h *inlineHex) field(name string) *[]byte {
+	switch name {
+	case "ak_hex":
+		return &h.ak
+	case "message_hex":
+		return &h.message
+	case "signature_hex":
+		return &h.signature
+	case "nonce":
+		return &h.nonce
+	}
+	return nil
+}
+
+// decodeInline decodes the hex inputs (each may start with 0x) into
+// AKBytes, MessageBytes, SignatureBytes and NonceBytes, appending to
+// arena, or to one new buffer when it lacks room.
+func (req *BatchRequest) decodeInline(text inlineHex, arena []byte) error {
+	if need := (len(text.ak) + len(text.message) + len(text.signature) + len(text.nonce)) / 2; cap(arena)-len(arena) < need {
+		arena = make([]byte, 0, need)
+	}
+	for _, f := range []struct {
+		name string
+		text []byte
+		dst  *[]byte
+	}{
+		{"ak_hex", text.ak, &req.AKBytes}, {"message_hex", text.message, &req.MessageBytes},
+		{"signature_hex", text.signature, &req.SignatureBytes}, {"nonce", text.nonce, &req.NonceBytes},
+	} {
+		if len(f.text) == 0 {
+			continue
+		}
+		h := bytes.TrimPrefix(bytes.TrimPrefix(f.text, []byte("0x")), []byte("0X"))
+		off := len(arena)
+		arena = append(arena, make([]byte, len(h)/2)...)
+		n, err := hex.Decode(arena[off:], h)
+		if err != nil {
+			return lineErr("%s: not hex: %v", f.name, err)
+		}
+		*f.dst = arena[off : off+n : off+n]
+	}
+	return nil
 }
 
 // decodeBatchLineJSON decodes a line with encoding/json, the reference

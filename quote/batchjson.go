@@ -3,6 +3,7 @@ package quote
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"unicode/utf8"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
@@ -21,8 +22,19 @@ import (
 //
 // encoding/json spends as long on a batch line as an RSA-2048 signature
 // check does; this keeps the batch hot path close to the signature limit.
-func fastDecodeBatchLine(data []byte, req *BatchRequest) bool {
-	d := fastJSON{data: data}
+// It also allocates little: the string fields share one copy of the line,
+// and PCR values are decoded into one buffer, the start of arena. The
+// returned inlineHex holds the text of the hex-encoded inputs, aliasing
+// data, for decodeInline to put in the rest of arena.
+func fastDecodeBatchLine(data []byte, req *BatchRequest) (inlineHex, []byte, bool) {
+	d := fastJSON{data: data, arena: make([]byte, 0, len(data)/2)}
+	if !d.parse(req) {
+		return inlineHex{}, nil, false
+	}
+	return d.hex, d.arena, true
+}
+
+func (d *fastJSON) parse(req *BatchRequest) bool {
 	if !d.consume('{') {
 		return false
 	}
@@ -142,6 +154,23 @@ func stringField(req *BatchRequest, name string) *string {
 type fastJSON struct {
 	data []byte
 	pos  int
+	// line is data as a string, made on the first string field; the
+	// string fields are slices of it.
+	line string
+	// arena receives decoded bytes; no hex text decodes to more than
+	// half its length, so len(data)/2 holds every value of the line.
+	arena []byte
+	hex   inlineHex
+}
+
+// take returns the next n bytes of the arena.
+func (d *fastJSON) take(n int) ([]byte, bool) {
+	off := len(d.arena)
+	if n > cap(d.arena)-off {
+		return nil, false
+	}
+	d.arena = d.arena[:off+n]
+	return d.arena[off : off+n : off+n], true
 }
 
 func (d *fastJSON) space() {
@@ -277,7 +306,15 @@ func (d *fastJSON) field(f int, req *BatchRequest) bool {
 		if !ok {
 			return false
 		}
-		*stringField(req, batchFields[f].name) = string(s)
+		if d.line == "" {
+			d.line = string(d.data)
+		}
+		end := d.pos - 1 // the closing quote
+		name := batchFields[f].name
+		*stringField(req, name) = d.line[end-len(s) : end]
+		if h := d.hex.field(name); h != nil {
+			*h = s
+		}
 	case fBool:
 		b, ok := d.boolean()
 		if !ok {
@@ -326,17 +363,41 @@ func (d *fastJSON) field(f int, req *BatchRequest) bool {
 // twice, makes it report false.
 func (d *fastJSON) pcrValues() (InlinePCRs, bool) {
 	out := pcr.Values{}
-	var banks []string
-	ok := d.object(func(bank string) bool {
+	var banks [][]byte
+	ok := d.object(func(bank []byte) bool {
 		for _, b := range banks {
-			if b == bank { // encoding/json would keep the last object only
+			if bytes.Equal(b, bank) { // encoding/json would keep the last object only
 				return false
 			}
 		}
 		banks = append(banks, bank)
-		return d.object(func(idx string) bool {
+		alg, err := pcr.ParseAlg(string(bank))
+		if err != nil {
+			return false
+		}
+		return d.object(func(idx []byte) bool {
 			v, ok := d.str()
-			return ok && addInlinePCR(out, bank, idx, string(v)) == nil
+			i, isIndex := pcrIndex(idx)
+			if !ok || !isIndex || len(v) != 2*alg.Size() {
+				return false
+			}
+			vals := out[alg]
+			if vals == nil { // made on the first value: an empty bank adds none
+				vals = make(map[int][]byte, 8)
+				out[alg] = vals
+			}
+			if _, dup := vals[i]; dup {
+				return false
+			}
+			dst, ok := d.take(alg.Size())
+			if !ok {
+				return false
+			}
+			if _, err := hex.Decode(dst, v); err != nil {
+				return false
+			}
+			vals[i] = dst
+			return true
 		})
 	})
 	if !ok || out.Len() == 0 {
@@ -345,9 +406,27 @@ func (d *fastJSON) pcrValues() (InlinePCRs, bool) {
 	return InlinePCRs(out), true
 }
 
+// pcrIndex reads a PCR index as addInlinePCR accepts it: decimal without
+// sign or leading zero, below pcr.NumPCRs.
+func pcrIndex(s []byte) (int, bool) {
+	if len(s) == 0 || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	i := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if i = i*10 + int(c-'0'); i >= pcr.NumPCRs {
+			return 0, false
+		}
+	}
+	return i, true
+}
+
 // object reads an object, calling value for each key with the decoder
 // at the value.
-func (d *fastJSON) object(value func(key string) bool) bool {
+func (d *fastJSON) object(value func(key []byte) bool) bool {
 	if !d.consume('{') {
 		return false
 	}
@@ -358,7 +437,7 @@ func (d *fastJSON) object(value func(key string) bool) bool {
 	}
 	for {
 		k, ok := d.str()
-		if !ok || !d.consume(':') || !value(string(k)) {
+		if !ok || !d.consume(':') || !value(k) {
 			return false
 		}
 		d.space()

@@ -208,11 +208,13 @@ func FuzzParseBatchLine(f *testing.F) {
 	f.Add([]byte(`{"message":"m","signature":"s","pcr_values":{"sha256":{"0":"` + z + `"},"sha256":{"1":"` + z + `"}}}`))
 	f.Add([]byte(`{"message":"m","signature":"s","pcr_values":{"sha256":{"0":"` + z + `"},"SHA256":{"7":"` + z + `"},"sha1":{"07":"` + z[:40] + `"}}}`))
 	f.Add([]byte(`{"id":"a\u0041","message":"m","signature":"s","no_nonce":true} `))
+	// An empty bank object adds no bank (found by this target).
+	f.Add([]byte(`{"pcr_values":{"shA256":{"0":"` + z + `"},"SHA256":{"1":"` + z + `"},"shA1":{}}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		// The fast decoder accepts only what encoding/json decodes the
 		// same way.
 		var fast, std BatchRequest
-		if fastDecodeBatchLine(bytes.TrimSpace(line), &fast) {
+		if _, _, ok := fastDecodeBatchLine(bytes.TrimSpace(line), &fast); ok {
 			if err := decodeBatchLineJSON(bytes.TrimSpace(line), &std); err != nil {
 				t.Fatalf("fast decoder accepted what encoding/json rejects (%v): %q", err, line)
 			}

@@ -182,12 +182,10 @@ const algNull = 0x0010
 // ParseTPM2BPublic reads a TPM2B_PUBLIC, as tpm2_createak -u and
 // tpm2_readpublic -f tss write it.
 func ParseTPM2BPublic(data []byte) (*TPMTPublic, error) {
-	r := newReader(data, 0, "TPM2B_PUBLIC")
-	n := int(r.u16("size"))
-	if r.err != nil {
-		return nil, r.err
+	if len(data) < 2 {
+		return nil, &ParseError{Struct: "TPM2B_PUBLIC", Offset: 0, Msg: fmt.Sprintf("size: need 2 bytes, %d left", len(data))}
 	}
-	if n != len(data)-2 {
+	if n := int(binary.BigEndian.Uint16(data)); n != len(data)-2 {
 		return nil, &ParseError{Struct: "TPM2B_PUBLIC", Offset: 0, Msg: fmt.Sprintf("size %d, but %d bytes follow", n, len(data)-2)}
 	}
 	return parseTPMTPublic(data[2:], 2)
@@ -198,7 +196,7 @@ func ParseTPMTPublic(data []byte) (*TPMTPublic, error) { return parseTPMTPublic(
 
 func parseTPMTPublic(data []byte, base int) (*TPMTPublic, error) {
 	r := newReader(data, base, "TPMT_PUBLIC")
-	p := &TPMTPublic{Raw: append([]byte{}, data...)}
+	p := &TPMTPublic{Raw: r.data[:len(r.data):len(r.data)]}
 	typeAt := r.pos()
 	p.Type = KeyType(r.u16("type"))
 	p.NameAlg = pcr.Alg(r.u16("nameAlg"))

@@ -30,8 +30,11 @@ type reader struct {
 	errOff int
 }
 
+// newReader reads a private copy of data: the byte fields it returns are
+// slices of that one copy, so a parse allocates once for all of them and
+// nothing aliases the caller's buffer.
 func newReader(data []byte, base int, st string) *reader {
-	return &reader{data: data, base: base, st: st}
+	return &reader{data: append([]byte(nil), data...), base: base, st: st}
 }
 
 // pos returns the offset of the next byte in the caller's input.
@@ -92,12 +95,13 @@ func (r *reader) u64(what string) uint64 {
 	return v
 }
 
-// bytes returns a copy of the next n bytes.
+// bytes returns the next n bytes, capped so that appending to them
+// cannot overwrite what follows.
 func (r *reader) bytes(n int, what string) []byte {
 	if !r.need(n, what) {
 		return nil
 	}
-	v := append([]byte{}, r.data[r.off:r.off+n]...)
+	v := r.data[r.off : r.off+n : r.off+n]
 	r.off += n
 	return v
 }
