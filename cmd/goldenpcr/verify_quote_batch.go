@@ -53,7 +53,6 @@ const (
 	chunkBytes = 256 << 10
 )
 
-
 // batchConflicts rejects options that name evidence or policy: in a
 // batch every line says its own.
 func batchConflicts(opts *verifyQuoteOptions) error {
