@@ -140,13 +140,13 @@ func TestVerifyBundleAKCert(t *testing.T) {
 	other := filepath.Join(dir, "swapped.json")
 	writeFile(t, other, b)
 
-	if code, r, failed, reasons := verifyBundleJSON(t, "--attestation", genuine, "--nonce", nonce, "--ak-roots", ca.pem); code != exitOK || !r.Attestation.AKCert || !hasCheck(r.Checks, "ak-cert") {
+	if code, r, failed, reasons := verifyBundle(t, "--attestation", genuine, "--nonce", nonce, "--ak-roots", ca.pem); code != exitOK || !r.Attestation.AKCert || !hasCheck(r.Checks, "ak-cert") {
 		t.Errorf("genuine: exit %d, %+v, failed %v\n%s", code, r.Attestation, failed, reasons)
 	}
-	if code, r, failed, _ := verifyBundleJSON(t, "--attestation", genuine, "--nonce", nonce); code != exitOK || hasCheck(r.Checks, "ak-cert") {
+	if code, r, failed, _ := verifyBundle(t, "--attestation", genuine, "--nonce", nonce); code != exitOK || hasCheck(r.Checks, "ak-cert") {
 		t.Errorf("without --ak-roots: exit %d, failed %v", code, failed)
 	}
-	if code, _, failed, reasons := verifyBundleJSON(t, "--attestation", other, "--nonce", nonce, "--ak-roots", ca.pem); code != exitMismatch ||
+	if code, _, failed, reasons := verifyBundle(t, "--attestation", other, "--nonce", nonce, "--ak-roots", ca.pem); code != exitMismatch ||
 		len(failed) != 1 || failed[0] != "ak-cert" || !strings.Contains(reasons, "not the AK that signed the quote") {
 		t.Errorf("another AK's certificate: exit %d, failed %v\n%s", code, failed, reasons)
 	}

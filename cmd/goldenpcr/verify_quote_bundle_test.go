@@ -28,12 +28,12 @@ func TestVerifyBundleFixtures(t *testing.T) {
 		{[]string{"--platform-parameters", qf("goattestation-rsa.json")}, "go-attestation PlatformParameters (JSON)"},
 		{[]string{"--platform-parameters", qf("goattestation-ecc.json")}, "go-attestation PlatformParameters (JSON)"},
 	} {
-		code, r, failed, reasons := verifyBundleJSON(t, append(c.args, "--nonce", nonce)...)
+		code, r, failed, reasons := verifyBundle(t, append(c.args, "--nonce", nonce)...)
 		if code != 0 || r.Attestation.Format != c.format || r.Attestation.Quotes != 4 || len(r.Quotes) != 4 {
 			t.Errorf("%v: exit %d, %+v, failed %v\n%s", c.args, code, r.Attestation, failed, reasons)
 		}
 		// Without the nonce: every quote's nonce check fails.
-		code, _, failed, _ = verifyBundleJSON(t, c.args...)
+		code, _, failed, _ = verifyBundle(t, c.args...)
 		if code != exitMismatch || len(failed) != 4 || !strings.HasSuffix(failed[0], ": nonce") {
 			t.Errorf("%v without nonce: exit %d, failed %v", c.args, code, failed)
 		}
@@ -46,10 +46,10 @@ func TestVerifyBundleFixtures(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &att); err != nil || att.AK.Name == "" {
 		t.Fatalf("AK name: %v\n%s", err, out)
 	}
-	if code, _, failed, _ := verifyBundleJSON(t, "--attestation", qf("gotpmtools-rsa.pb"), "--nonce", nonce, "--ak-name", att.AK.Name); code != 0 {
+	if code, _, failed, _ := verifyBundle(t, "--attestation", qf("gotpmtools-rsa.pb"), "--nonce", nonce, "--ak-name", att.AK.Name); code != 0 {
 		t.Errorf("--ak-name of the AK: exit %d %v", code, failed)
 	}
-	if code, _, failed, _ := verifyBundleJSON(t, "--attestation", qf("gotpmtools-ecc.pb"), "--nonce", nonce, "--ak-name", att.AK.Name); code != exitMismatch ||
+	if code, _, failed, _ := verifyBundle(t, "--attestation", qf("gotpmtools-ecc.pb"), "--nonce", nonce, "--ak-name", att.AK.Name); code != exitMismatch ||
 		len(failed) != 4 || !strings.HasSuffix(failed[0], ": ak-name") {
 		t.Errorf("--ak-name of another AK: exit %d %v", code, failed)
 	}
@@ -68,8 +68,12 @@ func TestVerifyBundleFixtures(t *testing.T) {
 	}
 }
 
-// verifyBundleJSON is verifyBundle without the simulator build tag.
-func verifyBundleJSON(t *testing.T, args ...string) (int, bundleJSON, []string, string) {
+// verifyBundle runs goldenpcr verify quote -o json with args and returns
+// the exit code, the report, the failed checks ("check" for an
+// attestation check, "quote N: check" for a quote's) and their reasons. It
+// fails the test if the exit code, the verdict and the failed checks
+// disagree.
+func verifyBundle(t *testing.T, args ...string) (int, bundleJSON, []string, string) {
 	t.Helper()
 	code, out, errs := run(t, append([]string{"verify", "quote", "-o", "json"}, args...)...)
 	var r bundleJSON
@@ -77,7 +81,7 @@ func verifyBundleJSON(t *testing.T, args ...string) (int, bundleJSON, []string, 
 		return code, r, nil, errs
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("%v: %v\n%s", args, err, out)
+		t.Fatalf("%v: %v\n%s\n%s", args, err, out, errs)
 	}
 	var failed, reasons []string
 	for _, c := range r.Checks {
@@ -89,14 +93,19 @@ func verifyBundleJSON(t *testing.T, args ...string) (int, bundleJSON, []string, 
 	for _, q := range r.Quotes {
 		for _, c := range q.Checks {
 			if !c.Passed && !c.Skipped {
-				failed = append(failed, "quote "+strconv.Itoa(q.Index)+": "+c.Name)
-				reasons = append(reasons, c.Name+": "+c.Reason)
+				n := "quote " + strconv.Itoa(q.Index) + ": " + c.Name
+				failed = append(failed, n)
+				reasons = append(reasons, n+": "+c.Reason)
 			}
 		}
+	}
+	if r.Verified != (code == 0) || r.Verified != (len(failed) == 0) {
+		t.Errorf("%v: exit %d, verified %v, failed %v", args, code, r.Verified, failed)
 	}
 	return code, r, failed, strings.Join(reasons, "\n")
 }
 
+// bundleJSON is what the tests read from -o json of an attestation.
 type bundleJSON struct {
 	Verified    bool
 	Attestation struct {
@@ -106,8 +115,10 @@ type bundleJSON struct {
 	}
 	Checks []checkJSON
 	Quotes []struct {
-		Index  int
-		Checks []checkJSON
+		Index    int
+		Bank     string
+		Verified bool
+		Checks   []checkJSON
 	}
 }
 

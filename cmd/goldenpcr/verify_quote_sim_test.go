@@ -127,56 +127,6 @@ func (l *simLab) writePB(t *testing.T, name string, att *pb.Attestation) string 
 	return l.write(t, name, b)
 }
 
-// bundleResult is what the tests read from -o json.
-type bundleResult struct {
-	Verified    bool
-	Attestation struct {
-		Format string
-		Quotes int
-	}
-	Checks []checkJSON
-	Quotes []struct {
-		Index    int
-		Bank     string
-		Verified bool
-		Checks   []checkJSON
-	}
-}
-
-// verifyBundle runs goldenpcr verify quote -o json with args and returns
-// the exit code, the report and the failed checks ("quote N: check").
-func verifyBundle(t *testing.T, args ...string) (int, bundleResult, []string, string) {
-	t.Helper()
-	code, out, errs := run(t, append([]string{"verify", "quote", "-o", "json"}, args...)...)
-	var r bundleResult
-	if code == exitUsage {
-		return code, r, nil, errs
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("%v: %v\n%s\n%s", args, err, out, errs)
-	}
-	var failed, reasons []string
-	for _, c := range r.Checks {
-		if !c.Passed && !c.Skipped {
-			failed = append(failed, c.Name)
-			reasons = append(reasons, c.Name+": "+c.Reason)
-		}
-	}
-	for _, q := range r.Quotes {
-		for _, c := range q.Checks {
-			if !c.Passed && !c.Skipped {
-				n := "quote " + itoa(q.Index) + ": " + c.Name
-				failed = append(failed, n)
-				reasons = append(reasons, n+": "+c.Reason)
-			}
-		}
-	}
-	if r.Verified != (code == 0) || r.Verified != (len(failed) == 0) {
-		t.Errorf("%v: exit %d, verified %v, failed %v", args, code, r.Verified, failed)
-	}
-	return code, r, failed, strings.Join(reasons, "\n")
-}
-
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // quoteIndex returns the 1-based index of the quote over bank.
