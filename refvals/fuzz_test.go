@@ -3,6 +3,7 @@ package refvals
 import (
 	"encoding/binary"
 	"os"
+	"path/filepath"
 	"testing"
 	"unicode/utf16"
 
@@ -60,15 +61,28 @@ func FuzzReadVarStore(f *testing.F) {
 	})
 }
 
-// FuzzGRUB: any configuration is simulated or refused with an error.
+// FuzzGRUB: any configuration is simulated or refused with an error, at a
+// cost linear in its size (the bound is far above what the expansion
+// budget lets through, and far below what a bomb allocates).
 func FuzzGRUB(f *testing.F) {
 	f.Add([]byte("set timeout=0\nset default=0\ninsmod tpm\nmenuentry 'x' {\n\tlinux /k a=\"b c\" $x ${y}\n\tinitrd /k\n}\n"))
-	for _, name := range []string{"grub.cfg", "grub-oe.cfg"} {
-		if cfg, err := os.ReadFile("../fixtures/lab/" + name); err == nil {
-			f.Add(cfg)
+	seeds, _ := filepath.Glob("../fixtures/lab/*.cfg")
+	if len(seeds) == 0 {
+		f.Fatal("no fixtures/lab/*.cfg to seed from")
+	}
+	for _, name := range seeds {
+		cfg, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
 		}
+		f.Add(cfg)
 	}
 	f.Fuzz(func(t *testing.T, cfg []byte) {
-		GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), cfg, GRUBOptions{Root: "(hd0)", OECore: true, Files: map[string]string{"/k": "fuzz_test.go"}})
+		alloc := allocated(func() {
+			GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), cfg, GRUBOptions{Root: "(hd0)", OECore: true, Files: map[string]string{"/k": "fuzz_test.go"}})
+		})
+		if limit := 64*uint64(grubExpansionPerByte*len(cfg)+grubExpansionFloor) + 1<<20; alloc > limit {
+			t.Fatalf("%s allocated for %d bytes", mib(alloc), len(cfg))
+		}
 	})
 }

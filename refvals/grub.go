@@ -44,9 +44,12 @@ type GRUBOptions struct {
 // insmod, search (measured; its effect on root is not simulated), linux,
 // initrd (and their efi variants), boot, name=value assignments, and
 // menuentry blocks (also wic's "menuentry 'boot'{"); if, for,
-// function, source and submenu are refused with the line number.
+// function, source and submenu are refused with the line number, as are
+// blocks opening inside a menuentry and variable expansion beyond its
+// budget (see grubExpansionPerByte).
 func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) error {
-	g := &grubSim{b: b, opts: opts, vars: map[string]string{"root": opts.Root, "prefix": opts.Root + opts.Prefix}}
+	g := &grubSim{b: b, opts: opts, vars: map[string]string{"root": opts.Root, "prefix": opts.Root + opts.Prefix},
+		budget: grubExpansionPerByte*len(cfg) + grubExpansionFloor}
 	if opts.DebianPrelude {
 		p := opts.Root + opts.Prefix
 		for _, c := range []string{"[ -z " + p + " -o ! -e " + p + " ]", "[ -e " + p + "/x86_64-efi/grub.cfg ]", "[ -e " + p + "/grub.cfg ]", "source " + p + "/grub.cfg"} {
@@ -81,6 +84,20 @@ func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) error {
 	return g.run(e.body, e.line, false)
 }
 
+// Variable expansion may produce at most grubExpansionPerByte bytes per
+// byte of grub.cfg plus grubExpansionFloor, in all. Every variable's value
+// is made of the configuration's text and of expansions, so this bounds
+// the variables too. Real configurations expand short variables (root,
+// prefix, a command line) a few times and stay far below it, the floor
+// leaving a small file room for long values; doubling a variable a line
+// (set a=$a$a) grows exponentially, appending to one quadratically, and
+// either is refused before it costs more than a small multiple of the
+// input.
+const (
+	grubExpansionPerByte = 16
+	grubExpansionFloor   = 1 << 20
+)
+
 type grubEntry struct {
 	title string
 	body  string
@@ -93,6 +110,7 @@ type grubSim struct {
 	vars    map[string]string
 	entries []grubEntry
 	booted  bool
+	budget  int // bytes variable expansion may still produce
 }
 
 func (g *grubSim) measureCmd(cmd, rule string) error {
@@ -123,12 +141,15 @@ func (g *grubSim) measureFileData(grubPath string, data []byte, local string) er
 		Digest: baseline.HashOf(data), Provenance: prov})
 }
 
-// run executes script lines; topLevel allows menuentry definitions.
+// run executes script's lines, the first numbered firstLine; topLevel
+// allows menuentry definitions.
 func (g *grubSim) run(script string, firstLine int, topLevel bool) error {
-	lines := strings.Split(script, "\n")
-	for i := 0; i < len(lines) && !g.booted; i++ {
-		lineNo := firstLine + i
-		words, err := grubWords(lines[i], g.vars)
+	lineNo := firstLine
+	for rest := script; rest != "" && !g.booted; lineNo++ {
+		lineStart := len(script) - len(rest)
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		words, err := grubWords(line, g.vars, &g.budget)
 		if err != nil {
 			return fmt.Errorf("grub.cfg line %d: %w", lineNo, err)
 		}
@@ -140,27 +161,37 @@ func (g *grubSim) run(script string, firstLine int, topLevel bool) error {
 			if !topLevel {
 				return fmt.Errorf("grub.cfg line %d: nested menuentry is not simulated", lineNo)
 			}
-			// The block is measured as written, from "{" to the matching "}".
-			start := strings.LastIndex(lines[i], "{")
+			start := strings.LastIndex(line, "{")
 			if len(words) < 3 || words[len(words)-1] != "{" || start < 0 {
 				return fmt.Errorf("grub.cfg line %d: only \"menuentry TITLE {\" with the brace on its line is simulated", lineNo)
 			}
-			block := lines[i][start:]
-			j := i
-			for !strings.HasPrefix(strings.TrimSpace(lines[j]), "}") || j == i {
-				j++
-				if j >= len(lines) {
-					return fmt.Errorf("grub.cfg line %d: menuentry block never closed", lineNo)
+			entryLine := lineNo
+			for {
+				if rest == "" {
+					return fmt.Errorf("grub.cfg line %d: menuentry block never closed", entryLine)
 				}
-				block += "\n" + lines[j]
+				lineNo++
+				var l string
+				l, rest, _ = strings.Cut(rest, "\n")
+				if strings.HasPrefix(strings.TrimSpace(l), "}") {
+					break
+				}
+				// The first line starting with "}" closes the block, which
+				// is right only if no block opens inside it.
+				if w := grubFirstWord(l); w == "menuentry" || w == "submenu" || w == "function" {
+					return fmt.Errorf("grub.cfg line %d: %s inside a menuentry block is not simulated", lineNo, w)
+				}
 			}
+			// The block is measured as written, from "{" to the matching
+			// "}": sliced from the script, as copying it a line at a time
+			// would be quadratic.
+			block := strings.TrimSuffix(script[lineStart+start:len(script)-len(rest)], "\n")
 			title := strings.Join(words[1:len(words)-1], " ")
 			if err := g.measureCmd("menuentry "+title+" "+block, "GRUB: command run"); err != nil {
 				return err
 			}
 			inner := block[1:strings.LastIndex(block, "}")]
-			g.entries = append(g.entries, grubEntry{title: title, body: strings.TrimPrefix(inner, "\n"), line: lineNo + 1})
-			i = j
+			g.entries = append(g.entries, grubEntry{title: title, body: strings.TrimPrefix(inner, "\n"), line: entryLine + 1})
 			continue
 		case "if", "elif", "else", "fi", "for", "while", "function", "source", "configfile", "submenu":
 			return fmt.Errorf("grub.cfg line %d: %q is not simulated (straight-line configurations only)", lineNo, words[0])
@@ -226,8 +257,9 @@ func (g *grubSim) defaultEntry() (grubEntry, error) {
 }
 
 // grubWords splits a command line the way GRUB's script parser does for
-// simple commands: quotes group and are removed, $var and ${var} expand.
-func grubWords(line string, vars map[string]string) ([]string, error) {
+// simple commands: quotes group and are removed, $var and ${var} expand,
+// each expansion taken from *budget.
+func grubWords(line string, vars map[string]string, budget *int) ([]string, error) {
 	var words []string
 	var cur strings.Builder
 	inWord := false
@@ -258,9 +290,12 @@ func grubWords(line string, vars map[string]string) ([]string, error) {
 			}
 			s := line[i+1 : i+1+end]
 			if c == '"' {
-				s = expandVars(s, vars)
+				if err := expandVars(&cur, s, vars, budget); err != nil {
+					return nil, err
+				}
+			} else {
+				cur.WriteString(s)
 			}
-			cur.WriteString(s)
 			inWord = true
 			i += end + 1
 		case c == '$':
@@ -268,7 +303,9 @@ func grubWords(line string, vars map[string]string) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			cur.WriteString(vars[name])
+			if err := expandVar(&cur, name, vars, budget); err != nil {
+				return nil, err
+			}
 			inWord = true
 			i = next - 1
 		default:
@@ -299,9 +336,9 @@ func grubVar(line string, i int) (string, int, error) {
 	return line[i+1 : j], j, nil
 }
 
-// expandVars expands variable references inside double quotes.
-func expandVars(s string, vars map[string]string) string {
-	var out strings.Builder
+// expandVars writes s, double-quoted text, to out with its variable
+// references expanded.
+func expandVars(out *strings.Builder, s string, vars map[string]string, budget *int) error {
 	for i := 0; i < len(s); i++ {
 		if s[i] != '$' {
 			out.WriteByte(s[i])
@@ -312,8 +349,31 @@ func expandVars(s string, vars map[string]string) string {
 			out.WriteString(s[i:])
 			break
 		}
-		out.WriteString(vars[name])
+		if err := expandVar(out, name, vars, budget); err != nil {
+			return err
+		}
 		i = next - 1
 	}
-	return out.String()
+	return nil
+}
+
+// expandVar writes the value of the variable name to out, if *budget
+// allows.
+func expandVar(out *strings.Builder, name string, vars map[string]string, budget *int) error {
+	v := vars[name]
+	if len(v) > *budget {
+		return fmt.Errorf("expanding $%s exceeds the budget for variable expansion (%d bytes per byte of grub.cfg plus %d KiB)", name, grubExpansionPerByte, grubExpansionFloor>>10)
+	}
+	*budget -= len(v)
+	out.WriteString(v)
+	return nil
+}
+
+// grubFirstWord returns line's command name as written.
+func grubFirstWord(line string) string {
+	line = strings.TrimLeft(line, " \t")
+	if end := strings.IndexAny(line, " \t\r{"); end >= 0 {
+		return line[:end]
+	}
+	return line
 }

@@ -115,7 +115,8 @@ func TestGRUBRefusesWhatItCannotSimulate(t *testing.T) {
 
 func TestGRUBWords(t *testing.T) {
 	vars := map[string]string{"root": "(hd0,gpt2)", "k": "vmlinuz"}
-	w, err := grubWords(`linux ${root}/boot/$k root="UUID=1 2" 'quiet $k'  # comment`, vars)
+	budget := grubExpansionFloor
+	w, err := grubWords(`linux ${root}/boot/$k root="UUID=1 2" 'quiet $k'  # comment`, vars, &budget)
 	if err != nil || strings.Join(w, "|") != "linux|(hd0,gpt2)/boot/vmlinuz|root=UUID=1 2|quiet $k" {
 		t.Errorf("words %q, %v", w, err)
 	}
