@@ -107,55 +107,201 @@ func setHexMap(v pcr.Values, index int, m map[string]string) error {
 	return nil
 }
 
-// Row is one PCR of a comparison with a baseline.
+// Row is one bank of one PCR in a comparison with a baseline.
 type Row struct {
 	pcr.Comparison `yaml:",inline"`
-	// Variant is 0 for the primary value, i for Variants[i-1].
+	// Variant is the candidate the row was compared with, the same for
+	// every row of a PCR: 0 for the primary value, i for Variants[i-1]. It
+	// is the candidate that matched, or 0 when none did.
 	Variant int `json:"variant,omitempty" yaml:"variant,omitempty"`
 }
 
-// Compare checks got against every PCR and bank the baseline names: each
-// must equal the primary value or one of the PCR's variants. It fails
-// closed: a named PCR missing from got, or a baseline naming nothing, is
-// not a match.
-func (b *Baseline) Compare(got pcr.Values) (rows []Row, ok bool, err error) {
-	ok = len(b.PCRs) > 0
-	for _, p := range b.PCRs {
-		banks := make([]string, 0, len(p.Values))
-		for bank := range p.Values {
-			banks = append(banks, bank)
-		}
-		slices.SortFunc(banks, func(x, y string) int { return cmpAlg(x, y) })
-		for _, bank := range banks {
-			alg, err := pcr.ParseAlg(bank)
-			if err != nil {
-				return nil, false, fmt.Errorf("PCR %d: %w", p.Index, err)
-			}
-			row := Row{Comparison: pcr.Comparison{Alg: alg, Bank: alg.String(), Index: p.Index, Expected: p.Values[bank], Status: pcr.Missing}}
-			if g, have := got.Get(alg, p.Index); have {
-				row.Got = hex.EncodeToString(g)
-				row.Status = pcr.Mismatch
-				for i, cand := range append([]map[string]string{p.Values}, p.Variants...) {
-					if want, named := cand[bank]; named && strings.EqualFold(want, row.Got) {
-						row.Status, row.Variant, row.Expected = pcr.Match, i, want
-						break
-					}
-				}
-			}
-			ok = ok && row.Status == pcr.Match
-			rows = append(rows, row)
-		}
-	}
-	return rows, ok, nil
+// PCRResult is the verdict on one PCR of a baseline.
+type PCRResult struct {
+	Index int `json:"pcr" yaml:"pcr"`
+	// Matched: a single candidate (the primary value or one variant)
+	// matched, and the values compared hold every bank the primary value
+	// names.
+	Matched bool `json:"matched" yaml:"matched"`
+	// Candidate is the candidate that matched every bank compared (0 for
+	// the primary value, i for Variants[i-1]), or -1 when none did.
+	Candidate int `json:"candidate" yaml:"candidate"`
+	// Reason says why the PCR did not match, naming it; "" when it did.
+	Reason string `json:"reason,omitempty" yaml:"reason,omitempty"`
 }
 
-func cmpAlg(x, y string) int {
-	a, errA := pcr.ParseAlg(x)
-	b, errB := pcr.ParseAlg(y)
-	if errA != nil || errB != nil {
-		return strings.Compare(x, y)
+// Result is the outcome of comparing values with a baseline.
+type Result struct {
+	// Rows are the banks of every PCR, PCR by PCR, each compared with the
+	// PCR's matching candidate (the primary value when none matched).
+	Rows []Row
+	// PCRs are the baseline's PCRs in its order.
+	PCRs []PCRResult
+	// OK: the baseline names at least one PCR and every one matched.
+	OK bool
+}
+
+// Compare checks got against every PCR the baseline names; see Evaluate.
+func (b *Baseline) Compare(got pcr.Values) (rows []Row, ok bool, err error) {
+	r, err := b.Evaluate(got)
+	if err != nil {
+		return nil, false, err
 	}
-	return int(a) - int(b)
+	return r.Rows, r.OK, nil
+}
+
+// Evaluate checks got against every PCR the baseline names. A PCR matches
+// only when one candidate, its primary value or one of its variants,
+// matches on its own: it equals got in every bank that both it and got
+// hold, it names every bank of the primary value that got holds, and at
+// least one bank was compared. Banks are never taken from different
+// candidates. It fails closed: a bank the primary value names that got
+// lacks is Missing and the PCR does not match, whatever the candidates
+// say, and a baseline naming nothing is not a match.
+func (b *Baseline) Evaluate(got pcr.Values) (*Result, error) {
+	res := &Result{OK: len(b.PCRs) > 0}
+	for _, p := range b.PCRs {
+		rows, pr, err := evaluatePCR(p, got)
+		if err != nil {
+			return nil, err
+		}
+		res.Rows = append(res.Rows, rows...)
+		res.PCRs = append(res.PCRs, pr)
+		res.OK = res.OK && pr.Matched
+	}
+	return res, nil
+}
+
+// candidate is a primary value or a variant, decoded.
+type candidate struct {
+	name   string
+	hex    map[pcr.Alg]string
+	values map[pcr.Alg][]byte
+}
+
+func decodeCandidate(index int, name string, m map[string]string) (*candidate, error) {
+	c := &candidate{name: name, hex: map[pcr.Alg]string{}, values: map[pcr.Alg][]byte{}}
+	for bank, h := range m {
+		alg, err := pcr.ParseAlg(bank)
+		if err != nil {
+			return nil, fmt.Errorf("PCR %d: %s: %w", index, name, err)
+		}
+		d, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, fmt.Errorf("PCR %d %s: %s value %q is not hex", index, bank, name, h)
+		}
+		c.hex[alg], c.values[alg] = h, d
+	}
+	return c, nil
+}
+
+// matches reports whether c alone explains got for PCR index, and if not,
+// why. primary lists the banks of the primary value.
+func (c *candidate) matches(index int, got pcr.Values, primary []pcr.Alg) (bool, string) {
+	compared := 0
+	for _, alg := range sortedAlgs(c.values) {
+		g, have := got.Get(alg, index)
+		if !have {
+			continue // a missing bank of the primary value fails the PCR anyway
+		}
+		compared++
+		if !bytes.Equal(g, c.values[alg]) {
+			return false, alg.String() + " differs"
+		}
+	}
+	for _, alg := range primary {
+		if _, have := got.Get(alg, index); have {
+			if _, named := c.values[alg]; !named {
+				return false, "names no " + alg.String() + " value, so nothing proves that bank"
+			}
+		}
+	}
+	if compared == 0 {
+		return false, "none of its banks is in the values compared"
+	}
+	return true, ""
+}
+
+func evaluatePCR(p PCR, got pcr.Values) ([]Row, PCRResult, error) {
+	pr := PCRResult{Index: p.Index, Candidate: -1}
+	if len(p.Values) == 0 {
+		return nil, pr, fmt.Errorf("PCR %d has no values", p.Index)
+	}
+	cands := make([]*candidate, 0, 1+len(p.Variants))
+	for i, m := range append([]map[string]string{p.Values}, p.Variants...) {
+		name := "primary value"
+		if i > 0 {
+			name = fmt.Sprintf("variant %d", i)
+		}
+		c, err := decodeCandidate(p.Index, name, m)
+		if err != nil {
+			return nil, pr, err
+		}
+		cands = append(cands, c)
+	}
+	primary := sortedAlgs(cands[0].values)
+	var why []string
+	for i, c := range cands {
+		ok, reason := c.matches(p.Index, got, primary)
+		if ok {
+			pr.Candidate = i
+			break
+		}
+		why = append(why, c.name+": "+reason)
+	}
+	var missing []string
+	for _, alg := range primary {
+		if _, have := got.Get(alg, p.Index); !have {
+			missing = append(missing, alg.String())
+		}
+	}
+	pr.Matched = pr.Candidate >= 0 && len(missing) == 0
+	switch {
+	case pr.Matched:
+	case len(missing) == len(primary):
+		pr.Reason = fmt.Sprintf("PCR %d is not in the values compared", p.Index)
+	case pr.Candidate >= 0:
+		pr.Reason = fmt.Sprintf("PCR %d: the values compared lack its %s bank", p.Index, strings.Join(missing, ", "))
+	default:
+		pr.Reason = fmt.Sprintf("PCR %d: no single candidate matches every bank (%s)", p.Index, strings.Join(why, "; "))
+	}
+
+	// The rows show the matching candidate, or the primary value.
+	shown := max(pr.Candidate, 0)
+	c := cands[shown]
+	banks := slices.Clone(primary)
+	for alg := range c.values {
+		if _, have := got.Get(alg, p.Index); have && !slices.Contains(banks, alg) {
+			banks = append(banks, alg)
+		}
+	}
+	slices.Sort(banks)
+	rows := make([]Row, 0, len(banks))
+	for _, alg := range banks {
+		want, wantHex := c.values[alg], c.hex[alg]
+		if _, named := c.values[alg]; !named {
+			want, wantHex = cands[0].values[alg], cands[0].hex[alg] // a primary bank got lacks
+		}
+		row := Row{Comparison: pcr.Comparison{Alg: alg, Bank: alg.String(), Index: p.Index, Expected: wantHex, Status: pcr.Missing}, Variant: shown}
+		if g, have := got.Get(alg, p.Index); have {
+			row.Got = hex.EncodeToString(g)
+			row.Status = pcr.Mismatch
+			if bytes.Equal(g, want) {
+				row.Status = pcr.Match
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, pr, nil
+}
+
+func sortedAlgs[V any](m map[pcr.Alg]V) []pcr.Alg {
+	algs := make([]pcr.Alg, 0, len(m))
+	for a := range m {
+		algs = append(algs, a)
+	}
+	slices.Sort(algs)
+	return algs
 }
 
 // FromValues makes a baseline holding final values only, as read from a
