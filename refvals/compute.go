@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
@@ -39,6 +40,65 @@ type Inputs struct {
 	GRUB             GRUBOptions
 	Disk             string // disk image with a GPT
 	CMLImages        []string
+	// Extracted names the temporary files among the inputs that hold a
+	// file extracted from an image: temporary path → IMAGE:PATH, the image
+	// and the file's path inside it (as a UKI's kernel is UKI:.linux). The
+	// baseline records that name, not the temporary path, which is gone
+	// once the computation is done.
+	Extracted map[string]string
+}
+
+// Files lists every local file the inputs name, for a caller that must
+// not write over any of them. The temporary files of Extracted are
+// listed, not their images: whoever extracted them knows those.
+func (in *Inputs) Files() []string {
+	var out []string
+	add := func(p ...string) {
+		for _, f := range p {
+			if f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	add(in.EFIApps...)
+	add(in.UKI, in.Initrd, in.PK, in.KEK, in.DB, in.DBX, in.EFIVars, in.GRUBCfg, in.Disk)
+	add(in.CMLImages...)
+	grubPaths := make([]string, 0, len(in.GRUB.Files))
+	for p := range in.GRUB.Files {
+		grubPaths = append(grubPaths, p)
+	}
+	sort.Strings(grubPaths)
+	for _, p := range grubPaths {
+		add(in.GRUB.Files[p])
+	}
+	return out
+}
+
+// name is what the baseline records for the local file p.
+func (in *Inputs) name(p string) string {
+	if n, ok := in.Extracted[p]; ok {
+		return n
+	}
+	return p
+}
+
+// nameExtracted puts each extracted file's IMAGE:PATH name in place of
+// its temporary path, in the inputs and the events' provenance.
+func (in *Inputs) nameExtracted(doc *baseline.Baseline) {
+	if len(in.Extracted) == 0 {
+		return
+	}
+	for i := range doc.Metadata.Inputs {
+		doc.Metadata.Inputs[i].Path = in.name(doc.Metadata.Inputs[i].Path)
+	}
+	for i := range doc.PCRs {
+		for j := range doc.PCRs[i].Events {
+			prov := &doc.PCRs[i].Events[j].Provenance
+			if prov.Artifact != "" {
+				prov.Artifact = in.name(prov.Artifact)
+			}
+		}
+	}
 }
 
 // secureBootWanted reports whether any PCR 7 input was given.
@@ -86,7 +146,7 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		opts := in.GRUB
 		opts.ConfigPath = in.GRUBCfg
 		if err := GRUBPCR8And9(b, cfg, opts); err != nil {
-			return nil, fmt.Errorf("%s: %w", in.GRUBCfg, err)
+			return nil, fmt.Errorf("%s: %w", in.name(in.GRUBCfg), err)
 		}
 		b.Note("PCRs 8/9: GRUB simulated for a straight-line configuration; search does not change root, modules are assumed built in")
 	}
@@ -107,6 +167,7 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 	if len(doc.PCRs) == 0 {
 		return nil, fmt.Errorf("nothing to compute: no boot artifacts given")
 	}
+	in.nameExtracted(doc)
 	return doc, nil
 }
 

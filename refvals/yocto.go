@@ -47,7 +47,13 @@ type YoctoDeploy struct {
 	Inputs Inputs
 	// Used says, one line each, which file was taken for what and why.
 	Used []string
-	// tmp holds files extracted from the wic image (grub.cfg).
+	// Read lists every file discovery read (links resolved), which may lie
+	// outside the directory; what Inputs names is read again by Compute.
+	// A caller writing output must not write over any of them, nor
+	// anywhere inside the directory.
+	Read []string
+	// tmp holds files extracted from the wic image (grub.cfg, and files
+	// GRUB reads whose ESP copy differs from the deployed one).
 	tmp        string
 	kernelPath string
 }
@@ -62,6 +68,39 @@ func (d *YoctoDeploy) Close() error {
 
 func (d *YoctoDeploy) use(format string, args ...any) {
 	d.Used = append(d.Used, fmt.Sprintf(format, args...))
+}
+
+// read records a file discovery reads.
+func (d *YoctoDeploy) read(path string) {
+	for _, p := range d.Read {
+		if p == path {
+			return
+		}
+	}
+	d.Read = append(d.Read, path)
+}
+
+// extract writes data, found at inside in the image, to a temporary file
+// and records the IMAGE:PATH name the baseline gives it.
+func (d *YoctoDeploy) extract(image, inside, file string, data []byte) (string, error) {
+	if d.tmp == "" {
+		var err error
+		if d.tmp, err = os.MkdirTemp("", "goldenpcr-yocto-"); err != nil {
+			return "", err
+		}
+	}
+	out := filepath.Join(d.tmp, file)
+	if err := os.WriteFile(out, data, 0o600); err != nil {
+		return "", err
+	}
+	if d.Inputs.Extracted == nil {
+		d.Inputs.Extracted = map[string]string{}
+	}
+	if !strings.HasPrefix(inside, "/") {
+		inside = "/" + inside
+	}
+	d.Inputs.Extracted[out] = image + ":" + inside
+	return out, nil
 }
 
 // DiscoverYocto finds the boot artifacts of an image in a Yocto deploy
@@ -286,6 +325,7 @@ func DiscoverYoctoWith(opts YoctoOptions) (*YoctoDeploy, error) {
 		return nil, err
 	}
 	if td != "" {
+		d.read(td)
 		if d.Vars, err = readTestData(td); err != nil {
 			return nil, err
 		}
@@ -416,6 +456,7 @@ func (d *YoctoDeploy) diskFromWic(wic string) {
 	if wic == "" {
 		return
 	}
+	d.read(wic)
 	f, err := os.Open(wic)
 	if err != nil {
 		return
@@ -458,6 +499,7 @@ func (d *YoctoDeploy) ukiFlow(uki, stub, sdboot string, direct bool) error {
 		d.use("UKI: %s (IMAGE_CLASSES has uki)", real)
 	}
 	d.Inputs.UKI = real
+	d.read(real)
 	switch {
 	case direct:
 		d.Flow = YoctoUKI
@@ -595,6 +637,7 @@ func (d *YoctoDeploy) grubFlow(dir, kernelDir, grubEFI, wic string) error {
 	d.Flow = YoctoGRUB
 	d.Inputs.EFIApps = []string{grubEFI}
 	d.use("boot application: %s (EFI/BOOT/boot%s.efi)", grubEFI, d.Arch)
+	d.read(wic)
 	f, err := os.Open(wic)
 	if err != nil {
 		return err
@@ -612,11 +655,8 @@ func (d *YoctoDeploy) grubFlow(dir, kernelDir, grubEFI, wic string) error {
 	if err != nil {
 		return fmt.Errorf("%s, %s: %w", wic, where, err)
 	}
-	if d.tmp, err = os.MkdirTemp("", "goldenpcr-yocto-"); err != nil {
-		return err
-	}
-	cfgPath := filepath.Join(d.tmp, "grub.cfg")
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+	cfgPath, err := d.extract(wic, "EFI/BOOT/grub.cfg", "grub.cfg", cfg)
+	if err != nil {
 		return err
 	}
 	d.use("grub.cfg: EFI/BOOT/grub.cfg read from %s, %s, FAT%d", wic, where, fs.Type)
@@ -664,6 +704,7 @@ func (d *YoctoDeploy) checkAgainstESP(fs *FAT, wic string) error {
 			continue // not on the ESP (another partition, or not there)
 		}
 		local := d.Inputs.GRUB.Files[p]
+		d.read(local)
 		deployed, err := os.ReadFile(local)
 		if err != nil {
 			return err
@@ -672,8 +713,8 @@ func (d *YoctoDeploy) checkAgainstESP(fs *FAT, wic string) error {
 			d.use("%s on the wic's ESP equals %s", p, filepath.Base(local))
 			continue
 		}
-		out := filepath.Join(d.tmp, fmt.Sprintf("esp-%d-%s", i, filepath.Base(p)))
-		if err := os.WriteFile(out, onESP, 0o644); err != nil {
+		out, err := d.extract(wic, p, fmt.Sprintf("esp-%d-%s", i, filepath.Base(p)), onESP)
+		if err != nil {
 			return err
 		}
 		d.Inputs.GRUB.Files[p] = out
@@ -692,6 +733,7 @@ func (d *YoctoDeploy) shimFlow(dir, kernelDir, shim string) error {
 		return fmt.Errorf("%s: shim boot%s.efi but no grub%s.efi", dir, d.Arch, d.Arch)
 	}
 	cfgPath := filepath.Join(dir, "grub.cfg")
+	d.read(cfgPath)
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {
 		return fmt.Errorf("%s: shim → GRUB, but the deployed grub.cfg: %w", dir, err)

@@ -55,7 +55,9 @@ byte offset of the damage.
 matches from the start, e.g. '/var/.*' or '/etc/machine-id'.
 
 Files are hashed on every core; a progress bar shows on stderr when it is a
-terminal. With -O the output is written atomically and a summary printed.`,
+terminal. With -O the output is written atomically and a summary printed;
+-O refuses the input, any path inside a directory ROOTFS, and a symbolic
+link, FIFO or device.`,
 		Example: `  goldenpcr ima policy build/rootfs --exclude '/var/.*' --exclude '/tmp/.*' -O runtime-policy.json
   goldenpcr ima policy core-image-minimal.rootfs.tar.zst --format sha256sum -O rootfs.sha256sum
   goldenpcr ima policy core-image-minimal.rootfs.ext4 --exclude '/var/.*' -O runtime-policy.json
@@ -147,8 +149,9 @@ func runIMAPolicy(opts *imaPolicyOptions, stdout, stderr io.Writer) error {
 		_, err = stdout.Write(data)
 		return err
 	}
+	// A directory ROOTFS is an input as a whole: -O refuses any path in it.
 	if err := atomicfile.Write(opts.OutFile, data, 0o644, opts.RootFS); err != nil {
-		return err
+		return fmt.Errorf("-O: %w", err)
 	}
 	sum := imaPolicySummary{RootFS: opts.RootFS, Source: rv.Source, Output: opts.OutFile, Format: opts.Format, Hash: alg.String(),
 		Files: len(rv.Files), Bytes: rv.Bytes, Excluded: rv.Excluded, Symlinks: rv.Symlinks, Other: rv.Other,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -37,7 +38,7 @@ bank of a multi-bank input for map and evmctl output, which hold one bank.
 A CHARRA file's alternatives convert to json, yaml or charra only.
 
 The result goes to stdout, or with -O to a file written atomically; -O never
-overwrites the input.`,
+overwrites the input, nor a symbolic link, FIFO or device.`,
 		Example: `  tpm2_pcrread -o pcrs.bin -F serialized sha1:0,1,2,7+sha256:0,1,2,7
   goldenpcr pcr convert pcrs.bin --to json
   goldenpcr pcr convert pcrs.values --from values --sel sha256:0-7 --to tpm2-yaml -O pcrs.yaml
@@ -93,7 +94,10 @@ func runPCRConvert(opts *pcrConvertOptions, stdout io.Writer) error {
 		return err
 	}
 	if opts.OutFile != "" {
-		return atomicfile.Write(opts.OutFile, data, 0o644, opts.In)
+		if err := atomicfile.Write(opts.OutFile, data, 0o644, opts.In); err != nil {
+			return fmt.Errorf("-O: %w", err)
+		}
+		return nil
 	}
 	_, err = stdout.Write(data)
 	return err

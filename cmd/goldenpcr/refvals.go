@@ -58,6 +58,8 @@ type artifactFlags struct {
 	// --yocto-deploy, those override what was discovered.
 	set   map[string]bool
 	yocto *refvals.YoctoDeploy
+	// read are the files the inputs name, which -O must not write over.
+	read []string
 }
 
 // artifactHelp is the per-PCR guide both commands print in --help.
@@ -125,13 +127,14 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.BoolVar(&a.YoctoUKIBoots, "yocto-uki-direct", false, "with --yocto-deploy: the UKI is EFI/BOOT/BOOTX64.EFI itself, not loaded by the deployed systemd-boot")
 	f.StringSliceVar(&a.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
 	f.StringVarP(&a.Output, "output", "o", "baseline", "output: baseline (YAML), json (baseline as JSON) or pcrs (tpm2_pcrread YAML)")
-	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout")
+	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout (never over an input, inside --yocto-deploy's directory, or over a link, FIFO or device)")
 }
 
 // inputs turns the flags into refvals.Inputs; with --yocto-deploy it
 // starts from what DiscoverYocto found there, and the flags given
 // override it. Call close when done with the inputs.
-func (a *artifactFlags) inputs() (refvals.Inputs, error) {
+func (a *artifactFlags) inputs() (in refvals.Inputs, err error) {
+	defer func() { a.read = in.Files() }()
 	if a.YoctoDeploy != "" {
 		return a.yoctoInputs()
 	}
@@ -264,7 +267,7 @@ func (a *artifactFlags) close() {
 }
 
 // write renders a baseline as -o asks, to stdout or atomically to -O,
-// never over one of the inputs.
+// never over anything the computation read (outputInputs).
 func (a *artifactFlags) write(doc *baseline.Baseline, out io.Writer, extraInputs ...string) error {
 	data, err := encodeBaseline(doc, a.Output)
 	if err != nil {
@@ -274,11 +277,30 @@ func (a *artifactFlags) write(doc *baseline.Baseline, out io.Writer, extraInputs
 		_, err = out.Write(data)
 		return err
 	}
-	inputs := append([]string{a.PK, a.KEK, a.DB, a.DBX, a.Initrd, a.EFIVars, a.GRUBCfg}, extraInputs...)
+	if err := atomicfile.Write(a.OutFile, data, 0o644, a.outputInputs(doc, extraInputs)...); err != nil {
+		return fmt.Errorf("-O: %w", err)
+	}
+	return nil
+}
+
+// outputInputs is everything the computation read: the files its inputs
+// name, those the baseline records, what --yocto-deploy's discovery read
+// (the .wic that grub.cfg came from, testdata.json, files behind links),
+// and the deploy directory itself, inside which nothing is written —
+// a later discovery there could pick the output up, or it could replace
+// a file discovery read but did not use.
+func (a *artifactFlags) outputInputs(doc *baseline.Baseline, extra []string) []string {
+	inputs := append(append([]string{}, a.read...), extra...)
 	for _, in := range doc.Metadata.Inputs {
 		inputs = append(inputs, in.Path)
 	}
-	return atomicfile.Write(a.OutFile, data, 0o644, inputs...)
+	if a.YoctoDeploy != "" {
+		inputs = append(inputs, a.YoctoDeploy)
+	}
+	if a.yocto != nil {
+		inputs = append(inputs, a.yocto.Read...)
+	}
+	return inputs
 }
 
 func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
