@@ -7,17 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
-// BatchRequest is one line of a `goldenpcr verify quote --batch` file: a
-// JSON object naming the inputs of one verification, each either as a
-// file (resolved against the batch file's folder when relative) or
-// inline as hex. It mirrors the single-quote options; see docs/verify.md.
-type BatchRequest struct {
+// Request names the inputs and policy of one verification, each input
+// either as a file or inline as hex: a line of a batch file (JSON, field
+// names as tagged) or the options of a single verification, which carry
+// the same names. Validate checks it the same way for both.
+type Request struct {
 	// ID is echoed in the result, to match results with requests.
 	ID string `json:"id,omitempty"`
 
@@ -37,8 +38,9 @@ type BatchRequest struct {
 	// PCRValues are inline PCR values: {"sha256": {"0": "hex", …}, …}.
 	PCRValues InlinePCRs `json:"pcr_values,omitempty"`
 
-	Nonce   string `json:"nonce,omitempty"`
-	NoNonce bool   `json:"no_nonce,omitempty"`
+	Nonce     string `json:"nonce,omitempty"`
+	NonceFile string `json:"nonce_file,omitempty"`
+	NoNonce   bool   `json:"no_nonce,omitempty"`
 
 	EventLog       string `json:"eventlog,omitempty"`
 	Expected       string `json:"expected,omitempty"`
@@ -51,6 +53,25 @@ type BatchRequest struct {
 	MinClock          uint64 `json:"min_clock,omitempty"`
 	MaxClock          uint64 `json:"max_clock,omitempty"`
 	RequireSafe       bool   `json:"require_safe,omitempty"`
+
+	// Who vouches for the AK: ak (the trusted key itself; for a single
+	// quote also the key that verifies it), ak_name, or ak_cert chaining
+	// to ak_roots; allow_untrusted_ak accepts none of them.
+	AKCert           string   `json:"ak_cert,omitempty"`
+	AKRoots          []string `json:"ak_roots,omitempty"`
+	AKIntermediates  []string `json:"ak_intermediates,omitempty"`
+	AllowUntrustedAK bool     `json:"allow_untrusted_ak,omitempty"`
+	EKCert           string   `json:"ek_cert,omitempty"`
+	EKRoots          []string `json:"ek_roots,omitempty"`
+	EKIntermediates  []string `json:"ek_intermediates,omitempty"`
+	EKPub            string   `json:"ek_pub,omitempty"`
+
+	// RequireEventLog requires a log for a single quote; an attestation
+	// needs one unless AllowMissingEventLog. UnloggedPCRs lists PCRs
+	// extended outside the log ("10,11").
+	RequireEventLog      bool   `json:"require_eventlog,omitempty"`
+	AllowMissingEventLog bool   `json:"allow_missing_eventlog,omitempty"`
+	UnloggedPCRs         string `json:"unlogged_pcrs,omitempty"`
 
 	// A whole attestation instead of message, signature, AK and PCRs.
 	Attestation        string `json:"attestation,omitempty"`
@@ -74,19 +95,19 @@ func lineErr(format string, args ...any) error {
 }
 
 // ParseBatchLine reads one batch line: a JSON object with the fields of
-// BatchRequest and no others (a misspelt field must not silently drop a
+// Request and no others (a misspelt field must not silently drop a
 // check). It decodes the inline hex fields and checks that each input is
 // given at most once and that a quote's required inputs are there; files
 // are not read here.
-func ParseBatchLine(line []byte) (*BatchRequest, error) {
+func ParseBatchLine(line []byte) (*Request, error) {
 	trimmed := bytes.TrimSpace(line)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, lineErr("not a JSON object")
 	}
-	req := &BatchRequest{}
+	req := &Request{}
 	text, arena, ok := fastDecodeBatchLine(trimmed, req)
 	if !ok {
-		*req = BatchRequest{}
+		*req = Request{}
 		if err := decodeBatchLineJSON(trimmed, req); err != nil {
 			return nil, err
 		}
@@ -99,33 +120,111 @@ func ParseBatchLine(line []byte) (*BatchRequest, error) {
 	if req.Nonce != "" && len(req.NonceBytes) == 0 {
 		return nil, lineErr("nonce: empty")
 	}
-	if req.NoNonce && req.Nonce != "" {
-		return nil, lineErr("no_nonce contradicts nonce")
-	}
-	for _, pair := range [][3]string{
-		{"ak", req.AK, req.AKHex}, {"message", req.Message, req.MessageHex}, {"signature", req.Signature, req.SignatureHex},
-	} {
-		if pair[1] != "" && pair[2] != "" {
-			return nil, lineErr("give %s or %s_hex, not both", pair[0], pair[0])
-		}
-	}
-	if req.PCRs != "" && req.PCRValues != nil {
-		return nil, lineErr("give pcrs or pcr_values, not both")
-	}
-	bundle := req.Attestation != "" || req.PlatformParameters != ""
-	single := req.Message != "" || req.MessageHex != "" || req.Signature != "" || req.SignatureHex != "" ||
-		req.AK != "" || req.AKHex != "" || req.PCRs != "" || req.PCRValues != nil || req.SigFormat != "" || req.SigAlg != ""
-	switch {
-	case req.Attestation != "" && req.PlatformParameters != "":
-		return nil, lineErr("give attestation or platform_parameters, not both")
-	case bundle && single:
-		return nil, lineErr("an attestation carries its own message, signature, AK and PCRs: drop those fields")
-	case !bundle && (req.Message == "" && req.MessageHex == "" || req.Signature == "" && req.SignatureHex == ""):
-		return nil, lineErr("message (or message_hex) and signature (or signature_hex) are required")
-	case req.AttestationFormat != "" && req.Attestation == "":
-		return nil, lineErr("attestation_format without attestation")
+	if err := req.Validate(func(field string) string { return field }); err != nil {
+		return nil, lineErr("%s", err)
 	}
 	return req, nil
+}
+
+// Bundle reports whether the request names a whole attestation.
+func (req *Request) Bundle() bool { return req.Attestation != "" || req.PlatformParameters != "" }
+
+// Validate checks that each input is given at most once, that options
+// which contradict each other are not both given, and that a quote's
+// required inputs are there. name turns a field's JSON name into the
+// caller's word for it (a batch line's field, a command-line option), or
+// "" for a field the caller has no way to give.
+func (req *Request) Validate(name func(field string) string) error {
+	set := func(fields ...string) string {
+		for i, f := range fields {
+			fields[i] = name(f)
+		}
+		return strings.Join(fields, ", ")
+	}
+	either := func(a, b string) string {
+		if name(b) == "" {
+			return name(a)
+		}
+		return name(a) + " (or " + name(b) + ")"
+	}
+	both := func(a, b string) error { return fmt.Errorf("give %s or %s, not both", name(a), name(b)) }
+	needs := func(a, b string) error { return fmt.Errorf("%s needs %s", name(a), name(b)) }
+	for _, pair := range []struct {
+		a, b       string
+		aSet, bSet bool
+	}{
+		{"ak", "ak_hex", req.AK != "", req.AKHex != ""},
+		{"message", "message_hex", req.Message != "", req.MessageHex != ""},
+		{"signature", "signature_hex", req.Signature != "", req.SignatureHex != ""},
+		{"pcrs", "pcr_values", req.PCRs != "", req.PCRValues != nil},
+		{"nonce", "nonce_file", req.Nonce != "", req.NonceFile != ""},
+		{"attestation", "platform_parameters", req.Attestation != "", req.PlatformParameters != ""},
+		{"require_eventlog", "allow_missing_eventlog", req.RequireEventLog, req.AllowMissingEventLog},
+	} {
+		if pair.aSet && pair.bSet {
+			return both(pair.a, pair.b)
+		}
+	}
+	if req.NoNonce && (req.Nonce != "" || req.NonceFile != "") {
+		return fmt.Errorf("%s contradicts %s", name("no_nonce"), set("nonce", "nonce_file"))
+	}
+	for _, dep := range []struct {
+		field, needs string
+		set, has     bool
+	}{
+		{"pcrs_format", "pcrs", req.PCRsFormat != "", req.PCRs != ""},
+		{"pcrs_sel", "pcrs", req.PCRsSel != "", req.PCRs != ""},
+		{"expected_format", "expected", req.ExpectedFormat != "", req.Expected != ""},
+		{"expected_sel", "expected", req.ExpectedSel != "", req.Expected != ""},
+		{"attestation_format", "attestation", req.AttestationFormat != "", req.Attestation != ""},
+		{"ek_roots", "ek_cert", len(req.EKRoots) > 0, req.EKCert != ""},
+		{"ek_intermediates", "ek_cert", len(req.EKIntermediates) > 0, req.EKCert != ""},
+		{"ek_pub", "ek_cert", req.EKPub != "", req.EKCert != ""},
+		{"ak_intermediates", "ak_roots", len(req.AKIntermediates) > 0, len(req.AKRoots) > 0},
+	} {
+		if dep.set && !dep.has {
+			return needs(dep.field, dep.needs)
+		}
+	}
+	if req.Bundle() {
+		var single []string
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"message", req.Message != ""}, {"message_hex", req.MessageHex != ""}, {"signature", req.Signature != ""},
+			{"signature_hex", req.SignatureHex != ""}, {"pcrs", req.PCRs != ""}, {"pcr_values", req.PCRValues != nil},
+			{"sig_format", req.SigFormat != ""}, {"sig_alg", req.SigAlg != ""}, {"require_eventlog", req.RequireEventLog},
+		} {
+			if f.set {
+				single = append(single, f.field)
+			}
+		}
+		if len(single) > 0 {
+			return fmt.Errorf("%s: an attestation carries its own quotes, signatures, PCR values and event log requirement (pin its AK with %s, or give the trusted key as %s)",
+				set(single...), name("ak_name"), name("ak"))
+		}
+		return nil
+	}
+	switch {
+	case req.AllowMissingEventLog:
+		return fmt.Errorf("%s is for attestations, which need an event log by default; a single quote needs one only with %s", name("allow_missing_eventlog"), name("require_eventlog"))
+	case req.Message == "" && req.MessageHex == "" || req.Signature == "" && req.SignatureHex == "":
+		return fmt.Errorf("%s and %s are required", either("message", "message_hex"), either("signature", "signature_hex"))
+	}
+	switch req.SigFormat {
+	case "", "tss":
+		if req.SigAlg != "" {
+			return fmt.Errorf("%s is for %s plain: a TPMT_SIGNATURE names its own scheme and hash", name("sig_alg"), name("sig_format"))
+		}
+	case "plain":
+		if req.SigAlg == "" {
+			return fmt.Errorf("%s plain needs %s, e.g. rsassa-sha256 or ecdsa-sha256", name("sig_format"), name("sig_alg"))
+		}
+	default:
+		return fmt.Errorf("%s %q: want tss or plain", name("sig_format"), req.SigFormat)
+	}
+	return nil
 }
 
 // inlineHex is the text of a request's hex-encoded inputs.
@@ -152,7 +251,7 @@ func (h *inlineHex) field(name string) *[]byte {
 // decodeInline decodes the hex inputs (each may start with 0x) into
 // AKBytes, MessageBytes, SignatureBytes and NonceBytes, appending to
 // arena, or to one new buffer when it lacks room.
-func (req *BatchRequest) decodeInline(text inlineHex, arena []byte) error {
+func (req *Request) decodeInline(text inlineHex, arena []byte) error {
 	if need := (len(text.ak) + len(text.message) + len(text.signature) + len(text.nonce)) / 2; cap(arena)-len(arena) < need {
 		arena = make([]byte, 0, need)
 	}
@@ -181,7 +280,7 @@ func (req *BatchRequest) decodeInline(text inlineHex, arena []byte) error {
 
 // decodeBatchLineJSON decodes a line with encoding/json, the reference
 // semantics: unknown fields rejected, one value per line.
-func decodeBatchLineJSON(line []byte, req *BatchRequest) error {
+func decodeBatchLineJSON(line []byte, req *Request) error {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(req); err != nil {
@@ -193,6 +292,28 @@ func decodeBatchLineJSON(line []byte, req *BatchRequest) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return lineErr("trailing data after the JSON object")
+	}
+	return rejectEmptyValues(line)
+}
+
+// rejectEmptyValues refuses a field whose value is "", null, [] or holds
+// "": an empty value would silently switch its check off, as the field's
+// absence does, where a script with an unset variable meant to set it.
+func rejectEmptyValues(line []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return lineErr("invalid JSON: %v", err)
+	}
+	for k, v := range fields {
+		switch t := strings.TrimSpace(string(v)); {
+		case t == `""` || t == "null" || t == "[]" || t == "{}":
+			return lineErr("%s: empty value", k)
+		case strings.HasPrefix(t, "["):
+			var items []json.RawMessage
+			if json.Unmarshal(v, &items) == nil && slices.ContainsFunc(items, func(m json.RawMessage) bool { return strings.TrimSpace(string(m)) == `""` }) {
+				return lineErr("%s: empty value in the list", k)
+			}
+		}
 	}
 	return nil
 }

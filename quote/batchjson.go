@@ -10,7 +10,7 @@ import (
 )
 
 // fastDecodeBatchLine decodes the common shape of a batch line without
-// reflection: one flat JSON object whose keys are BatchRequest's JSON
+// reflection: one flat JSON object whose keys are Request's JSON
 // names spelt exactly, each given once, with strings free of escapes and
 // control characters, unsigned integers without sign, fraction or
 // exponent, booleans, and pcr_values as an object of objects of such
@@ -26,7 +26,7 @@ import (
 // and PCR values are decoded into one buffer, the start of arena. The
 // returned inlineHex holds the text of the hex-encoded inputs, aliasing
 // data, for decodeInline to put in the rest of arena.
-func fastDecodeBatchLine(data []byte, req *BatchRequest) (inlineHex, []byte, bool) {
+func fastDecodeBatchLine(data []byte, req *Request) (inlineHex, []byte, bool) {
 	d := fastJSON{data: data, arena: make([]byte, 0, len(data)/2)}
 	if !d.parse(req) {
 		return inlineHex{}, nil, false
@@ -34,7 +34,7 @@ func fastDecodeBatchLine(data []byte, req *BatchRequest) (inlineHex, []byte, boo
 	return d.hex, d.arena, true
 }
 
-func (d *fastJSON) parse(req *BatchRequest) bool {
+func (d *fastJSON) parse(req *Request) bool {
 	if !d.consume('{') {
 		return false
 	}
@@ -72,7 +72,7 @@ func (d *fastJSON) parse(req *BatchRequest) bool {
 	return d.pos == len(d.data)
 }
 
-// The fields of BatchRequest by JSON name, and their kinds.
+// The fields of Request by JSON name, and their kinds.
 const (
 	fString = iota
 	fBool
@@ -92,6 +92,8 @@ var batchFields = []struct {
 	{"expected_sel", fString}, {"allow_unrestricted", fBool}, {"min_reset_count", fUint32},
 	{"min_restart_count", fUint32}, {"min_clock", fUint64}, {"max_clock", fUint64}, {"require_safe", fBool},
 	{"attestation", fString}, {"attestation_format", fString}, {"platform_parameters", fString},
+	{"nonce_file", fString}, {"ak_cert", fString}, {"allow_untrusted_ak", fBool}, {"ek_cert", fString},
+	{"ek_pub", fString}, {"require_eventlog", fBool}, {"allow_missing_eventlog", fBool}, {"unlogged_pcrs", fString},
 }
 
 var batchFieldIndex = func() map[string]int {
@@ -103,7 +105,7 @@ var batchFieldIndex = func() map[string]int {
 }()
 
 // stringField returns the string field of req with the JSON name.
-func stringField(req *BatchRequest, name string) *string {
+func stringField(req *Request, name string) *string {
 	switch name {
 	case "id":
 		return &req.ID
@@ -147,6 +149,16 @@ func stringField(req *BatchRequest, name string) *string {
 		return &req.AttestationFormat
 	case "platform_parameters":
 		return &req.PlatformParameters
+	case "nonce_file":
+		return &req.NonceFile
+	case "ak_cert":
+		return &req.AKCert
+	case "ek_cert":
+		return &req.EKCert
+	case "ek_pub":
+		return &req.EKPub
+	case "unlogged_pcrs":
+		return &req.UnloggedPCRs
 	}
 	return nil
 }
@@ -299,11 +311,11 @@ func (d *fastJSON) boolean() (bool, bool) {
 }
 
 // field reads the value of field f into req.
-func (d *fastJSON) field(f int, req *BatchRequest) bool {
+func (d *fastJSON) field(f int, req *Request) bool {
 	switch batchFields[f].kind {
 	case fString:
 		s, ok := d.str()
-		if !ok {
+		if !ok || len(s) == 0 { // an empty value is refused by the reference decoder
 			return false
 		}
 		if d.line == "" {
@@ -327,6 +339,12 @@ func (d *fastJSON) field(f int, req *BatchRequest) bool {
 			req.AllowUnrestricted = b
 		case "require_safe":
 			req.RequireSafe = b
+		case "allow_untrusted_ak":
+			req.AllowUntrustedAK = b
+		case "require_eventlog":
+			req.RequireEventLog = b
+		case "allow_missing_eventlog":
+			req.AllowMissingEventLog = b
 		}
 	case fUint32:
 		v, ok := d.uint(1<<32 - 1)

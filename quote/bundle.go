@@ -1,6 +1,7 @@
 package quote
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -32,9 +33,15 @@ type Bundle struct {
 	// EventLog is the raw TCG event log, empty when the bundle has none.
 	EventLog []byte
 	// AKCert and IntermediateCerts are go-tpm-tools' optional AK
-	// certificate chain (DER); goldenpcr reports but does not verify them.
+	// certificate chain (DER), checked under Policy.AKCert once
+	// ParseCertificates has read them.
 	AKCert            []byte
 	IntermediateCerts [][]byte
+	AKCertificate     *TPMCertificate
+	Intermediates     []*x509.Certificate
+	// EKCert is the TPM's EK certificate when the verifier has one for
+	// this device (attestations do not carry it).
+	EKCert *TPMCertificate
 	// Ignored names the parts of the bundle goldenpcr does not verify
 	// (TEE attestations, the canonical event log, GCE instance info).
 	Ignored []string
@@ -602,6 +609,27 @@ func ParsePlatformParameters(data []byte) (*Bundle, error) {
 	return bd, nil
 }
 
+// ParseCertificates parses AKCert and IntermediateCerts into
+// AKCertificate and Intermediates.
+func (b *Bundle) ParseCertificates() error {
+	if len(b.AKCert) > 0 {
+		c, err := ParseTPMCertificate(b.AKCert)
+		if err != nil {
+			return fmt.Errorf("ak_cert: %w", err)
+		}
+		b.AKCertificate = c
+	}
+	b.Intermediates = b.Intermediates[:0]
+	for i, der := range b.IntermediateCerts {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("intermediate_certs[%d]: %w", i, err)
+		}
+		b.Intermediates = append(b.Intermediates, c)
+	}
+	return nil
+}
+
 // --- verification ---
 
 // Bundle-level check names.
@@ -625,8 +653,9 @@ type BundleReport struct {
 	// quote failed.
 	Verified bool       `json:"verified" yaml:"verified"`
 	AK       *AKSummary `json:"ak,omitempty" yaml:"ak,omitempty"`
-	// Checks are the bundle-level checks (quotes present, PCR coverage);
-	// callers append their own (EK certificate).
+	EK       *EKSummary `json:"ek,omitempty" yaml:"ek,omitempty"`
+	// Checks are the bundle-level checks (quotes present, PCR coverage,
+	// EK certificate).
 	Checks []Check       `json:"checks" yaml:"checks"`
 	Quotes []QuoteReport `json:"quotes" yaml:"quotes"`
 }
@@ -658,12 +687,17 @@ func (r *BundleReport) Finish() {
 // VerifyBundle verifies every quote of b against p, as Verify does for a
 // single quote: each with the bundle's AK, its own PCR values (for a flat
 // PCR list, the values its selection names) and the replayed event log
-// (nil skips the event-log check). It adds two bundle-level checks: the
-// bundle holds at least one quote, and (for a flat PCR list) every listed
-// PCR value is covered by a quote that authenticates it.
+// (nil skips the event-log check unless p requires one). The AK's checks,
+// the same for every quote, are made once. It adds bundle-level checks:
+// the bundle holds at least one quote, (for a flat PCR list) every listed
+// PCR value is covered by a quote that authenticates it, and the EK
+// certificate when there is one or p.EK asks for it.
 func VerifyBundle(b *Bundle, log *eventlog.Replay, p *Policy) *BundleReport {
 	if b == nil {
 		b = &Bundle{}
+	}
+	if p == nil {
+		p = &Policy{}
 	}
 	rep := &BundleReport{AK: summarizeAK(b.AK)}
 	var banks []string
@@ -679,6 +713,7 @@ func VerifyBundle(b *Bundle, log *eventlog.Replay, p *Policy) *BundleReport {
 	} else {
 		rep.Checks = append(rep.Checks, pass(CheckQuotes, fmt.Sprintf("%d quotes: %s", len(b.Quotes), strings.Join(banks, ", "))))
 	}
+	akChecks, cert := checkAK(&Evidence{AK: b.AK, AKCert: b.AKCertificate, AKIntermediates: b.Intermediates}, p)
 	covered := pcr.Values{}
 	for i, q := range b.Quotes {
 		ev := &Evidence{Attest: q.Attest, Signature: q.Signature, AK: b.AK, PCRs: q.PCRs, EventLog: log}
@@ -693,7 +728,12 @@ func VerifyBundle(b *Bundle, log *eventlog.Replay, p *Policy) *BundleReport {
 				ev.PCRs = sel.Filter(b.PCRs)
 			}
 		}
-		r := Verify(ev, p)
+		var r *Report
+		if q.Attest == nil {
+			r = Verify(nil, nil) // "no TPMS_ATTEST given"
+		} else {
+			r = verifyQuote(ev, p, akChecks)
+		}
 		qr := QuoteReport{Index: i + 1, Verified: r.Verified, Quote: r.Quote, Checks: r.Checks}
 		if q.Bank != 0 {
 			qr.Bank = q.Bank.String()
@@ -735,6 +775,14 @@ func VerifyBundle(b *Bundle, log *eventlog.Replay, p *Policy) *BundleReport {
 		default:
 			rep.Checks = append(rep.Checks, pass(CheckPCRCoverage, fmt.Sprintf("all %d listed PCR values are covered by a verified quote", b.PCRs.Len())))
 		}
+	}
+	if cert != nil {
+		rep.Checks = append(rep.Checks, *cert)
+	}
+	if b.EKCert != nil || p.EK != nil {
+		var checks []Check
+		rep.EK, checks = verifyEKEvidence(b.EKCert, p.EK)
+		rep.Checks = append(rep.Checks, checks...)
 	}
 	rep.Finish()
 	return rep

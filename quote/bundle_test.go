@@ -48,7 +48,7 @@ func TestParseAttestationWire(t *testing.T) {
 		got.Quotes[0].PCRs.Len() != q.PCRs.Len() || len(got.Ignored) != 1 || got.Ignored[0] != "sev_snp_attestation" {
 		t.Fatalf("merged parse: %+v", got)
 	}
-	rep := VerifyBundle(got, nil, &Policy{Nonce: fixtureBundleNonce(t)})
+	rep := VerifyBundle(got, nil, &Policy{Nonce: fixtureBundleNonce(t), TrustedAKs: []*PublicKey{b.AK}})
 	if !rep.Verified {
 		t.Fatalf("not verified: %v", rep.Failed())
 	}
@@ -111,7 +111,7 @@ func TestParseAttestationJSONForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !VerifyBundle(got, nil, &Policy{Nonce: fixtureBundleNonce(t)}).Verified || len(got.Ignored) != 1 {
+	if !VerifyBundle(got, nil, &Policy{Nonce: fixtureBundleNonce(t), TrustedAKs: []*PublicKey{b.AK}}).Verified || len(got.Ignored) != 1 {
 		t.Fatalf("%+v", got)
 	}
 	for _, c := range []struct{ doc, want string }{

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"math/big"
+	"slices"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
@@ -22,7 +23,7 @@ func Verified(in *Evidence, p *Policy) bool {
 	if in == nil || in.Attest == nil {
 		return false
 	}
-	if in.EventLog != nil || p.Expected != nil {
+	if in.EventLog != nil || p.Expected != nil || p.RequireEventLog || p.AKCert != nil || p.EK != nil || in.EKCert != nil {
 		return Verify(in, p).Verified
 	}
 	a := in.Attest
@@ -43,6 +44,7 @@ func Verified(in *Evidence, p *Policy) bool {
 		return false
 	}
 	// ak-name
+	named := false
 	if p.AKName != nil {
 		if ak.TPM == nil {
 			return false
@@ -51,6 +53,11 @@ func Verified(in *Evidence, p *Policy) bool {
 		if err != nil || !bytes.Equal(name, p.AKName) {
 			return false
 		}
+		named = true
+	}
+	// ak-trust (no certificate policy on this path)
+	if !named && !p.AllowUntrustedAK && !slices.ContainsFunc(p.TrustedAKs, func(k *PublicKey) bool { return sameAK(k, ak) }) {
+		return false
 	}
 	// nonce
 	if len(p.Nonce) == 0 {
@@ -71,7 +78,7 @@ func Verified(in *Evidence, p *Policy) bool {
 	}
 	// pcr-selection
 	sel, err := a.Quote.Selection()
-	if err != nil || in.PCRs == nil || !selectionIsExactly(sel, in.PCRs) {
+	if err != nil || in.PCRs == nil || in.PCRs.Len() == 0 || !selectionIsExactly(sel, in.PCRs) {
 		return false
 	}
 	// pcr-digest (a signature is required below, so its hash is the one)

@@ -41,6 +41,14 @@ func TestVerifiedAgreesWithVerify(t *testing.T) {
 			"require safe":       {Nonce: nonce, RequireSafe: true},
 			"allow unrestricted": {Nonce: nonce, AllowUnrestricted: true},
 		}
+		for _, p := range policies {
+			p.TrustedAKs = []*PublicKey{base.AK}
+		}
+		other := loadGenuine(t, "ecc-quote", "ecc-ak.pub").AK
+		policies["untrusted AK"] = &Policy{Nonce: nonce}
+		policies["untrusted AK allowed"] = &Policy{Nonce: nonce, AllowUntrustedAK: true}
+		policies["another trusted key"] = &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{other}}
+		policies["untrusted AK, ak name"] = &Policy{Nonce: nonce, AKName: name}
 		for pn, p := range policies {
 			check(g.name+" "+pn, base, p)
 		}

@@ -213,7 +213,7 @@ func FuzzParseBatchLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		// The fast decoder accepts only what encoding/json decodes the
 		// same way.
-		var fast, std BatchRequest
+		var fast, std Request
 		if _, _, ok := fastDecodeBatchLine(bytes.TrimSpace(line), &fast); ok {
 			if err := decodeBatchLineJSON(bytes.TrimSpace(line), &std); err != nil {
 				t.Fatalf("fast decoder accepted what encoding/json rejects (%v): %q", err, line)

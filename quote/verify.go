@@ -5,10 +5,12 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
@@ -28,6 +30,12 @@ type Evidence struct {
 	PCRs pcr.Values
 	// EventLog is the replay of the TCG event log of the boot, if any.
 	EventLog *eventlog.Replay
+	// AKCert is the AK's certificate, checked when Policy.AKCert is set;
+	// AKIntermediates came with it (an attestation's intermediate_certs).
+	AKCert          *TPMCertificate
+	AKIntermediates []*x509.Certificate
+	// EKCert is the TPM's EK certificate, checked against Policy.EK.
+	EKCert *TPMCertificate
 }
 
 // Policy says what the verifier expects. The zero Policy accepts nothing
@@ -57,6 +65,28 @@ type Policy struct {
 	MaxClock        uint64
 	// RequireSafe fails a quote whose clockInfo.safe is NO.
 	RequireSafe bool
+
+	// TrustedAKs are keys the verifier vouches for. The AK must be one of
+	// them, have the AKName, or be certified under AKCert; else the
+	// ak-trust check fails, unless AllowUntrustedAK accepts that (the
+	// check is then reported as skipped, with a warning).
+	TrustedAKs       []*PublicKey
+	AllowUntrustedAK bool
+	// AKCert, if set, requires Evidence.AKCert to chain to its roots and
+	// certify the AK.
+	AKCert *AKCertPolicy
+	// EK, if set, requires Evidence.EKCert to chain to its roots; an
+	// EKCert without EK fails for want of roots.
+	EK *EKPolicy
+
+	// RequireEventLog fails the event-log check when no log is given.
+	RequireEventLog bool
+	// UnloggedPCRs are PCRs the verifier knows to be extended outside
+	// the TCG event log (IMA's PCR 10, GyroidOS's PCR 11): the event-log
+	// check does not require the log to explain them. Any other quoted
+	// PCR that is off its reset value fails the check unless the log or
+	// the expected values explain it.
+	UnloggedPCRs []int
 }
 
 // Names of the checks, in report order.
@@ -82,6 +112,9 @@ type Check struct {
 	Skipped bool              `json:"skipped,omitempty" yaml:"skipped,omitempty"`
 	Reason  string            `json:"reason" yaml:"reason"`
 	Details map[string]string `json:"details,omitempty" yaml:"details,omitempty"`
+	// Notes are facts that decide nothing but that a reader must see,
+	// whatever the outcome (e.g. quoted PCRs no event touched).
+	Notes []string `json:"notes,omitempty" yaml:"notes,omitempty"`
 	// Err is the typed error of a failed check.
 	Err error `json:"-" yaml:"-"`
 }
@@ -120,6 +153,7 @@ type Report struct {
 	Verified bool          `json:"verified" yaml:"verified"`
 	Quote    *QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
 	AK       *AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
+	EK       *EKSummary    `json:"ek,omitempty" yaml:"ek,omitempty"`
 	Checks   []Check       `json:"checks" yaml:"checks"`
 }
 
@@ -170,6 +204,11 @@ func fail(name string, err error) Check {
 	return Check{Name: name, Reason: msg, Err: err}
 }
 
+func (c Check) note(notes ...string) Check {
+	c.Notes = append(c.Notes, notes...)
+	return c
+}
+
 func (c Check) with(kv ...string) Check {
 	if c.Details == nil {
 		c.Details = map[string]string{}
@@ -187,16 +226,54 @@ func Verify(in *Evidence, p *Policy) *Report {
 	if p == nil {
 		p = &Policy{}
 	}
-	rep := &Report{}
 	if in == nil || in.Attest == nil {
 		c := fail(CheckAttestHeader, &AttestHeaderError{})
 		c.Reason = "no TPMS_ATTEST given"
-		rep.Checks = append(rep.Checks, c)
-		return rep
+		return &Report{Checks: []Check{c}}
 	}
+	akChecks, cert := checkAK(in, p)
+	rep := verifyQuote(in, p, akChecks)
+	if cert != nil {
+		rep.Checks = append(rep.Checks, *cert)
+	}
+	if in.EKCert != nil || p.EK != nil {
+		var checks []Check
+		rep.EK, checks = verifyEKEvidence(in.EKCert, p.EK)
+		rep.Checks = append(rep.Checks, checks...)
+	}
+	rep.Verified = len(rep.Failed()) == 0
+	return rep
+}
+
+// checkAK runs the checks that concern the AK alone: its attributes, its
+// Name and whether anything vouches for it, and its certificate when the
+// policy asks for one (nil otherwise). They are the same for every quote
+// the AK signed.
+func checkAK(in *Evidence, p *Policy) (quoteChecks []Check, cert *Check) {
+	name := checkAKName(in.AK, p)
+	if p.AKCert != nil {
+		cp := *p.AKCert
+		cp.Intermediates = append(cp.Intermediates[:len(cp.Intermediates):len(cp.Intermediates)], in.AKIntermediates...)
+		c := VerifyAKCert(in.AKCert, in.AK, &cp)
+		cert = &c
+	}
+	return []Check{checkAKAttributes(in.AK, p), name, checkAKTrust(in.AK, p, name, cert)}, cert
+}
+
+// verifyEKEvidence checks the EK certificate, failing when the policy
+// names roots but there is no certificate to check.
+func verifyEKEvidence(ek *TPMCertificate, p *EKPolicy) (*EKSummary, []Check) {
+	if ek == nil {
+		return nil, []Check{fail(CheckEKCert, &EKError{Reason: "EK roots were given but there is no EK certificate"})}
+	}
+	return VerifyEK(ek, p)
+}
+
+// verifyQuote runs the checks of one quote, with the AK's checks made
+// once by checkAK.
+func verifyQuote(in *Evidence, p *Policy, akChecks []Check) *Report {
 	a := in.Attest
-	rep.Quote = summarize(a, in.Signature)
-	rep.AK = summarizeAK(in.AK)
+	rep := &Report{Quote: summarize(a, in.Signature), AK: summarizeAK(in.AK)}
 
 	var sel pcr.Selection
 	var selErr error
@@ -206,16 +283,15 @@ func Verify(in *Evidence, p *Policy) *Report {
 		selErr = fmt.Errorf("quoted selection: %w", selErr)
 	}
 
+	expected, explained := checkExpected(in, p, sel, selErr)
+	rep.Checks = append(rep.Checks, checkHeader(a), checkSignature(in))
+	rep.Checks = append(rep.Checks, akChecks...)
 	rep.Checks = append(rep.Checks,
-		checkHeader(a),
-		checkSignature(in),
-		checkAKAttributes(in.AK, p),
-		checkAKName(in.AK, p),
 		checkNonce(a, p),
 		checkSelection(sel, selErr, in.PCRs),
 		checkPCRDigest(a, in, sel, selErr),
-		checkEventLog(in, sel, selErr),
-		checkExpected(in, p, sel, selErr),
+		checkEventLog(in, p, sel, selErr, explained),
+		expected,
 		checkClock(a, p),
 	)
 	// Values that passed the log or expected-value checks are only worth
@@ -421,8 +497,9 @@ func checkAKAttributes(ak *PublicKey, p *Policy) Check {
 	}
 	attrs := t.Attributes
 	details := []string{"attributes", attrs.String(), "name_alg", t.NameAlg.String()}
+	var notes []string
 	if attrs&AttrFixedTPM == 0 {
-		details = append(details, "note", "not fixedtpm: the key may exist outside this TPM")
+		notes = append(notes, "not fixedtpm: the key may exist outside this TPM")
 	}
 	var missing []string
 	if attrs&AttrSign == 0 {
@@ -433,15 +510,15 @@ func checkAKAttributes(ak *PublicKey, p *Policy) Check {
 	}
 	switch {
 	case len(missing) == 0:
-		return pass(CheckAKAttributes, "restricted signing key ("+attrs.String()+")").with(details...)
+		return pass(CheckAKAttributes, "restricted signing key ("+attrs.String()+")").with(details...).note(notes...)
 	case attrs&AttrSign == 0:
 		return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing,
-			Reason: "the AK is not a signing key (" + attrs.String() + ")"}).with(details...)
+			Reason: "the AK is not a signing key (" + attrs.String() + ")"}).with(details...).note(notes...)
 	case p.AllowUnrestricted:
-		return pass(CheckAKAttributes, "unrestricted signing key accepted by --allow-unrestricted ("+attrs.String()+"); such a key can sign a forged TPMS_ATTEST, so trust rests on who holds it").with(details...)
+		return pass(CheckAKAttributes, "unrestricted signing key accepted by --allow-unrestricted ("+attrs.String()+"); such a key can sign a forged TPMS_ATTEST, so trust rests on who holds it").with(details...).note(notes...)
 	}
 	return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing,
-		Reason: "the AK is not restricted (" + attrs.String() + "): an unrestricted signing key signs any data, a forged TPMS_ATTEST included; quote with a restricted AK, or pass --allow-unrestricted (GyroidOS CML keys are unrestricted)"}).with(details...)
+		Reason: "the AK is not restricted (" + attrs.String() + "): an unrestricted signing key signs any data, a forged TPMS_ATTEST included; quote with a restricted AK, or pass --allow-unrestricted (GyroidOS CML keys are unrestricted)"}).with(details...).note(notes...)
 }
 
 func checkAKName(ak *PublicKey, p *Policy) Check {
@@ -506,6 +583,10 @@ func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
 		return fail(CheckPCRSelection, &SelectionError{Quoted: sel,
 			Reason: "no PCR values given, so the quote's pcrDigest is not tied to any values (give the values tpm2_quote -o wrote)"})
 	}
+	if len(refs(sel)) == 0 {
+		return fail(CheckPCRSelection, &SelectionError{Quoted: sel,
+			Reason: "the quote selects no PCR, so it says nothing about the platform's state"})
+	}
 	supplied := vals.Selection()
 	var missing, extra []PCRRef
 	for _, r := range refs(sel) {
@@ -569,9 +650,16 @@ func checkPCRDigest(a *Attest, in *Evidence, sel pcr.Selection, selErr error) Ch
 	return pass(CheckPCRDigest, fmt.Sprintf("%s of the %d supplied values in quote order equals pcrDigest %x%s", alg, len(refs(sel)), quoted, note)).with(details...)
 }
 
-func checkEventLog(in *Evidence, sel pcr.Selection, selErr error) Check {
+// refSet is a set of bank:PCR references.
+type refSet map[PCRRef]bool
+
+func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, explained refSet) Check {
 	rp := in.EventLog
 	if rp == nil {
+		if p.RequireEventLog {
+			return fail(CheckEventLog, &ReplayError{PCR: -1, LastEvent: -1,
+				Reason: "an event log is required, and none was given: nothing explains the quoted PCR values"})
+		}
 		return skip(CheckEventLog, "no event log given")
 	}
 	if selErr != nil {
@@ -581,7 +669,7 @@ func checkEventLog(in *Evidence, sel pcr.Selection, selErr error) Check {
 		return fail(CheckEventLog, &ReplayError{PCR: -1, Reason: "no PCR values given to compare the replay with"})
 	}
 	var first *ReplayError
-	var failing, matched, notLogged, unexplained []PCRRef
+	var failing, matched, notLogged, unexplained, byOther []PCRRef
 	for _, b := range sel {
 		if !containsAlg(rp.Banks, b.Alg) {
 			failing = append(failing, PCRRef{Bank: b.Alg, PCR: -1})
@@ -599,8 +687,12 @@ func checkEventLog(in *Evidence, sel pcr.Selection, selErr error) Check {
 			}
 			replayed, _ := rp.Values.Get(b.Alg, i)
 			if !rp.Touched(i) {
-				notLogged = append(notLogged, ref)
-				if !bytes.Equal(quoted, replayed) {
+				switch {
+				case bytes.Equal(quoted, replayed):
+					notLogged = append(notLogged, ref)
+				case explained[ref] || slices.Contains(p.UnloggedPCRs, i):
+					byOther = append(byOther, ref)
+				default:
 					unexplained = append(unexplained, ref)
 				}
 				continue
@@ -619,16 +711,32 @@ func checkEventLog(in *Evidence, sel pcr.Selection, selErr error) Check {
 	if len(notLogged) > 0 {
 		details = append(details, "not_in_log", refList(notLogged))
 	}
-	if len(unexplained) > 0 {
-		details = append(details, "unexplained", refList(unexplained)+": not in the event log and not at their reset value; check them another way (IMA log, --expected)")
+	if len(byOther) > 0 {
+		details = append(details, "outside_log", refList(byOther))
+	}
+	if first == nil && len(rp.DigestIssues) > 0 {
+		d := rp.DigestIssues[0]
+		first = &ReplayError{PCR: d.PCR, LastEvent: d.Event, Bank: 0,
+			Reason: fmt.Sprintf("event #%d (%s, PCR %d, at byte %d) has a digest that contradicts its data (%s), so what the log says about it is forged or corrupt; %d such events in all",
+				d.Event, d.Type, d.PCR, d.Offset, d.Check.Status, len(rp.DigestIssues))}
+		first.Failing = nil
+	}
+	if first == nil && len(unexplained) > 0 {
+		first = &ReplayError{PCR: -1, LastEvent: -1, Reason: fmt.Sprintf(
+			"%s: quoted off their reset value, but no event of the log extends them and nothing else explains them (events removed from the log, or PCRs extended outside it: name those as extended outside the log, or give expected values for them)",
+			refList(unexplained))}
+		failing = unexplained
 	}
 	if len(rp.DigestIssues) > 0 {
-		details = append(details, "digest_issues", fmt.Sprintf("%d events' digests do not match their data (see goldenpcr eventlog replay)", len(rp.DigestIssues)))
+		details = append(details, "digest_issues", fmt.Sprintf("%d events' digests do not match their data (see goldenpcr eventlog show)", len(rp.DigestIssues)))
+	}
+	if len(unexplained) > 0 {
+		details = append(details, "unexplained", refList(unexplained))
 	}
 	if first != nil {
 		first.Failing = failing
 		c := fail(CheckEventLog, first)
-		if first.PCR >= 0 {
+		if first.PCR >= 0 && first.Replayed != nil {
 			c.Reason = fmt.Sprintf("%s PCR %d replays to %x, the quote says %x (last extended by event #%d)",
 				first.Bank, first.PCR, first.Replayed, first.Quoted, first.LastEvent)
 			if len(failing) > 1 {
@@ -638,12 +746,16 @@ func checkEventLog(in *Evidence, sel pcr.Selection, selErr error) Check {
 		return c.with(details...)
 	}
 	if len(matched) == 0 {
-		return fail(CheckEventLog, &ReplayError{PCR: -1, LastEvent: -1,
+		c := fail(CheckEventLog, &ReplayError{PCR: -1, LastEvent: -1,
 			Reason: fmt.Sprintf("the event log extends none of the quoted PCRs (%s), so it explains nothing the quote says", sel)}).with(details...)
+		return c
 	}
 	reason := fmt.Sprintf("the log's %d events replay to the quoted value of %s", rp.Events, refList(matched))
 	if len(notLogged) > 0 {
-		reason += fmt.Sprintf("; %s not in the log", refList(notLogged))
+		reason += fmt.Sprintf("; %s not in the log (at their reset value)", refList(notLogged))
+	}
+	if len(byOther) > 0 {
+		reason += fmt.Sprintf("; %s extended outside the log (the log does not vouch for them)", refList(byOther))
 	}
 	return pass(CheckEventLog, reason).with(details...)
 }
@@ -668,14 +780,17 @@ func algList(list []pcr.Alg) string {
 	return strings.Join(parts, ",")
 }
 
-func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Check {
+// checkExpected compares the quoted values with the expected ones and
+// returns the PCRs it found equal to them, which the event-log check
+// counts as explained.
+func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Check, refSet) {
 	if p.Expected == nil {
-		return skip(CheckExpected, "no expected PCR values given")
+		return skip(CheckExpected, "no expected PCR values given"), nil
 	}
 	if selErr != nil {
 		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
 		c.Reason = selErr.Error()
-		return c
+		return c, nil
 	}
 	quoted := pcr.Values{}
 	if in.PCRs != nil {
@@ -685,9 +800,15 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Che
 	if err != nil {
 		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
 		c.Reason = "baseline: " + err.Error()
-		return c
+		return c, nil
 	}
 	rows, idx := m.Rows, m.Alternative
+	explained := refSet{}
+	for _, r := range rows {
+		if r.Status == pcr.Match {
+			explained[PCRRef{Bank: r.Alg, PCR: r.Index}] = true
+		}
+	}
 	alt, closest, variants := "", "", ""
 	if m.Alternatives > 1 {
 		alt = fmt.Sprintf(" of alternative %d", idx+1)
@@ -697,7 +818,12 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Che
 		variants = fmt.Sprintf(" (%d by an accepted variant)", m.ByVariant)
 	}
 	if m.OK {
-		return pass(CheckExpected, fmt.Sprintf("all %d expected PCRs%s equal the quoted values%s", len(rows), alt, variants))
+		if len(rows) == 0 {
+			c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
+			c.Reason = "the expected values name no PCR, so they check nothing"
+			return c, nil
+		}
+		return pass(CheckExpected, fmt.Sprintf("all %d expected PCRs%s equal the quoted values%s", len(rows), alt, variants)), explained
 	}
 	var bad []pcr.Comparison
 	details := []string{}
@@ -713,7 +839,7 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) Che
 	}
 	c := fail(CheckExpected, &PCRMismatchError{Alternative: idx, PCRs: bad})
 	c.Reason = fmt.Sprintf("%d of %d expected PCRs differ%s: %s", len(bad), len(rows), closest, c.Reason)
-	return c.with(details...)
+	return c.with(details...), explained
 }
 
 // obfuscationNote: TPM 2.0 Part 1, "Obfuscation": a key outside the
@@ -731,6 +857,10 @@ func checkClock(a *Attest, p *Policy) Check {
 		ci.Clock, ci.ResetCount, ci.RestartCount, safe, a.FirmwareVersion)
 	// The values themselves are in the report's quote summary.
 	details := []string{"note", obfuscationNote}
+	var notes []string
+	if p.MinResetCount > 0 || p.MinRestartCount > 0 {
+		notes = append(notes, obfuscationNote)
+	}
 	var errs []*FreshnessError
 	if p.MinResetCount > 0 && ci.ResetCount < p.MinResetCount {
 		errs = append(errs, &FreshnessError{Field: "resetCount", Got: uint64(ci.ResetCount), Limit: uint64(p.MinResetCount), Rule: "at least"})
@@ -754,10 +884,10 @@ func checkClock(a *Attest, p *Policy) Check {
 		}
 		c := fail(CheckClock, errs[0])
 		c.Reason = strings.Join(msgs, "; ") + " (" + state + ")"
-		return c.with(details...)
+		return c.with(details...).note(notes...)
 	}
 	if p.MinResetCount == 0 && p.MinRestartCount == 0 && p.MinClock == 0 && p.MaxClock == 0 && !p.RequireSafe {
-		return skip(CheckClock, "no limits set; "+state).with(details...)
+		return skip(CheckClock, "no limits set; "+state).with(details...).note(notes...)
 	}
-	return pass(CheckClock, "within the limits: "+state).with(details...)
+	return pass(CheckClock, "within the limits: "+state).with(details...).note(notes...)
 }

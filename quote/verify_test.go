@@ -21,11 +21,11 @@ import (
 func TestVerifyGenuineFixtures(t *testing.T) {
 	for _, g := range genuine {
 		t.Run(g.name, func(t *testing.T) {
-			rep := Verify(loadGenuine(t, g.name, g.ak), &Policy{Nonce: fixtureNonce(t)})
+			rep := verifyTrusting(loadGenuine(t, g.name, g.ak), &Policy{Nonce: fixtureNonce(t)})
 			if !rep.Verified || rep.Err() != nil {
 				t.Fatalf("genuine quote not verified: %v", rep.Err())
 			}
-			want := []string{CheckAttestHeader, CheckSignature, CheckAKAttributes, CheckAKName, CheckNonce,
+			want := []string{CheckAttestHeader, CheckSignature, CheckAKAttributes, CheckAKName, CheckAKTrust, CheckNonce,
 				CheckPCRSelection, CheckPCRDigest, CheckEventLog, CheckExpected, CheckClock}
 			var got []string
 			for _, c := range rep.Checks {
@@ -48,7 +48,7 @@ func TestVerifyGenuineFixtures(t *testing.T) {
 	// swtpm (libtpms) signs RSASSA-PSS with a salt as long as the hash,
 	// not the largest salt (256-32-2 = 222 bytes) some TPMs use; both
 	// verify because the salt length is recovered, not assumed.
-	rep := Verify(loadGenuine(t, "rsapss-quote", "rsapss-ak.pub"), &Policy{Nonce: fixtureNonce(t)})
+	rep := verifyTrusting(loadGenuine(t, "rsapss-quote", "rsapss-ak.pub"), &Policy{Nonce: fixtureNonce(t)})
 	if got := rep.Check(CheckSignature).Details["pss_salt_length"]; got != "32" {
 		t.Errorf("PSS salt length %s, want 32", got)
 	}
@@ -69,12 +69,12 @@ func TestVerifyPlainSignatures(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev.PCRs = readPCRs(t, filepath.Join(quoteDir, name+"-plain.pcrs"))
-		if rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)}); !rep.Verified {
+		if rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t)}); !rep.Verified {
 			t.Errorf("%s plain: %v", name, rep.Err())
 		}
 		// The wrong scheme for the key fails the signature check only.
 		ev.Signature.Scheme = map[string]SigScheme{"rsa": SchemeRSAPSS, "ecc": SchemeECDAA}[name]
-		rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+		rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t)})
 		if f := failedChecks(rep); !slices.Equal(f, []string{CheckSignature}) {
 			t.Errorf("%s with the wrong scheme: failed %v", name, f)
 		}
@@ -114,7 +114,7 @@ func TestVerifyTamperingTypedErrors(t *testing.T) {
 		{"no PCR values", func(ev *Evidence, p *Policy) { ev.PCRs = nil },
 			[]string{CheckPCRSelection, CheckPCRDigest}, new(*PCRDigestError), "no PCR values given"},
 		{"no AK", func(ev *Evidence, p *Policy) { ev.AK = nil },
-			[]string{CheckSignature, CheckAKAttributes}, new(*SignatureError), "no AK public key given"},
+			[]string{CheckSignature, CheckAKAttributes, CheckAKTrust}, new(*SignatureError), "no AK public key given"},
 		{"other AK", func(ev *Evidence, p *Policy) { ev.AK = mustPublic(t, "rsapss-ak.pub") },
 			[]string{CheckSignature}, new(*SignatureError), "the AK is fixed to rsapss/sha256, but the signature is rsassa/sha256"},
 		{"ECC AK for RSA signature", func(ev *Evidence, p *Policy) { ev.AK = mustPublic(t, "ecc-ak.pem"); p.AllowUnrestricted = true },
@@ -146,7 +146,7 @@ func TestVerifyTamperingTypedErrors(t *testing.T) {
 			ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 			p := &Policy{Nonce: nonce}
 			c.change(ev, p)
-			rep := Verify(ev, p)
+			rep := verifyTrusting(ev, p)
 			if rep.Verified {
 				t.Fatal("tampered quote verified")
 			}
@@ -191,7 +191,7 @@ func fakeReplay(vals pcr.Values, badBank pcr.Alg, bad int) *eventlog.Replay {
 func TestVerifyEventLogDetails(t *testing.T) {
 	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
-	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+	rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t)})
 	c := rep.Check(CheckEventLog)
 	if !c.Passed || !strings.Contains(c.Reason, "sha256:16 not in the log") {
 		t.Errorf("%+v", c)
@@ -200,7 +200,7 @@ func TestVerifyEventLogDetails(t *testing.T) {
 	for i := range ev.EventLog.LastEvent {
 		ev.EventLog.LastEvent[i] = -1
 	}
-	rep = Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+	rep = verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t)})
 	if c := rep.Check(CheckEventLog); c.Passed || !strings.Contains(c.Reason, "extends none of the quoted PCRs") {
 		t.Errorf("%+v", c)
 	}
@@ -211,7 +211,7 @@ func TestVerifyEventLogDetails(t *testing.T) {
 	// Several bad PCRs: the first is named, all are listed.
 	ev.EventLog = fakeReplay(ev.PCRs, pcr.SHA1, 1)
 	ev.EventLog.Values[pcr.SHA256][7] = make([]byte, 32)
-	rep = Verify(ev, &Policy{Nonce: fixtureNonce(t)})
+	rep = verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t)})
 	if !errors.As(rep.Err(), &re) || re.Bank != pcr.SHA1 || re.PCR != 1 || len(re.Failing) != 2 {
 		t.Errorf("%+v", re)
 	}
@@ -220,7 +220,7 @@ func TestVerifyEventLogDetails(t *testing.T) {
 func TestVerifyPolicyOptOuts(t *testing.T) {
 	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.AK = mustPublic(t, "rsa-ak.pem")
-	rep := Verify(ev, &Policy{NoNonce: true, AllowUnrestricted: true})
+	rep := verifyTrusting(ev, &Policy{NoNonce: true, AllowUnrestricted: true})
 	if !rep.Verified {
 		t.Fatalf("opted-out checks failed: %v", rep.Err())
 	}
@@ -231,11 +231,11 @@ func TestVerifyPolicyOptOuts(t *testing.T) {
 	}
 	// A CML-like unrestricted sign+decrypt key.
 	u := loadGenuine(t, "unrestricted-quote", "unrestricted-key.pub")
-	rep = Verify(u, &Policy{Nonce: fixtureNonce(t)})
+	rep = verifyTrusting(u, &Policy{Nonce: fixtureNonce(t)})
 	if f := failedChecks(rep); !slices.Equal(f, []string{CheckAKAttributes}) || !strings.Contains(rep.Check(CheckAKAttributes).Reason, "not restricted") {
 		t.Errorf("unrestricted without policy: %v %s", f, rep.Check(CheckAKAttributes).Reason)
 	}
-	rep = Verify(u, &Policy{Nonce: fixtureNonce(t), AllowUnrestricted: true, RequireSafe: true, MinClock: 1})
+	rep = verifyTrusting(u, &Policy{Nonce: fixtureNonce(t), AllowUnrestricted: true, RequireSafe: true, MinClock: 1})
 	if !rep.Verified || !rep.Check(CheckAKAttributes).Passed || !rep.Check(CheckClock).Passed {
 		t.Errorf("unrestricted with policy: %v", rep.Err())
 	}
@@ -282,7 +282,7 @@ func TestCMLFixture(t *testing.T) {
 		t.Errorf("signature %s", sig)
 	}
 
-	rep := Verify(&Evidence{Attest: a, Signature: sig, PCRs: vals}, &Policy{Nonce: nonce, AllowUnrestricted: true})
+	rep := verifyTrusting(&Evidence{Attest: a, Signature: sig, PCRs: vals}, &Policy{Nonce: nonce, AllowUnrestricted: true})
 	if rep.Verified {
 		t.Fatal("a quote whose signature was not checked must not verify")
 	}
@@ -296,7 +296,7 @@ func TestCMLFixture(t *testing.T) {
 	}
 	// With a changed PCR value the digest check fails too.
 	vals[pcr.SHA256][10] = flip(vals[pcr.SHA256][10], 31)
-	rep = Verify(&Evidence{Attest: a, Signature: sig, PCRs: vals}, &Policy{Nonce: nonce})
+	rep = verifyTrusting(&Evidence{Attest: a, Signature: sig, PCRs: vals}, &Policy{Nonce: nonce})
 	if c := rep.Check(CheckPCRDigest); c.Passed {
 		t.Error("changed PCR 10 still matches pcrDigest")
 	}
@@ -337,7 +337,7 @@ func TestVerifyPSSMaxSalt(t *testing.T) {
 		}
 		ev.Signature = &Signature{Scheme: SchemeRSAPSS, Hash: pcr.SHA256, RSA: s}
 		ev.AK = &PublicKey{Format: "test", Key: &key.PublicKey}
-		rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), AllowUnrestricted: true})
+		rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t), AllowUnrestricted: true})
 		want := map[int]string{rsa.PSSSaltLengthEqualsHash: "32", 222: "222"}[salt]
 		if c := rep.Check(CheckSignature); !c.Passed || c.Details["pss_salt_length"] != want {
 			t.Errorf("salt %d: %+v", salt, c)
@@ -349,7 +349,7 @@ func TestVerifyUnauthenticatedValuesNoted(t *testing.T) {
 	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
 	ev.Signature.RSA = flip(ev.Signature.RSA, 0)
-	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}}})
+	rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t), Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}}})
 	for _, name := range []string{CheckEventLog, CheckExpected} {
 		if c := rep.Check(name); !c.Passed || !strings.Contains(c.Reason, "not authenticated") {
 			t.Errorf("%s: %+v", name, c)
@@ -358,14 +358,14 @@ func TestVerifyUnauthenticatedValuesNoted(t *testing.T) {
 	// An Attest built by hand (no Raw) is verified over its encoding.
 	ev = loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.Attest.Raw = nil
-	if rep := Verify(ev, &Policy{Nonce: fixtureNonce(t)}); !rep.Verified {
+	if rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t)}); !rep.Verified {
 		t.Errorf("hand-built Attest: %v", rep.Err())
 	}
 }
 
 func TestVerifyDegenerateInputs(t *testing.T) {
 	for _, ev := range []*Evidence{nil, {}} {
-		rep := Verify(ev, nil)
+		rep := verifyTrusting(ev, nil)
 		if rep.Verified || len(rep.Checks) != 1 || rep.Checks[0].Reason != "no TPMS_ATTEST given" {
 			t.Errorf("%+v", rep)
 		}
@@ -374,7 +374,7 @@ func TestVerifyDegenerateInputs(t *testing.T) {
 	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.Attest = mustAttest(t, patch(ev.Attest.Raw, 4, 0x80, 0x17))
 	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
-	rep := Verify(ev, &Policy{Nonce: fixtureNonce(t), Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}}})
+	rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t), Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{ev.PCRs}}}})
 	want := []string{CheckAttestHeader, CheckSignature, CheckPCRSelection, CheckPCRDigest, CheckEventLog, CheckExpected}
 	if f := failedChecks(rep); !slices.Equal(f, want) {
 		t.Errorf("failed %v, want %v", f, want)

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes shared by every command.
@@ -87,8 +89,9 @@ build produced, and tells whether they agree.
 
 Exit codes: 0 = ok / verified, 1 = evidence or values do not match,
 2 = bad usage or unreadable input.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return refuseEmptyValues(c.Flags()) },
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	for _, g := range commandGroups {
@@ -119,6 +122,32 @@ func newPCRCmd() *cobra.Command {
 	}
 	c.AddCommand(newPCRConvertCmd(), newPCRDiffCmd())
 	return c
+}
+
+// refuseEmptyValues fails when an option was given an empty value: for
+// every option of every command, an empty value would switch its check
+// or input off as its absence does, and a script whose variable is unset
+// must hear about it rather than silently lose the check.
+func refuseEmptyValues(fs *pflag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if err != nil {
+			return
+		}
+		switch v := f.Value.(type) {
+		case pflag.SliceValue:
+			for _, s := range v.GetSlice() {
+				if strings.TrimSpace(s) == "" {
+					err = fmt.Errorf("--%s: empty value", f.Name)
+				}
+			}
+		default:
+			if strings.TrimSpace(f.Value.String()) == "" {
+				err = fmt.Errorf("--%s: empty value", f.Name)
+			}
+		}
+	})
+	return err
 }
 
 // openInput opens a file named on the command line, or stdin for "-".

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,9 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/goldenpcr/goldenpcr/eventlog"
-	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/quote"
 )
 
@@ -49,6 +47,11 @@ type verifyQuoteOptions struct {
 	MaxClock          uint64
 	RequireSafe       bool
 	Output            string
+	// Who vouches for the AK, and what the event log must explain.
+	AllowUntrustedAK     bool
+	RequireEventLog      bool
+	AllowMissingEventLog bool
+	UnloggedPCRs         string
 
 	// Whole attestations (verify_quote_bundle.go).
 	Attestation        string
@@ -65,6 +68,8 @@ type verifyQuoteOptions struct {
 	// Batch verification (verify_quote_batch.go).
 	Batch string
 	Jobs  int
+	// changed lists the options given on the command line.
+	changed []string
 }
 
 func newVerifyQuoteCmd() *cobra.Command {
@@ -162,6 +167,7 @@ is unreadable or malformed, or the options contradict each other. With
       --sig-alg ecdsa-sha256 --allow-unrestricted --nonce "$NONCE" --pcrs quote.pcrs -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			c.Flags().Visit(func(f *pflag.Flag) { opts.changed = append(opts.changed, f.Name) })
 			return runVerifyQuote(opts, c.OutOrStdout())
 		},
 	}
@@ -170,7 +176,7 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringVar(&opts.AKName, "ak-name", "", "expected TPM Name of the AK: a file (tpm2_createak -n) or hex")
 	f.StringVarP(&opts.Message, "message", "m", "", "the quoted TPMS_ATTEST (tpm2_quote -m) or TPM2B_ATTEST (required)")
 	f.StringVarP(&opts.Signature, "signature", "s", "", "the quote's signature (tpm2_quote -s) (required)")
-	f.StringVar(&opts.SigFormat, "sig-format", "tss", "signature format: tss (TPMT_SIGNATURE) or plain")
+	f.StringVar(&opts.SigFormat, "sig-format", "", "signature format: tss (TPMT_SIGNATURE, the default) or plain")
 	f.StringVar(&opts.SigAlg, "sig-alg", "", "scheme and hash of a plain signature: rsassa-sha256, rsapss-sha256, ecdsa-sha384, …")
 	f.StringVar(&opts.Nonce, "nonce", "", "the nonce (qualifying data) the verifier sent, hex")
 	f.StringVar(&opts.NonceFile, "nonce-file", "", "file holding the nonce as raw bytes")
@@ -188,6 +194,10 @@ is unreadable or malformed, or the options contradict each other. With
 	f.Uint64Var(&opts.MinClock, "min-clock", 0, "fail if clockInfo.clock (ms) is below N, e.g. the clock of an earlier quote")
 	f.Uint64Var(&opts.MaxClock, "max-clock", 0, "fail if clockInfo.clock (ms) is above N")
 	f.BoolVar(&opts.RequireSafe, "require-safe", false, "fail if clockInfo.safe is NO")
+	f.BoolVar(&opts.AllowUntrustedAK, "allow-untrusted-ak", false, "INSECURE: accept an attestation's AK that nothing vouches for (no --ak, --ak-name or --ak-roots); reported as NOT CHECKED")
+	f.BoolVar(&opts.RequireEventLog, "require-eventlog", false, "fail a single quote given without --eventlog (attestations need their log by default)")
+	f.BoolVar(&opts.AllowMissingEventLog, "allow-missing-eventlog", false, "accept an attestation without an event log (its PCR values are then explained by --expected alone)")
+	f.StringVar(&opts.UnloggedPCRs, "unlogged-pcrs", "", "PCRs extended outside the TCG event log, e.g. 10 (IMA) or 11 (GyroidOS); the log need not explain them")
 	f.StringVar(&opts.Attestation, "attestation", "", "a go-tpm-tools attest.Attestation (protobuf binary or protojson): verify every quote in it")
 	f.StringVar(&opts.AttestationFormat, "attestation-format", "", "format of --attestation: pb or json (default: detected)")
 	f.StringVar(&opts.PlatformParameters, "platform-parameters", "", "a go-attestation PlatformParameters as JSON: verify every quote in it")
@@ -274,197 +284,39 @@ type verifyQuoteOutput struct {
 	Checks   []quote.Check       `json:"checks" yaml:"checks"`
 }
 
-// loadEvidence reads every input file; any failure here is exit code 2.
-func loadEvidence(opts *verifyQuoteOptions) (*quote.Evidence, *quote.Policy, error) {
-	if opts.Message == "" || opts.Signature == "" {
-		return nil, nil, errors.New("--message (-m) and --signature (-s) are required")
+// request turns the options into the request a batch line would make.
+func (o *verifyQuoteOptions) request() *quote.Request {
+	return &quote.Request{
+		AK: o.AK, AKName: o.AKName, Message: o.Message, Signature: o.Signature, SigFormat: o.SigFormat, SigAlg: o.SigAlg,
+		PCRs: o.PCRs, PCRsFormat: o.PCRsFormat, PCRsSel: o.PCRsSel,
+		Nonce: o.Nonce, NonceFile: o.NonceFile, NoNonce: o.NoNonce,
+		EventLog: o.EventLog, Expected: o.Expected, ExpectedFormat: o.ExpectedFormat, ExpectedSel: o.ExpectedSel,
+		AllowUnrestricted: o.AllowUnrestricted, MinResetCount: o.MinResetCount, MinRestartCount: o.MinRestartCount,
+		MinClock: o.MinClock, MaxClock: o.MaxClock, RequireSafe: o.RequireSafe,
+		Attestation: o.Attestation, AttestationFormat: o.AttestationFormat, PlatformParameters: o.PlatformParameters,
+		AKCert: o.AKCert, AKRoots: o.AKRoots, AKIntermediates: o.AKIntermediates, AllowUntrustedAK: o.AllowUntrustedAK,
+		EKCert: o.EKCert, EKRoots: o.EKRoots, EKIntermediates: o.EKIntermediates, EKPub: o.EKPub,
+		RequireEventLog: o.RequireEventLog, AllowMissingEventLog: o.AllowMissingEventLog, UnloggedPCRs: o.UnloggedPCRs,
 	}
-	ev := &quote.Evidence{}
-	p, err := loadQuotePolicy(opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	msg, err := readSmall(opts.Message, maxQuoteFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--message: %w", err)
-	}
-	if ev.Attest, err = quote.ParseAttest(maybeHex(msg)); err != nil {
-		return nil, nil, fmt.Errorf("--message %s: %w", opts.Message, err)
-	}
-
-	sig, err := readSmall(opts.Signature, maxQuoteFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--signature: %w", err)
-	}
-	switch opts.SigFormat {
-	case "tss", "":
-		if opts.SigAlg != "" {
-			return nil, nil, errors.New("--sig-alg is for --sig-format plain: a TPMT_SIGNATURE names its own scheme and hash")
-		}
-		ev.Signature, err = quote.ParseSignature(maybeHex(sig))
-	case "plain":
-		if opts.SigAlg == "" {
-			return nil, nil, errors.New("--sig-format plain needs --sig-alg, e.g. rsassa-sha256 or ecdsa-sha256")
-		}
-		ev.Signature, err = quote.ParsePlainSignature(sig, opts.SigAlg)
-	default:
-		return nil, nil, fmt.Errorf("--sig-format %q: want tss or plain", opts.SigFormat)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("--signature %s: %w", opts.Signature, err)
-	}
-
-	if opts.AK != "" {
-		b, err := readSmall(opts.AK, maxKeyFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--ak: %w", err)
-		}
-		if ev.AK, err = quote.ParsePublic(b); err != nil {
-			return nil, nil, fmt.Errorf("--ak %s: %w", opts.AK, err)
-		}
-	}
-	if opts.PCRs != "" {
-		sel := opts.PCRsSel
-		if sel == "" && opts.PCRsFormat != "" && ev.Attest.Quote != nil {
-			if f, err := pcr.ParseFormat(opts.PCRsFormat); err == nil && f == pcr.FormatValues {
-				s, err := ev.Attest.Quote.Selection()
-				if err != nil {
-					return nil, nil, fmt.Errorf("--pcrs: a values file needs a selection, and the quote's is unusable: %w", err)
-				}
-				sel = s.String()
-			}
-		}
-		doc, err := readPCRFile(opts.PCRs, opts.PCRsFormat, sel, "--pcrs-format", "--pcrs-sel")
-		if err != nil {
-			return nil, nil, fmt.Errorf("--pcrs: %w", err)
-		}
-		if len(doc.Sets) != 1 {
-			return nil, nil, fmt.Errorf("--pcrs %s holds %d alternative sets; the values a quote covers are one set", opts.PCRs, len(doc.Sets))
-		}
-		ev.PCRs = doc.Sets[0]
-	}
-
-	if opts.EventLog != "" {
-		f, err := os.Open(opts.EventLog)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--eventlog: %w", err)
-		}
-		defer f.Close()
-		if ev.EventLog, err = eventlog.ReplayLog(f, &eventlog.ReplayOptions{CheckDigests: true}); err != nil {
-			return nil, nil, fmt.Errorf("--eventlog %s: %w", opts.EventLog, err)
-		}
-	}
-	return ev, p, nil
-}
-
-// loadQuotePolicy reads what the verifier expects: nonce, AK name, expected
-// PCR values and freshness limits.
-func loadQuotePolicy(opts *verifyQuoteOptions) (*quote.Policy, error) {
-	p := &quote.Policy{
-		NoNonce:           opts.NoNonce,
-		AllowUnrestricted: opts.AllowUnrestricted,
-		MinResetCount:     opts.MinResetCount,
-		MinRestartCount:   opts.MinRestartCount,
-		MinClock:          opts.MinClock,
-		MaxClock:          opts.MaxClock,
-		RequireSafe:       opts.RequireSafe,
-	}
-	switch {
-	case opts.Nonce != "" && opts.NonceFile != "":
-		return nil, errors.New("give --nonce or --nonce-file, not both")
-	case opts.NoNonce && (opts.Nonce != "" || opts.NonceFile != ""):
-		return nil, errors.New("--no-nonce contradicts --nonce/--nonce-file")
-	case opts.Nonce != "":
-		b, err := parseHexArg("--nonce", opts.Nonce)
-		if err != nil {
-			return nil, err
-		}
-		p.Nonce = b
-	case opts.NonceFile != "":
-		b, err := readSmall(opts.NonceFile, 1024)
-		if err != nil {
-			return nil, fmt.Errorf("--nonce-file: %w", err)
-		}
-		if len(b) == 0 {
-			return nil, fmt.Errorf("--nonce-file %s is empty", opts.NonceFile)
-		}
-		p.Nonce = b
-	}
-
-	if opts.AKName != "" {
-		b, err := readAKName(opts.AKName)
-		if err != nil {
-			return nil, err
-		}
-		p.AKName = b
-	}
-	if opts.Expected != "" {
-		ref, err := readReference(opts.Expected, opts.ExpectedFormat, opts.ExpectedSel, "--expected-format", "--expected-sel")
-		if err != nil {
-			return nil, fmt.Errorf("--expected: %w", err)
-		}
-		p.Expected = &ref.Reference
-	}
-	return p, nil
-}
-
-// readAKName reads --ak-name: a file holding the binary Name (as
-// tpm2_createak -n writes it) or its hex, or a hex string.
-func readAKName(v string) ([]byte, error) {
-	if b, err := readSmall(v, 1024); err == nil {
-		b = maybeHex(b)
-		if len(b) == 0 {
-			return nil, fmt.Errorf("--ak-name %s is empty", v)
-		}
-		return b, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("--ak-name: %w", err)
-	}
-	b, err := parseHexArg("--ak-name", v)
-	if err != nil {
-		return nil, fmt.Errorf("%w (or a file holding the Name)", err)
-	}
-	return b, nil
 }
 
 func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
-	switch {
-	case opts.Batch != "":
+	if opts.Batch != "" {
 		return runVerifyQuoteBatch(opts, out)
-	case opts.Attestation != "" || opts.PlatformParameters != "":
-		return runVerifyBundle(opts, out)
 	}
-	if opts.AttestationFormat != "" {
-		return errors.New("--attestation-format needs --attestation")
-	}
-	ev, p, err := loadEvidence(opts)
+	v, err := loadRequest(opts.request(), commandLine)
 	if err != nil {
 		return err
 	}
-	ek, ekPolicy, err := loadEK(opts)
-	if err != nil {
-		return err
+	if v.bundle != nil {
+		return renderBundle(opts, v, out)
 	}
-	akCheck, err := akCertCheck(opts, ev.AK, nil, nil)
-	if err != nil {
-		return err
-	}
-	rep := quote.Verify(ev, p)
-	var ekSum *quote.EKSummary
-	if ek != nil {
-		var checks []quote.Check
-		ekSum, checks = quote.VerifyEK(ek, ekPolicy)
-		rep.Checks = append(rep.Checks, checks...)
-	}
-	if akCheck != nil {
-		rep.Checks = append(rep.Checks, *akCheck)
-	}
-	rep.Verified = len(rep.Failed()) == 0
+	rep := v.verify().single
 	o := verifyQuoteOutput{
 		Verified: rep.Verified,
 		Inputs: verifyInputs{Message: opts.Message, Signature: opts.Signature, AK: opts.AK,
 			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected},
-		Quote: rep.Quote, AK: rep.AK, EK: ekSum, Checks: rep.Checks,
+		Quote: rep.Quote, AK: rep.AK, EK: rep.EK, Checks: rep.Checks,
 	}
 	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
 		return err
@@ -556,6 +408,13 @@ func writeQuoteCheckLines(w io.Writer, checks []quote.Check, indent string) (fai
 			failed++
 		}
 		fmt.Fprintf(w, "%s%s %-*s  %s\n", indent, mark, width, c.Name, c.Reason)
+		// Notes decide nothing but must be seen whatever the outcome.
+		for _, n := range c.Notes {
+			fmt.Fprintf(w, "%s  %*s  note: %s\n", indent, width, "", n)
+		}
+		if warn := c.Details["warning"]; warn != "" && mark != "✗" {
+			fmt.Fprintf(w, "%s  %*s  WARNING: %s\n", indent, width, "", warn)
+		}
 		if mark == "✗" && len(c.Details) > 0 {
 			keys := make([]string, 0, len(c.Details))
 			for k := range c.Details {

@@ -143,11 +143,17 @@ func TestVerifyBundleAKCert(t *testing.T) {
 	if code, r, failed, reasons := verifyBundle(t, "--attestation", genuine, "--nonce", nonce, "--ak-roots", ca.pem); code != exitOK || !r.Attestation.AKCert || !hasCheck(r.Checks, "ak-cert") {
 		t.Errorf("genuine: exit %d, %+v, failed %v\n%s", code, r.Attestation, failed, reasons)
 	}
-	if code, r, failed, _ := verifyBundle(t, "--attestation", genuine, "--nonce", nonce); code != exitOK || hasCheck(r.Checks, "ak-cert") {
+	// Without the roots the attestation's own certificate vouches for
+	// nothing: the AK must be pinned another way.
+	if code, r, failed, _ := verifyBundle(t, "--attestation", genuine, "--nonce", nonce); code != exitMismatch || hasCheck(r.Checks, "ak-cert") ||
+		len(failed) != 4 || failed[0] != "quote 1: ak-trust" {
 		t.Errorf("without --ak-roots: exit %d, failed %v", code, failed)
 	}
+	if code, _, failed, _ := verifyBundle(t, "--attestation", genuine, "--nonce", nonce, "--ak-name", bundleAKName(t, genuine)); code != exitOK {
+		t.Errorf("without --ak-roots, AK pinned: exit %d, failed %v", code, failed)
+	}
 	if code, _, failed, reasons := verifyBundle(t, "--attestation", other, "--nonce", nonce, "--ak-roots", ca.pem); code != exitMismatch ||
-		len(failed) != 1 || failed[0] != "ak-cert" || !strings.Contains(reasons, "not the AK that signed the quote") {
+		len(failed) != 5 || failed[0] != "ak-cert" || failed[1] != "quote 1: ak-trust" || !strings.Contains(reasons, "not the AK that signed the quote") {
 		t.Errorf("another AK's certificate: exit %d, failed %v\n%s", code, failed, reasons)
 	}
 }

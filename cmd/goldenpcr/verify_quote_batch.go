@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/quote"
 )
 
@@ -53,24 +51,16 @@ const (
 	chunkBytes = 256 << 10
 )
 
-// batchConflicts rejects options that name evidence or policy: in a
-// batch every line says its own.
+// batchOptions are the options a batch run takes; every other one names
+// evidence or policy, which each line says for itself.
+var batchOptions = map[string]bool{"batch": true, "jobs": true, "output": true}
+
+// batchConflicts rejects every option that names evidence or policy.
 func batchConflicts(opts *verifyQuoteOptions) error {
-	set := map[string]bool{
-		"--ak": opts.AK != "", "--ak-name": opts.AKName != "", "--message": opts.Message != "", "--signature": opts.Signature != "",
-		"--sig-alg": opts.SigAlg != "", "--sig-format": opts.SigFormat != "tss" && opts.SigFormat != "", "--nonce": opts.Nonce != "",
-		"--nonce-file": opts.NonceFile != "", "--no-nonce": opts.NoNonce, "--pcrs": opts.PCRs != "", "--pcrs-format": opts.PCRsFormat != "",
-		"--pcrs-sel": opts.PCRsSel != "", "--eventlog": opts.EventLog != "", "--expected": opts.Expected != "",
-		"--expected-format": opts.ExpectedFormat != "", "--expected-sel": opts.ExpectedSel != "", "--allow-unrestricted": opts.AllowUnrestricted,
-		"--min-reset-count": opts.MinResetCount != 0, "--min-restart-count": opts.MinRestartCount != 0, "--min-clock": opts.MinClock != 0,
-		"--max-clock": opts.MaxClock != 0, "--require-safe": opts.RequireSafe, "--attestation": opts.Attestation != "",
-		"--attestation-format": opts.AttestationFormat != "", "--platform-parameters": opts.PlatformParameters != "",
-		"--ek-cert": opts.EKCert != "", "--ek-roots": len(opts.EKRoots) > 0, "--ek-intermediates": len(opts.EKIntermediates) > 0, "--ek-pub": opts.EKPub != "",
-	}
 	var bad []string
-	for k, v := range set {
-		if v {
-			bad = append(bad, k)
+	for _, f := range opts.changed {
+		if !batchOptions[f] {
+			bad = append(bad, "--"+f)
 		}
 	}
 	if len(bad) > 0 {
@@ -106,7 +96,7 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 	// much less: measured here, a heap much larger than the caches slows
 	// the workers more than the collections it saves.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	b := &batchRunner{dir: filepath.Dir(opts.Batch)}
+	b := &batchRunner{src: requestSource{dir: filepath.Dir(opts.Batch)}}
 	// A fixed set of chunks circulates from the reader through the
 	// workers to the writer and back; it bounds the lines in flight, and
 	// unlike a sync.Pool, which the collector empties, it keeps their
@@ -250,14 +240,7 @@ func readBatchLines(r io.Reader, fn func(n int, line []byte, err string)) error 
 // batchRunner verifies lines; it is shared by the workers and holds only
 // read-only state.
 type batchRunner struct {
-	dir string
-}
-
-func (b *batchRunner) resolve(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(b.dir, p)
+	src requestSource
 }
 
 // batchFailedCheck is one failed check of a result line.
@@ -292,14 +275,11 @@ func (b *batchRunner) verifyLine(n int, line []byte, lineErr string) batchResult
 	if err != nil {
 		return (&batchOutput{Line: n, Error: err.Error()}).encode()
 	}
-	if req.Attestation != "" || req.PlatformParameters != "" {
-		return b.verifyBundleLine(n, req)
-	}
-	ev, p, err := b.evidence(req)
+	v, err := loadRequest(req, b.src)
 	if err != nil {
 		return (&batchOutput{Line: n, ID: req.ID, Error: err.Error()}).encode()
 	}
-	if quote.Verified(ev, p) {
+	if v.bundle == nil && v.verified() {
 		out := make([]byte, 0, 48+len(req.ID))
 		out = append(out, `{"line":`...)
 		out = strconv.AppendInt(out, int64(n), 10)
@@ -311,157 +291,6 @@ func (b *batchRunner) verifyLine(n int, line []byte, lineErr string) batchResult
 		out = append(out, `,"verified":true}`+"\n"...)
 		return batchResult{line: out, ok: true}
 	}
-	rep := quote.Verify(ev, p)
-	o := &batchOutput{Line: n, ID: req.ID, Verified: rep.Verified}
-	for _, c := range rep.Failed() {
-		o.Failed = append(o.Failed, batchFailedCheck{Check: c.Name, Reason: c.Reason})
-	}
-	return o.encode()
-}
-
-func (b *batchRunner) policy(req *quote.BatchRequest) (*quote.Policy, error) {
-	akName := req.AKName
-	if akName != "" {
-		if st, err := os.Stat(b.resolve(akName)); err == nil && st.Mode().IsRegular() {
-			akName = b.resolve(akName)
-		}
-	}
-	p, err := loadQuotePolicy(&verifyQuoteOptions{
-		NoNonce: req.NoNonce, AllowUnrestricted: req.AllowUnrestricted,
-		MinResetCount: req.MinResetCount, MinRestartCount: req.MinRestartCount,
-		MinClock: req.MinClock, MaxClock: req.MaxClock, RequireSafe: req.RequireSafe,
-		AKName: akName, Expected: b.resolve(req.Expected), ExpectedFormat: req.ExpectedFormat, ExpectedSel: req.ExpectedSel,
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.Nonce = req.NonceBytes // decoded and checked by ParseBatchLine
-	return p, nil
-}
-
-// inline returns the hex-decoded bytes or reads the file.
-func (b *batchRunner) inline(field string, data []byte, path string, max int64) ([]byte, error) {
-	if data != nil || path == "" {
-		return data, nil
-	}
-	d, err := readSmall(b.resolve(path), max)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
-	}
-	return d, nil
-}
-
-func (b *batchRunner) evidence(req *quote.BatchRequest) (*quote.Evidence, *quote.Policy, error) {
-	p, err := b.policy(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	ev := &quote.Evidence{PCRs: pcr.Values(req.PCRValues)}
-	msg, err := b.inline("message", req.MessageBytes, req.Message, maxQuoteFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	if req.MessageBytes == nil {
-		msg = maybeHex(msg)
-	}
-	if ev.Attest, err = quote.ParseAttest(msg); err != nil {
-		return nil, nil, fmt.Errorf("message: %w", err)
-	}
-	sig, err := b.inline("signature", req.SignatureBytes, req.Signature, maxQuoteFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch req.SigFormat {
-	case "tss", "":
-		if req.SigAlg != "" {
-			return nil, nil, errors.New("sig_alg is for sig_format plain: a TPMT_SIGNATURE names its own scheme and hash")
-		}
-		if req.SignatureBytes == nil {
-			sig = maybeHex(sig)
-		}
-		ev.Signature, err = quote.ParseSignature(sig)
-	case "plain":
-		if req.SigAlg == "" {
-			return nil, nil, errors.New("sig_format plain needs sig_alg, e.g. rsassa-sha256")
-		}
-		ev.Signature, err = quote.ParsePlainSignature(sig, req.SigAlg)
-	default:
-		return nil, nil, fmt.Errorf("sig_format %q: want tss or plain", req.SigFormat)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("signature: %w", err)
-	}
-	if req.AKBytes != nil || req.AK != "" {
-		ak, err := b.inline("ak", req.AKBytes, req.AK, maxKeyFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ev.AK, err = quote.ParsePublic(ak); err != nil {
-			return nil, nil, fmt.Errorf("ak: %w", err)
-		}
-	}
-	if req.PCRs != "" {
-		sel := req.PCRsSel
-		if sel == "" && ev.Attest.Quote != nil {
-			if f, err := pcr.ParseFormat(req.PCRsFormat); err == nil && f == pcr.FormatValues {
-				if s, err := ev.Attest.Quote.Selection(); err == nil {
-					sel = s.String()
-				}
-			}
-		}
-		doc, err := readPCRFile(b.resolve(req.PCRs), req.PCRsFormat, sel, "pcrs_format", "pcrs_sel")
-		if err != nil {
-			return nil, nil, fmt.Errorf("pcrs: %w", err)
-		}
-		if len(doc.Sets) != 1 {
-			return nil, nil, fmt.Errorf("pcrs holds %d alternative sets; the values a quote covers are one set", len(doc.Sets))
-		}
-		ev.PCRs = doc.Sets[0]
-	}
-	if req.EventLog != "" {
-		rp, err := replayBundleLog(&quote.Bundle{}, b.resolve(req.EventLog))
-		if err != nil {
-			return nil, nil, fmt.Errorf("eventlog: %w", err)
-		}
-		ev.EventLog = rp
-	}
-	return ev, p, nil
-}
-
-func (b *batchRunner) verifyBundleLine(n int, req *quote.BatchRequest) batchResult {
-	o := &batchOutput{Line: n, ID: req.ID}
-	path, kind := req.Attestation, "attestation"
-	if path == "" {
-		path, kind = req.PlatformParameters, "platform-parameters"
-	}
-	bd, err := readQuoteBundle(b.resolve(path), kind, req.AttestationFormat)
-	if err != nil {
-		o.Error = strings.ReplaceAll(kind, "-", "_") + ": " + err.Error()
-		return o.encode()
-	}
-	p, err := b.policy(req)
-	if err != nil {
-		o.Error = err.Error()
-		return o.encode()
-	}
-	log, err := replayBundleLog(bd, b.resolve(req.EventLog))
-	if err != nil {
-		o.Error = err.Error()
-		return o.encode()
-	}
-	rep := quote.VerifyBundle(bd, log, p)
-	o.Verified = rep.Verified
-	for _, c := range rep.Checks {
-		if c.Failed() {
-			o.Failed = append(o.Failed, batchFailedCheck{Check: c.Name, Reason: c.Reason})
-		}
-	}
-	for _, q := range rep.Quotes {
-		for _, c := range q.Checks {
-			if c.Failed() {
-				o.Failed = append(o.Failed, batchFailedCheck{Check: fmt.Sprintf("quote %d: %s", q.Index, c.Name), Reason: c.Reason})
-			}
-		}
-	}
-	return o.encode()
+	d := v.verify()
+	return (&batchOutput{Line: n, ID: req.ID, Verified: d.verified(), Failed: d.failed()}).encode()
 }

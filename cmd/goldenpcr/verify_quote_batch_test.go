@@ -256,7 +256,13 @@ func TestPlatformParametersTPM2Tools(t *testing.T) {
 	dir := t.TempDir()
 	pp := filepath.Join(dir, "pp.json")
 	writeFile(t, pp, []byte(jsonLine(t, platformParametersFromFixture(t, "rsa-quote", "rsa-ak.pub"))))
-	code, out, errs := run(t, "verify", "quote", "--platform-parameters", pp, "--nonce", nonce, "--ak-name", qf("rsa-ak.name"))
+	// tpm2-tools quotes come without an event log: an attestation needs
+	// one unless the verifier says it does without.
+	code, out, _ := run(t, "verify", "quote", "--platform-parameters", pp, "--nonce", nonce, "--ak-name", qf("rsa-ak.name"))
+	if code != exitMismatch || !strings.Contains(out, "✗ event-log      an event log is required, and none was given") {
+		t.Errorf("no event log: exit %d\n%s", code, out)
+	}
+	code, out, errs := run(t, "verify", "quote", "--platform-parameters", pp, "--nonce", nonce, "--ak-name", qf("rsa-ak.name"), "--allow-missing-eventlog")
 	if code != 0 || !strings.Contains(out, "go-attestation PlatformParameters (JSON), 1 quotes, 6 PCR values, no event log") ||
 		!strings.Contains(out, "✓ pcr-coverage  all 6 listed PCR values are covered by a verified quote") ||
 		!strings.Contains(out, "✓ ak-name        the AK's Name") {
@@ -267,7 +273,7 @@ func TestPlatformParametersTPM2Tools(t *testing.T) {
 	p["PCRs"] = append(p["PCRs"].([]map[string]any), map[string]any{"Index": 8, "Digest": make([]byte, 32), "DigestAlg": crypto.SHA256})
 	extra := filepath.Join(dir, "pp-extra.json")
 	writeFile(t, extra, []byte(jsonLine(t, p)))
-	code, out, _ = run(t, "verify", "quote", "--platform-parameters", extra, "--nonce", nonce)
+	code, out, _ = run(t, "verify", "quote", "--platform-parameters", extra, "--nonce", nonce, "--ak-name", qf("rsa-ak.name"), "--allow-missing-eventlog")
 	if code != exitMismatch || !strings.Contains(out, "✗ pcr-coverage  1 of the 7 listed PCR values are not authenticated by a verified quote: sha256:8") {
 		t.Errorf("uncovered PCR: exit %d\n%s", code, out)
 	}
@@ -290,8 +296,9 @@ func TestPlatformParametersTPM2Tools(t *testing.T) {
 	}
 	// In a batch, next to a single quote.
 	batch := filepath.Join(dir, "b.jsonl")
-	writeFile(t, batch, []byte(jsonLine(t, map[string]any{"platform_parameters": "pp.json", "nonce": nonce})+"\n"+
-		jsonLine(t, map[string]any{"platform_parameters": "pp-extra.json", "nonce": nonce})+"\n"))
+	name := absQF(t, "rsa-ak.name")
+	writeFile(t, batch, []byte(jsonLine(t, map[string]any{"platform_parameters": "pp.json", "nonce": nonce, "ak_name": name, "allow_missing_eventlog": true})+"\n"+
+		jsonLine(t, map[string]any{"platform_parameters": "pp-extra.json", "nonce": nonce, "ak_name": name, "allow_missing_eventlog": true})+"\n"))
 	code, out, _ = run(t, "verify", "quote", "--batch", batch)
 	if code != exitMismatch || !strings.Contains(out, `{"line":1,"verified":true}`) ||
 		!strings.Contains(out, `{"line":2,"verified":false,"failed":[{"check":"pcr-coverage","reason":"1 of the 7 listed PCR values`) {

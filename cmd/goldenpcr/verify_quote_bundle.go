@@ -2,14 +2,10 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sort"
 	"strings"
 
-	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/quote"
 )
 
@@ -18,18 +14,15 @@ import (
 const maxBundleFile = 64 << 20
 
 // readQuoteBundle parses an attestation file of the given kind: "attestation"
-// (go-tpm-tools, format pb, json or "" to detect) or "platform-parameters"
+// (go-tpm-tools, format pb, json or "" to detect) or "platform_parameters"
 // (go-attestation JSON).
-func readQuoteBundle(path, kind, format string) (*quote.Bundle, error) {
+func readQuoteBundle(path, kind, format string, src requestSource) (*quote.Bundle, error) {
 	data, err := readSmall(path, maxBundleFile)
 	if err != nil {
 		return nil, err
 	}
 	var b *quote.Bundle
-	if kind == "platform-parameters" {
-		if format != "" {
-			return nil, errors.New("--attestation-format is for --attestation; a PlatformParameters file is JSON")
-		}
+	if kind == "platform_parameters" {
 		b, err = quote.ParsePlatformParameters(data)
 	} else {
 		switch format {
@@ -41,7 +34,7 @@ func readQuoteBundle(path, kind, format string) (*quote.Bundle, error) {
 			}
 		case "pb", "json":
 		default:
-			return nil, fmt.Errorf("--attestation-format %q: want pb (protobuf binary) or json (protojson)", format)
+			return nil, fmt.Errorf("%s %q: want pb (protobuf binary) or json (protojson)", src.name("attestation_format"), format)
 		}
 		if format == "json" {
 			b, err = quote.ParseAttestationJSON(data)
@@ -53,34 +46,6 @@ func readQuoteBundle(path, kind, format string) (*quote.Bundle, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
-}
-
-// replayBundleLog replays the bundle's event log or, when it has none,
-// the --eventlog file; nil when neither exists.
-func replayBundleLog(b *quote.Bundle, eventlogPath string) (*eventlog.Replay, error) {
-	opts := &eventlog.ReplayOptions{CheckDigests: true}
-	switch {
-	case len(b.EventLog) > 0 && eventlogPath != "":
-		return nil, errors.New("--eventlog: the attestation carries its own event log")
-	case len(b.EventLog) > 0:
-		rp, err := eventlog.ReplayLog(bytes.NewReader(b.EventLog), opts)
-		if err != nil {
-			return nil, fmt.Errorf("the attestation's event log: %w", err)
-		}
-		return rp, nil
-	case eventlogPath != "":
-		f, err := os.Open(eventlogPath)
-		if err != nil {
-			return nil, fmt.Errorf("--eventlog: %w", err)
-		}
-		defer f.Close()
-		rp, err := eventlog.ReplayLog(f, opts)
-		if err != nil {
-			return nil, fmt.Errorf("--eventlog %s: %w", eventlogPath, err)
-		}
-		return rp, nil
-	}
-	return nil, nil
 }
 
 type bundleSummary struct {
@@ -112,79 +77,25 @@ type verifyBundleOutput struct {
 	Quotes      []quote.QuoteReport `json:"quotes" yaml:"quotes"`
 }
 
-// bundleConflicts rejects single-quote options next to a whole
-// attestation, which carries its own quotes, AK and PCR values.
-func bundleConflicts(opts *verifyQuoteOptions) error {
-	if opts.Attestation != "" && opts.PlatformParameters != "" {
-		return errors.New("give --attestation or --platform-parameters, not both")
-	}
-	var bad []string
-	for flag, set := range map[string]bool{
-		"--message": opts.Message != "", "--signature": opts.Signature != "", "--ak": opts.AK != "",
-		"--pcrs": opts.PCRs != "", "--pcrs-format": opts.PCRsFormat != "", "--pcrs-sel": opts.PCRsSel != "",
-		"--sig-alg": opts.SigAlg != "", "--sig-format": opts.SigFormat != "tss" && opts.SigFormat != "",
-	} {
-		if set {
-			bad = append(bad, flag)
-		}
-	}
-	if len(bad) > 0 {
-		sort.Strings(bad)
-		return fmt.Errorf("%s: an attestation carries its own quotes, signatures, AK and PCR values (pin the AK with --ak-name)", strings.Join(bad, ", "))
-	}
-	return nil
-}
-
-// runVerifyBundle verifies --attestation or --platform-parameters.
-func runVerifyBundle(opts *verifyQuoteOptions, out io.Writer) error {
-	if err := bundleConflicts(opts); err != nil {
-		return err
-	}
-	path, kind := opts.Attestation, "attestation"
+// renderBundle verifies a whole attestation and prints its report.
+func renderBundle(opts *verifyQuoteOptions, v *verification, out io.Writer) error {
+	path := opts.Attestation
 	if path == "" {
-		path, kind = opts.PlatformParameters, "platform-parameters"
+		path = opts.PlatformParameters
 	}
-	b, err := readQuoteBundle(path, kind, opts.AttestationFormat)
-	if err != nil {
-		return fmt.Errorf("--%s %w", kind, err)
-	}
-	p, err := loadQuotePolicy(opts)
-	if err != nil {
-		return err
-	}
-	log, err := replayBundleLog(b, opts.EventLog)
-	if err != nil {
-		return err
-	}
-	ek, ekPolicy, err := loadEK(opts)
-	if err != nil {
-		return err
-	}
-	akCheck, err := akCertCheck(opts, b.AK, b.AKCert, b.IntermediateCerts)
-	if err != nil {
-		return err
-	}
-	rep := quote.VerifyBundle(b, log, p)
+	b := v.bundle
+	rep := v.verify().bundle
 	o := verifyBundleOutput{
+		Verified: rep.Verified,
 		Inputs: bundleInputs{Attestation: opts.Attestation, PlatformParameters: opts.PlatformParameters,
 			EventLog: opts.EventLog, Expected: opts.Expected, EKCert: opts.EKCert},
 		Attestation: bundleSummary{Format: b.Format, Quotes: len(b.Quotes), PCRs: b.PCRs.Len(), EventLogBytes: len(b.EventLog),
 			AKCert: len(b.AKCert) > 0, IntermediateCerts: len(b.IntermediateCerts), Ignored: b.Ignored},
-		AK: rep.AK,
+		AK: rep.AK, EK: rep.EK, Checks: rep.Checks, Quotes: rep.Quotes,
 	}
-	if log != nil {
-		o.Attestation.EventLogEvents = log.Events
+	if v.log != nil {
+		o.Attestation.EventLogEvents = v.log.Events
 	}
-	if ek != nil {
-		var checks []quote.Check
-		o.EK, checks = quote.VerifyEK(ek, ekPolicy)
-		rep.Checks = append(rep.Checks, checks...)
-	}
-	if akCheck != nil {
-		rep.Checks = append(rep.Checks, *akCheck)
-	}
-	rep.Finish()
-	o.Verified, o.Checks, o.Quotes = rep.Verified, rep.Checks, rep.Quotes
 	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyBundleText(w, path, &o) }); err != nil {
 		return err
 	}

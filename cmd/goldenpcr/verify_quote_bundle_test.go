@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -17,16 +18,17 @@ func TestVerifyBundleFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	nonce := strings.TrimSpace(string(nonceHex))
+	rsaName, eccName := bundleAKName(t, qf("gotpmtools-rsa.pb")), bundleAKName(t, qf("gotpmtools-ecc.pb"))
 	for _, c := range []struct {
 		args   []string
 		format string
 	}{
-		{[]string{"--attestation", qf("gotpmtools-rsa.pb")}, "go-tpm-tools attest.Attestation (protobuf)"},
-		{[]string{"--attestation", qf("gotpmtools-ecc.pb"), "--attestation-format", "pb"}, "go-tpm-tools attest.Attestation (protobuf)"},
-		{[]string{"--attestation", qf("gotpmtools-rsa.json")}, "go-tpm-tools attest.Attestation (protojson)"},
-		{[]string{"--attestation", qf("gotpmtools-ecc.json")}, "go-tpm-tools attest.Attestation (protojson)"},
-		{[]string{"--platform-parameters", qf("goattestation-rsa.json")}, "go-attestation PlatformParameters (JSON)"},
-		{[]string{"--platform-parameters", qf("goattestation-ecc.json")}, "go-attestation PlatformParameters (JSON)"},
+		{[]string{"--attestation", qf("gotpmtools-rsa.pb"), "--ak-name", rsaName}, "go-tpm-tools attest.Attestation (protobuf)"},
+		{[]string{"--attestation", qf("gotpmtools-ecc.pb"), "--attestation-format", "pb", "--ak-name", eccName}, "go-tpm-tools attest.Attestation (protobuf)"},
+		{[]string{"--attestation", qf("gotpmtools-rsa.json"), "--ak-name", rsaName}, "go-tpm-tools attest.Attestation (protojson)"},
+		{[]string{"--attestation", qf("gotpmtools-ecc.json"), "--ak-name", eccName}, "go-tpm-tools attest.Attestation (protojson)"},
+		{[]string{"--platform-parameters", qf("goattestation-rsa.json"), "--ak-name", rsaName}, "go-attestation PlatformParameters (JSON)"},
+		{[]string{"--platform-parameters", qf("goattestation-ecc.json"), "--ak-name", eccName}, "go-attestation PlatformParameters (JSON)"},
 	} {
 		code, r, failed, reasons := verifyBundle(t, append(c.args, "--nonce", nonce)...)
 		if code != 0 || r.Attestation.Format != c.format || r.Attestation.Quotes != 4 || len(r.Quotes) != 4 {
@@ -42,7 +44,7 @@ func TestVerifyBundleFixtures(t *testing.T) {
 	var att struct {
 		AK struct{ Name string }
 	}
-	_, out, _ := run(t, "verify", "quote", "-o", "json", "--attestation", qf("gotpmtools-rsa.pb"), "--nonce", nonce)
+	_, out, _ := run(t, "verify", "quote", "-o", "json", "--attestation", qf("gotpmtools-rsa.pb"), "--nonce", nonce, "--allow-untrusted-ak")
 	if err := json.Unmarshal([]byte(out), &att); err != nil || att.AK.Name == "" {
 		t.Fatalf("AK name: %v\n%s", err, out)
 	}
@@ -50,7 +52,7 @@ func TestVerifyBundleFixtures(t *testing.T) {
 		t.Errorf("--ak-name of the AK: exit %d %v", code, failed)
 	}
 	if code, _, failed, _ := verifyBundle(t, "--attestation", qf("gotpmtools-ecc.pb"), "--nonce", nonce, "--ak-name", att.AK.Name); code != exitMismatch ||
-		len(failed) != 4 || !strings.HasSuffix(failed[0], ": ak-name") {
+		len(failed) != 8 || !strings.HasSuffix(failed[0], ": ak-name") || !strings.HasSuffix(failed[1], ": ak-trust") {
 		t.Errorf("--ak-name of another AK: exit %d %v", code, failed)
 	}
 	// A separate --eventlog next to the attestation's own is refused.
@@ -66,6 +68,25 @@ func TestVerifyBundleFixtures(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errs, "attest.Attestation at byte") {
 		t.Errorf("truncated: exit %d %q", code, errs)
 	}
+}
+
+// bundleAKName returns the TPM Name of an attestation file's AK as hex,
+// for tests that pin it.
+func bundleAKName(t testing.TB, path string) string {
+	t.Helper()
+	kind := "attestation"
+	if strings.Contains(filepath.Base(path), "goattestation") || strings.HasSuffix(path, "pp.json") {
+		kind = "platform_parameters"
+	}
+	b, err := readQuoteBundle(path, kind, "", commandLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := b.AK.TPM.Name()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(name)
 }
 
 // verifyBundle runs goldenpcr verify quote -o json with args and returns

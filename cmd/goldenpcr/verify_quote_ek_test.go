@@ -271,7 +271,7 @@ func TestEKCertificateSwtpm(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--ek-roots", a.root()}, "give --ek-cert"},
+		{[]string{"--ek-roots", a.root()}, "needs --ek-cert"},
 		{[]string{"--ek-cert", a.cert("rsa"), "--ek-roots", a.state}, "no *.pem, *.crt, *.cer or *.der files"},
 		{[]string{"--ek-cert", rsaPub, "--ek-roots", a.root()}, "--ek-cert"},
 	} {

@@ -41,6 +41,7 @@ func TestVerifyQuoteTextReport(t *testing.T) {
 		"✓ signature      RSASSA-PKCS1-v1_5 with sha256 over the 135-byte TPMS_ATTEST verifies under the AK (RSA 2048)",
 		"✓ ak-attributes  restricted signing key",
 		"✓ ak-name        the AK's Name 000b",
+		"✓ ak-trust       the AK is a key the verifier trusts",
 		"✓ nonce          extraData equals the 16-byte nonce",
 		"✓ pcr-selection  the quote selects sha1:0-2+sha256:0,7,16, exactly the supplied PCRs",
 		"✓ pcr-digest     sha256 of the 6 supplied values in quote order equals pcrDigest",
@@ -55,10 +56,10 @@ func TestVerifyQuoteTextReport(t *testing.T) {
 
 	// A failure prints ✗, its details, and exits 1.
 	code, out, errs = run(t, rsaArgs(t, "--min-reset-count", "3", "--require-safe")...)
-	if code != exitMismatch || !strings.Contains(errs, "quote NOT verified: 1 of 10 checks failed (clock)") {
+	if code != exitMismatch || !strings.Contains(errs, "quote NOT verified: 1 of 11 checks failed (clock)") {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
-	for _, want := range []string{"✗ clock          resetCount is 2, policy says at least 3 (clock 437 ms", "NOT VERIFIED: 1 of 10 checks failed"} {
+	for _, want := range []string{"✗ clock          resetCount is 2, policy says at least 3 (clock 437 ms", "NOT VERIFIED: 1 of 11 checks failed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -92,10 +93,10 @@ func TestVerifyQuoteJSONAndYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Verified || rep.Inputs.AK != qf("rsa-ak.pub") || rep.Quote.ExtraData != fixtureNonceHex(t) ||
-		rep.Quote.Selection != "sha1:0-2+sha256:0,7,16" || rep.AK.Format != "TPM2B_PUBLIC" || len(rep.Checks) != 10 {
+		rep.Quote.Selection != "sha1:0-2+sha256:0,7,16" || rep.AK.Format != "TPM2B_PUBLIC" || len(rep.Checks) != 11 {
 		t.Fatalf("%+v", rep)
 	}
-	nonce := rep.Checks[4]
+	nonce := rep.Checks[5]
 	if nonce.Name != "nonce" || nonce.Passed || nonce.Details["nonce"] != "0011" || !strings.Contains(nonce.Reason, "differs from the expected nonce 0011") {
 		t.Errorf("nonce check %+v", nonce)
 	}
@@ -106,7 +107,7 @@ func TestVerifyQuoteJSONAndYAML(t *testing.T) {
 		t.Fatalf("yaml: exit %d\n%s", code, out)
 	}
 	checks, _ := y["checks"].([]any)
-	if len(checks) != 10 {
+	if len(checks) != 11 {
 		t.Errorf("yaml checks: %v", y["checks"])
 	}
 }
@@ -147,7 +148,7 @@ func TestVerifyQuoteUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"verify", "quote", "-s", qf("rsa-quote.sig")}, "--message (-m) and --signature (-s) are required"},
+		{[]string{"verify", "quote", "-s", qf("rsa-quote.sig")}, "--message and --signature are required"},
 		{append(base, "-m", qf("rsa-quote.msg"), "--nonce", "xyz"), `--nonce "xyz": want hex bytes`},
 		{append(base, "-m", qf("rsa-quote.msg"), "--nonce", nonce, "--no-nonce"), "--no-nonce contradicts"},
 		{append(base, "-m", qf("rsa-quote.msg"), "--nonce", nonce, "--nonce-file", qf("nonce.hex")), "not both"},
@@ -203,13 +204,13 @@ func TestVerifyQuoteCML(t *testing.T) {
 		"✓ nonce          extraData equals the 8-byte nonce ef271a344db1da91",
 		"✓ pcr-selection  the quote selects sha256:0-11, exactly the supplied PCRs",
 		"✓ pcr-digest     sha256 of the 12 supplied values in quote order equals pcrDigest e75138ab",
-		"NOT VERIFIED: 2 of 10 checks failed",
+		"NOT VERIFIED: 3 of 11 checks failed",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errs, "(signature, ak-attributes)") {
+	if !strings.Contains(errs, "(signature, ak-attributes, ak-trust)") {
 		t.Errorf("stderr %q", errs)
 	}
 }

@@ -1,0 +1,433 @@
+package main
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/quote"
+)
+
+// One loader reads every verification, whether its request came from the
+// command line or from a batch line, so the two cannot drift apart: the
+// same request gets the same evidence, the same policy and the same
+// verdict.
+
+// requestSource says where a request came from: the command line (inputs
+// named as options, paths as given) or a batch line (inputs named as its
+// fields, relative paths resolved against the batch file's folder).
+type requestSource struct {
+	dir   string
+	flags bool
+}
+
+var commandLine = requestSource{flags: true}
+
+// name is the source's word for a request field: --ak-name or ak_name;
+// "" for the inline fields, which have no option.
+func (s requestSource) name(field string) string {
+	if !s.flags {
+		return field
+	}
+	if strings.HasSuffix(field, "_hex") || field == "pcr_values" {
+		return ""
+	}
+	return "--" + strings.ReplaceAll(field, "_", "-")
+}
+
+func (s requestSource) path(p string) string {
+	if s.dir == "" || p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.dir, p)
+}
+
+func (s requestSource) paths(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = s.path(p)
+	}
+	return out
+}
+
+// verification is a loaded request: a single quote's evidence or a whole
+// attestation with its replayed event log, and the policy for either.
+type verification struct {
+	ev     *quote.Evidence
+	bundle *quote.Bundle
+	log    *eventlog.Replay
+	policy *quote.Policy
+}
+
+// verdict is the outcome of a verification: one of the two reports.
+type verdict struct {
+	single *quote.Report
+	bundle *quote.BundleReport
+}
+
+func (v *verification) verify() verdict {
+	if v.bundle != nil {
+		return verdict{bundle: quote.VerifyBundle(v.bundle, v.log, v.policy)}
+	}
+	return verdict{single: quote.Verify(v.ev, v.policy)}
+}
+
+// verified is quote.Verified's lean answer for a single quote, the full
+// report's otherwise.
+func (v *verification) verified() bool {
+	if v.bundle != nil {
+		return v.verify().bundle.Verified
+	}
+	return quote.Verified(v.ev, v.policy)
+}
+
+func (d verdict) verified() bool {
+	if d.bundle != nil {
+		return d.bundle.Verified
+	}
+	return d.single.Verified
+}
+
+// failed lists the failed checks with their reasons; a bundle's quote
+// checks are named "quote N: check".
+func (d verdict) failed() []batchFailedCheck {
+	var out []batchFailedCheck
+	add := func(prefix string, checks []quote.Check) {
+		for _, c := range checks {
+			if c.Failed() {
+				out = append(out, batchFailedCheck{Check: prefix + c.Name, Reason: c.Reason})
+			}
+		}
+	}
+	if d.bundle == nil {
+		add("", d.single.Checks)
+		return out
+	}
+	add("", d.bundle.Checks)
+	for _, q := range d.bundle.Quotes {
+		add(fmt.Sprintf("quote %d: ", q.Index), q.Checks)
+	}
+	return out
+}
+
+// loadRequest validates req and reads every input it names; any failure
+// here is an unreadable input or bad usage (exit code 2).
+func loadRequest(req *quote.Request, src requestSource) (*verification, error) {
+	if err := req.Validate(src.name); err != nil {
+		return nil, err
+	}
+	v := &verification{}
+	p, err := loadQuotePolicy(req, src)
+	if err != nil {
+		return nil, err
+	}
+	v.policy = p
+	var trusted *quote.PublicKey
+	if len(p.TrustedAKs) > 0 {
+		trusted = p.TrustedAKs[0]
+	}
+	akCert, err := readAKCert(req, src, trusted)
+	if err != nil {
+		return nil, err
+	}
+	ekCert, err := readEKCert(req, src)
+	if err != nil {
+		return nil, err
+	}
+	if req.Bundle() {
+		path, kind := req.Attestation, "attestation"
+		if path == "" {
+			path, kind = req.PlatformParameters, "platform_parameters"
+		}
+		if v.bundle, err = readQuoteBundle(src.path(path), kind, req.AttestationFormat, src); err != nil {
+			return nil, fmt.Errorf("%s %w", src.name(kind), err)
+		}
+		if p.AKCert != nil {
+			if err := v.bundle.ParseCertificates(); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", src.name(kind), path, err)
+			}
+		}
+		if akCert != nil {
+			v.bundle.AKCertificate = akCert
+		}
+		v.bundle.EKCert = ekCert
+		if v.log, err = replayEventLog(v.bundle.EventLog, req.EventLog, src); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	if v.ev, err = loadQuoteEvidence(req, src); err != nil {
+		return nil, err
+	}
+	v.ev.AK, v.ev.AKCert, v.ev.EKCert = trusted, akCert, ekCert
+	return v, nil
+}
+
+// loadQuotePolicy reads what the verifier expects: nonce, trusted AK, AK name,
+// certificate roots, expected PCR values, event-log rules and limits.
+func loadQuotePolicy(req *quote.Request, src requestSource) (*quote.Policy, error) {
+	p := &quote.Policy{
+		NoNonce:           req.NoNonce,
+		AllowUnrestricted: req.AllowUnrestricted,
+		AllowUntrustedAK:  req.AllowUntrustedAK,
+		MinResetCount:     req.MinResetCount,
+		MinRestartCount:   req.MinRestartCount,
+		MinClock:          req.MinClock,
+		MaxClock:          req.MaxClock,
+		RequireSafe:       req.RequireSafe,
+		// An attestation ships its log: one without it was stripped. A
+		// single quote comes without one unless the verifier asks.
+		RequireEventLog: req.RequireEventLog || req.Bundle() && !req.AllowMissingEventLog,
+	}
+	switch {
+	case req.NonceBytes != nil:
+		p.Nonce = req.NonceBytes
+	case req.Nonce != "":
+		b, err := parseHexArg(src.name("nonce"), req.Nonce)
+		if err != nil {
+			return nil, err
+		}
+		p.Nonce = b
+	case req.NonceFile != "":
+		b, err := readSmall(src.path(req.NonceFile), 1024)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name("nonce_file"), err)
+		}
+		if len(b) == 0 {
+			return nil, fmt.Errorf("%s %s is empty", src.name("nonce_file"), req.NonceFile)
+		}
+		p.Nonce = b
+	}
+	if req.AKName != "" {
+		b, err := readAKName(req.AKName, src)
+		if err != nil {
+			return nil, err
+		}
+		p.AKName = b
+	}
+	ak, err := readInline(src, "ak", req.AKBytes, req.AK, maxKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if ak != nil {
+		k, err := quote.ParsePublic(ak)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
+		}
+		p.TrustedAKs = []*quote.PublicKey{k}
+	}
+	if req.AKCert != "" || len(req.AKRoots) > 0 {
+		p.AKCert = &quote.AKCertPolicy{}
+		if p.AKCert.Roots, err = readCertsPaths(src.name("ak_roots"), src.paths(req.AKRoots)); err != nil {
+			return nil, err
+		}
+		if p.AKCert.Intermediates, err = readCertsPaths(src.name("ak_intermediates"), src.paths(req.AKIntermediates)); err != nil {
+			return nil, err
+		}
+	}
+	if req.EKCert != "" {
+		p.EK = &quote.EKPolicy{}
+		if p.EK.Roots, err = readCertsPaths(src.name("ek_roots"), src.paths(req.EKRoots)); err != nil {
+			return nil, err
+		}
+		if p.EK.Intermediates, err = readCertsPaths(src.name("ek_intermediates"), src.paths(req.EKIntermediates)); err != nil {
+			return nil, err
+		}
+		if req.EKPub != "" {
+			b, err := readSmall(src.path(req.EKPub), maxKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", src.name("ek_pub"), err)
+			}
+			if p.EK.EKPub, err = quote.ParsePublic(b); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", src.name("ek_pub"), req.EKPub, err)
+			}
+		}
+	}
+	if req.UnloggedPCRs != "" {
+		if p.UnloggedPCRs, err = pcr.ParsePCRList(req.UnloggedPCRs); err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name("unlogged_pcrs"), err)
+		}
+	}
+	if req.Expected != "" {
+		ref, err := readReference(src.path(req.Expected), req.ExpectedFormat, req.ExpectedSel, src.name("expected_format"), src.name("expected_sel"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name("expected"), err)
+		}
+		p.Expected = &ref.Reference
+	}
+	return p, nil
+}
+
+// readAKName reads an expected AK Name: a file holding the binary Name
+// (as tpm2_createak -n writes it) or its hex, or a hex string.
+func readAKName(v string, src requestSource) ([]byte, error) {
+	flag := src.name("ak_name")
+	if b, err := readSmall(src.path(v), 1024); err == nil {
+		b = maybeHex(b)
+		if len(b) == 0 {
+			return nil, fmt.Errorf("%s %s is empty", flag, v)
+		}
+		return b, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	b, err := parseHexArg(flag, v)
+	if err != nil {
+		return nil, fmt.Errorf("%w (or a file holding the Name)", err)
+	}
+	return b, nil
+}
+
+// readInline returns the hex-decoded bytes of a field or reads its file;
+// nil when the request names neither.
+func readInline(src requestSource, field string, data []byte, path string, max int64) ([]byte, error) {
+	if data != nil || path == "" {
+		return data, nil
+	}
+	d, err := readSmall(src.path(path), max)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.name(field), err)
+	}
+	return d, nil
+}
+
+// readAKCert reads the AK's certificate: ak_cert, else the trusted AK
+// when it was given as a certificate; nil when neither.
+func readAKCert(req *quote.Request, src requestSource, ak *quote.PublicKey) (*quote.TPMCertificate, error) {
+	switch {
+	case req.AKCert != "":
+		b, err := readSmall(src.path(req.AKCert), maxKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name("ak_cert"), err)
+		}
+		c, err := quote.ParseTPMCertificate(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", src.name("ak_cert"), req.AKCert, err)
+		}
+		return c, nil
+	case ak != nil && ak.Certificate != nil && len(req.AKRoots) > 0:
+		c, err := quote.ParseTPMCertificate(ak.Certificate.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
+		}
+		return c, nil
+	}
+	return nil, nil
+}
+
+func readEKCert(req *quote.Request, src requestSource) (*quote.TPMCertificate, error) {
+	if req.EKCert == "" {
+		return nil, nil
+	}
+	b, err := readSmall(src.path(req.EKCert), maxKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.name("ek_cert"), err)
+	}
+	ek, err := quote.ParseTPMCertificate(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", src.name("ek_cert"), req.EKCert, err)
+	}
+	return ek, nil
+}
+
+// loadQuoteEvidence reads a single quote: message, signature, PCR values
+// and event log (the AK is the policy's trusted key).
+func loadQuoteEvidence(req *quote.Request, src requestSource) (*quote.Evidence, error) {
+	ev := &quote.Evidence{PCRs: pcr.Values(req.PCRValues)}
+	msg, err := readInline(src, "message", req.MessageBytes, req.Message, maxQuoteFile)
+	if err != nil {
+		return nil, err
+	}
+	if req.MessageBytes == nil {
+		msg = maybeHex(msg)
+	}
+	if ev.Attest, err = quote.ParseAttest(msg); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", src.name("message"), req.Message, err)
+	}
+	sig, err := readInline(src, "signature", req.SignatureBytes, req.Signature, maxQuoteFile)
+	if err != nil {
+		return nil, err
+	}
+	if req.SigFormat == "plain" {
+		ev.Signature, err = quote.ParsePlainSignature(sig, req.SigAlg)
+	} else {
+		if req.SignatureBytes == nil {
+			sig = maybeHex(sig)
+		}
+		ev.Signature, err = quote.ParseSignature(sig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", src.name("signature"), req.Signature, err)
+	}
+	if req.PCRs != "" {
+		sel := req.PCRsSel
+		if sel == "" && ev.Attest.Quote != nil {
+			if f, err := pcr.ParseFormat(req.PCRsFormat); err == nil && f == pcr.FormatValues {
+				s, err := ev.Attest.Quote.Selection()
+				if err != nil {
+					return nil, fmt.Errorf("%s: a values file needs a selection, and the quote's is unusable: %w", src.name("pcrs"), err)
+				}
+				sel = s.String()
+			}
+		}
+		doc, err := readPCRFile(src.path(req.PCRs), req.PCRsFormat, sel, src.name("pcrs_format"), src.name("pcrs_sel"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name("pcrs"), err)
+		}
+		if len(doc.Sets) != 1 {
+			return nil, fmt.Errorf("%s %s holds %d alternative sets; the values a quote covers are one set", src.name("pcrs"), req.PCRs, len(doc.Sets))
+		}
+		ev.PCRs = doc.Sets[0]
+	}
+	if ev.EventLog, err = replayEventLog(nil, req.EventLog, src); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// replayEventLog replays the log an attestation carries or, when it has
+// none, the eventlog file; nil when neither exists.
+func replayEventLog(embedded []byte, path string, src requestSource) (*eventlog.Replay, error) {
+	opts := &eventlog.ReplayOptions{CheckDigests: true}
+	switch {
+	case len(embedded) > 0 && path != "":
+		return nil, fmt.Errorf("%s: the attestation carries its own event log", src.name("eventlog"))
+	case len(embedded) > 0:
+		rp, err := eventlog.ReplayLog(bytes.NewReader(embedded), opts)
+		if err != nil {
+			return nil, fmt.Errorf("the attestation's event log: %w", err)
+		}
+		return rp, nil
+	case path != "":
+		f, err := os.Open(src.path(path))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name("eventlog"), err)
+		}
+		defer f.Close()
+		rp, err := eventlog.ReplayLog(f, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", src.name("eventlog"), path, err)
+		}
+		return rp, nil
+	}
+	return nil, nil
+}
+
+// readCertsPaths reads the certificates of every path an option was given.
+func readCertsPaths(flag string, paths []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, p := range paths {
+		certs, err := readCertsPath(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
+}
