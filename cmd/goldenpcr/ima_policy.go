@@ -56,7 +56,7 @@ matches from the start, e.g. '/var/.*' or '/etc/machine-id'.
 
 Files are hashed on every core; a progress bar shows on stderr when it is a
 terminal. With -O the output is written atomically and a summary printed;
--O refuses the input, any path inside a directory ROOTFS, and a symbolic
+-O refuses the input, any existing file inside a directory ROOTFS, and a symbolic
 link, FIFO or device.`,
 		Example: `  goldenpcr ima policy build/rootfs --exclude '/var/.*' --exclude '/tmp/.*' -O runtime-policy.json
   goldenpcr ima policy core-image-minimal.rootfs.tar.zst --format sha256sum -O rootfs.sha256sum

@@ -15,25 +15,23 @@ import (
 // or over anything that is not a regular file; these run the commands end
 // to end.
 
-// An ima policy ROOTFS directory is an input as a whole: neither a file it
-// hashed nor a new file in it is written.
+// An ima policy ROOTFS directory is an input as a whole: no file in it is
+// replaced; a new one may be written (ima policy / -O /tmp/p must work).
 func TestOutputIMAPolicyNotIntoItsRootFS(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "rootfs")
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	hostname := filepath.Join(root, "etc", "hostname")
 	os.WriteFile(hostname, []byte("device\n"), 0o644)
-	for _, out := range []string{hostname, filepath.Join(root, "policy.json")} {
-		code, _, errs := run(t, "ima", "policy", root, "-O", out)
-		if code != exitUsage || !strings.Contains(errs, "-O: refusing to write "+out+": it lies inside the input directory "+root) {
-			t.Errorf("-O %s: exit %d, %s", out, code, errs)
-		}
+	code, _, errs := run(t, "ima", "policy", root, "-O", hostname)
+	if code != exitUsage || !strings.Contains(errs, "-O: refusing to overwrite "+hostname+": it lies inside the input directory "+root) {
+		t.Errorf("-O %s: exit %d, %s", hostname, code, errs)
 	}
 	if got, _ := os.ReadFile(hostname); string(got) != "device\n" {
 		t.Errorf("the hashed file became %q", got)
 	}
-	if _, err := os.Lstat(filepath.Join(root, "policy.json")); err == nil {
-		t.Error("a policy was written inside the root filesystem")
+	if code, _, errs := run(t, "ima", "policy", root, "-O", filepath.Join(root, "policy.json")); code != exitOK {
+		t.Errorf("-O a new file in the rootfs: exit %d, %s", code, errs)
 	}
 	if code, _, errs := run(t, "ima", "policy", root, "-O", filepath.Join(dir, "policy.json")); code != exitOK {
 		t.Errorf("-O beside the rootfs: exit %d, %s", code, errs)
@@ -94,9 +92,8 @@ func TestOutputRefvalsYoctoWic(t *testing.T) {
 	before, _ := os.ReadFile(wic)
 	link := filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")
 	for out, want := range map[string]string{
-		wic:                                 "-O: refusing to ",
-		link:                                "-O: refusing to ",
-		filepath.Join(dir, "baseline.yaml"): "-O: refusing to write " + filepath.Join(dir, "baseline.yaml") + ": it lies inside the input directory " + dir,
+		wic:  "-O: refusing to ",
+		link: "-O: refusing to ",
 	} {
 		code, _, errs := run(t, "refvals", "compute", "--yocto-deploy", dir, "-O", out)
 		if code != exitUsage || !strings.Contains(errs, want) || !strings.Contains(errs, out) {
@@ -108,9 +105,6 @@ func TestOutputRefvalsYoctoWic(t *testing.T) {
 	}
 	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
 		t.Error("the .wic link was replaced")
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "baseline.yaml")); err == nil {
-		t.Error("a baseline was written into the deploy directory")
 	}
 
 	out := filepath.Join(t.TempDir(), "baseline.yaml")

@@ -127,7 +127,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.BoolVar(&a.YoctoUKIBoots, "yocto-uki-direct", false, "with --yocto-deploy: the UKI is EFI/BOOT/BOOTX64.EFI itself, not loaded by the deployed systemd-boot")
 	f.StringSliceVar(&a.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
 	f.StringVarP(&a.Output, "output", "o", "baseline", "output: baseline (YAML), json (baseline as JSON) or pcrs (tpm2_pcrread YAML)")
-	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout (never over an input, inside --yocto-deploy's directory, or over a link, FIFO or device)")
+	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout (never over an input, a file inside --yocto-deploy's directory, or a link, FIFO or device)")
 }
 
 // inputs turns the flags into refvals.Inputs; with --yocto-deploy it
@@ -286,9 +286,8 @@ func (a *artifactFlags) write(doc *baseline.Baseline, out io.Writer, extraInputs
 // outputInputs is everything the computation read: the files its inputs
 // name, those the baseline records, what --yocto-deploy's discovery read
 // (the .wic that grub.cfg came from, testdata.json, files behind links),
-// and the deploy directory itself, inside which nothing is written —
-// a later discovery there could pick the output up, or it could replace
-// a file discovery read but did not use.
+// and the deploy directory itself, inside which no existing file is
+// replaced: it could be one discovery read but did not use.
 func (a *artifactFlags) outputInputs(doc *baseline.Baseline, extra []string) []string {
 	inputs := append(append([]string{}, a.read...), extra...)
 	for _, in := range doc.Metadata.Inputs {

@@ -32,8 +32,9 @@ func refuse(format string, args ...any) error {
 //
 // It refuses, with an error wrapping ErrRefused and naming path:
 //   - a path that is one of the inputs, by any name (a symbolic or hard
-//     link to it), or lies inside an input that is a directory, so a
-//     command never destroys or adds to what it read;
+//     link to it), or an existing file inside an input that is a
+//     directory, so a command never destroys what it read (a new file
+//     there is allowed: "ima policy / -O /tmp/policy" must work);
 //   - a path that exists and is not a regular file — a symbolic link, a
 //     directory, a named pipe, a device or a socket — which the rename
 //     would replace with a regular file.
@@ -120,8 +121,8 @@ func destination(path string, perm os.FileMode) (os.FileMode, error) {
 	return 0, refuse("refusing to replace %s: it is %s, and writing atomically would replace it with a regular file", path, what)
 }
 
-// refuseInput refuses a path that is one of the inputs or lies inside an
-// input directory. Files are compared with os.SameFile, so links, "..",
+// refuseInput refuses a path that is one of the inputs or an existing
+// file inside an input directory. Files are compared with os.SameFile, so links, "..",
 // bind mounts and other names of the same file are caught; a directory
 // input is compared with each directory from path's real parent up to /.
 func refuseInput(path string, inputs []string) error {
@@ -147,7 +148,11 @@ func refuseInput(path string, inputs []string) error {
 	if len(files) == 0 && len(dirs) == 0 {
 		return nil
 	}
-	if out, err := os.Stat(path); err == nil {
+	out, err := os.Stat(path)
+	if err != nil {
+		return nil // a new file replaces nothing that was read
+	}
+	{
 		for _, in := range files {
 			if os.SameFile(in.st, out) {
 				if filepath.Clean(in.name) == filepath.Clean(path) {
@@ -175,7 +180,7 @@ func refuseInput(path string, inputs []string) error {
 		}
 		for _, in := range dirs {
 			if os.SameFile(in.st, st) {
-				return refuse("refusing to write %s: it lies inside the input directory %s", path, in.name)
+				return refuse("refusing to overwrite %s: it lies inside the input directory %s", path, in.name)
 			}
 		}
 		up := filepath.Dir(d)

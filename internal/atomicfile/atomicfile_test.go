@@ -90,8 +90,9 @@ func TestWriteRefusesInput(t *testing.T) {
 	onlyEntries(t, dir, "alias.txt", "hard.txt", "in.txt")
 }
 
-// A directory input holds every file under it: none is written, new or
-// old, by whatever name its directory is reached.
+// A directory input holds every file under it: none is replaced, by
+// whatever name its directory is reached; a new file may be added (the
+// input of "ima policy /" holds every place an output can go).
 func TestWriteRefusesInsideInputDirectory(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "rootfs")
@@ -101,13 +102,11 @@ func TestWriteRefusesInsideInputDirectory(t *testing.T) {
 	if err := os.Symlink(root, filepath.Join(dir, "alias")); err != nil {
 		t.Fatal(err)
 	}
+	os.WriteFile(filepath.Join(root, "y"), []byte("old\n"), 0o644)
 	for _, out := range []string{
-		hostname,                                // a file it read
-		filepath.Join(root, "etc", "new.json"),  // a new file inside
-		filepath.Join(root, "policy.json"),      // at its top
-		filepath.Join(dir, "alias", "etc", "x"), // through a link to it
-		filepath.Join(root, "etc", "..", "y"),   // through ..
-		filepath.Join(dir, "alias", "etc", "hostname"),
+		hostname,                              // a file it read
+		filepath.Join(root, "etc", "..", "y"), // through ..
+		filepath.Join(dir, "alias", "etc", "hostname"), // through a link to it
 	} {
 		err := Write(out, []byte("x"), 0o644, root)
 		if err == nil || !strings.Contains(err.Error(), "inside the input directory "+root) || !strings.Contains(err.Error(), out) || !errors.Is(err, ErrRefused) {
@@ -118,13 +117,16 @@ func TestWriteRefusesInsideInputDirectory(t *testing.T) {
 		t.Fatalf("input changed to %q", got)
 	}
 	onlyEntries(t, filepath.Join(root, "etc"), "hostname")
-	onlyEntries(t, root, "etc")
+	onlyEntries(t, root, "etc", "y")
+	if err := Write(filepath.Join(dir, "alias", "etc", "new.json"), []byte("{}"), 0o644, root); err != nil {
+		t.Errorf("a new file inside the input directory: %v", err)
+	}
 	// Beside the directory is fine; so is a relative input.
 	if err := Write(filepath.Join(dir, "policy.json"), []byte("{}"), 0o644, root); err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
-	if err := Write(filepath.Join(root, "z"), []byte("x"), 0o644, "rootfs"); err == nil {
+	if err := Write(filepath.Join(root, "y"), []byte("x"), 0o644, "rootfs"); err == nil {
 		t.Error("relative directory input not refused")
 	}
 }
