@@ -37,10 +37,25 @@ type logEvent struct {
 }
 
 const (
-	evSeparator = 0x4
-	evAction    = 0x5
-	evNoAction  = 0x3
+	evSeparator    = 0x4
+	evAction       = 0x5
+	evNoAction     = 0x3
+	evDriverConfig = 0x80000001
 )
+
+// secureBootVar is the UEFI_VARIABLE_DATA of SecureBoot = value, as
+// firmware logs it into PCR 7 (EV_EFI_VARIABLE_DRIVER_CONFIG).
+func secureBootVar(value byte) []byte {
+	le := binary.LittleEndian
+	guid := []byte{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c} // EFI_GLOBAL_VARIABLE
+	out := append([]byte{}, guid...)
+	out = le.AppendUint64(out, 10) // UnicodeNameLength, in characters
+	out = le.AppendUint64(out, 1)  // VariableDataLength
+	for _, c := range "SecureBoot" {
+		out = le.AppendUint16(out, uint16(c))
+	}
+	return append(out, value)
+}
 
 // buildAgileLog writes a crypto-agile TCG log over banks: the SHA-1
 // format "Spec ID Event03" header, then one TCG_PCR_EVENT2 per event.
@@ -95,7 +110,7 @@ func bootEvents() []logEvent {
 		{pcr: 0, typ: evAction, data: []byte("goldenpcr test: firmware volume")},
 		{pcr: 1, typ: evAction, data: []byte("goldenpcr test: platform configuration")},
 		{pcr: 2, typ: evAction, data: []byte("goldenpcr test: option ROM")},
-		{pcr: 7, typ: evAction, data: []byte("goldenpcr test: secure boot policy")},
+		{pcr: 7, typ: evDriverConfig, data: secureBootVar(1)},
 		{pcr: 0, typ: evSeparator, data: sep},
 		{pcr: 1, typ: evSeparator, data: sep},
 		{pcr: 2, typ: evSeparator, data: sep},
@@ -142,6 +157,28 @@ func newQuoteLab(t testing.TB) *quoteLab {
 	bad := bootEvents()
 	bad[4].override = map[pcr.Alg][]byte{pcr.SHA256: make([]byte, 32)} // PCR 7's first event, sha256 bank only
 	writeFile(t, l.path("digest.log"), buildLog(bad))
+	// Logs an attacker could hand over with a genuine quote.
+	keep := func(pcrs ...uint32) []logEvent {
+		var out []logEvent
+		for _, e := range events {
+			if slices.Contains(pcrs, e.pcr) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	writeFile(t, l.path("no-pcr7.log"), buildLog(keep(0, 1, 2)))
+	writeFile(t, l.path("pcr0-only.log"), buildLog(keep(0)))
+	flipped := bootEvents()
+	flipped[4].override = map[pcr.Alg][]byte{pcr.SHA1: pcr.SHA1.Sum(flipped[4].data), pcr.SHA256: pcr.SHA256.Sum(flipped[4].data)}
+	flipped[4].data = secureBootVar(0) // SecureBoot "disabled", the enabled digests kept
+	writeFile(t, l.path("flipped-data.log"), buildLog(flipped))
+	swapped := bootEvents()
+	swapped[0], swapped[1] = swapped[1], swapped[0]
+	writeFile(t, l.path("reordered.log"), buildLog(swapped))
+	moved := bootEvents()
+	moved[3].pcr = 1 // PCR 2's option ROM logged as PCR 1's
+	writeFile(t, l.path("moved.log"), buildLog(moved))
 
 	l.run(t, "tpm2_createek", "-c", l.path("ek.ctx"), "-G", "rsa", "-u", l.path("ek.pub"))
 	for _, ak := range []struct{ name, alg, hash, scheme string }{
@@ -391,6 +428,45 @@ func (l *quoteLab) buildCases(t *testing.T) []qcase {
 			failed: map[string][]string{"rsa": {"signature"}, "ecc": {"signature", "pcr-digest"}}[ak]})
 	}
 
+	// Event logs that do not explain a genuine quote, and ways to say
+	// which PCRs the log need not explain.
+	for _, c := range []struct{ family, log, cqSays string }{
+		{"event log without PCR 7's events", "no-pcr7.log", "Eventlog and quote PCR mismatch"},
+		{"event log keeping only PCR 0's events", "pcr0-only.log", "Eventlog and quote PCR mismatch"},
+		{"event log with two events reordered", "reordered.log", "Eventlog and quote PCR mismatch"},
+		{"event log with an event moved to another PCR", "moved.log", "Eventlog and quote PCR mismatch"},
+	} {
+		add(qcase{family: c.family, name: "rsa " + c.log, args: l.gArgs("rsa", "rsa-q", "--eventlog", l.path(c.log)),
+			cq: l.cqArgs("rsa", "rsa-q", "-e", l.path(c.log)), failed: []string{"event-log"}, cqSays: c.cqSays})
+	}
+	add(qcase{family: "event data changed, digests kept", name: "rsa flipped SecureBoot", args: l.gArgs("rsa", "rsa-q", "--eventlog", l.path("flipped-data.log")),
+		cq: l.cqArgs("rsa", "rsa-q", "-e", l.path("flipped-data.log")), failed: []string{"event-log"},
+		excluded: "tpm2_checkquote replays digests and never checks an event's data against them"})
+	add(qcase{family: "PCRs declared outside the log", name: "rsa no-pcr7 unlogged", args: l.gArgs("rsa", "rsa-q", "--eventlog", l.path("no-pcr7.log"), "--unlogged-pcrs", "7"),
+		cq: l.cqArgs("rsa", "rsa-q", "-e", l.path("no-pcr7.log")), pass: true,
+		excluded: "tpm2_checkquote cannot be told that a PCR is extended outside the log"})
+	add(qcase{family: "PCRs the expected values explain", name: "rsa no-pcr7 expected", args: l.gArgs("rsa", "rsa-q", "--eventlog", l.path("no-pcr7.log"), "--expected", l.path("rsa-q.pcrs")),
+		cq: l.cqArgs("rsa", "rsa-q", "-e", l.path("no-pcr7.log")), pass: true,
+		excluded: "tpm2_checkquote has no expected values"})
+	add(qcase{family: "event log required, none given", name: "rsa require-eventlog", args: l.gArgs("rsa", "rsa-q", "--require-eventlog"),
+		cq: l.cqArgs("rsa", "rsa-q"), failed: []string{"event-log"}, excluded: "tpm2_checkquote cannot require an event log"})
+	n := "rsa-pcr-swapped"
+	l.variant(t, "rsa-q", n, func(m, s, p []byte) ([]byte, []byte, []byte) {
+		return m, s, rewritePCRs(t, p, mixedSel, func(v pcr.Values) string {
+			v[pcr.SHA1][1], v[pcr.SHA1][2] = v[pcr.SHA1][2], v[pcr.SHA1][1]
+			return ""
+		})
+	})
+	add(qcase{family: "two PCR values swapped", name: n, args: l.gArgs("rsa", n), cq: l.cqArgs("rsa", n), failed: []string{"pcr-digest"},
+		cqSays: "Error validating PCR composite against signed message"})
+	// swtpm signs a quote over no PCR at all (tpm2_quote -l sha256:none):
+	// genuine, fresh, and saying nothing about the platform. Its empty
+	// PCR file is refused as input here (exit 2); inside an attestation
+	// the pcr-selection check fails it (TestQuoteOverNoPCR).
+	l.quote(t, "rsa", "rsa-none", "sha256:none", l.nonce)
+	add(qcase{family: "quote over no PCR", name: "rsa-none", args: l.gArgs("rsa", "rsa-none"), cq: l.cqArgs("rsa", "rsa-none"),
+		excluded: "tpm2_checkquote accepts a quote that selects no PCR"})
+
 	// An old quote presented with the current nonce.
 	add(qcase{family: "old quote, new nonce", name: "old-rsa", args: l.gArgs("rsa", "old-rsa"), cq: l.cqArgs("rsa", "old-rsa"), failed: []string{"nonce"}})
 
@@ -476,7 +552,9 @@ func checkquoteVerdict(t *testing.T, args []string) (bool, string) {
 // against one swtpm (key generation is the slow part).
 func TestQuoteSwtpm(t *testing.T) {
 	l := newQuoteLab(t)
-	t.Run("Agreement", func(t *testing.T) { testQuoteAgreement(t, l) })
+	cases := l.buildCases(t)
+	t.Run("Agreement", func(t *testing.T) { testQuoteAgreement(t, cases) })
+	t.Run("Modes", func(t *testing.T) { testQuoteModes(t, cases) })
 	t.Run("Reasons", func(t *testing.T) { testQuoteReasons(t, l) })
 	t.Run("ValuesAndExpected", func(t *testing.T) { testQuoteValuesAndExpected(t, l) })
 }
@@ -484,11 +562,10 @@ func TestQuoteSwtpm(t *testing.T) {
 // testQuoteAgreement verifies every case with goldenpcr, asserts the
 // expected verdict and failing checks, runs tpm2_checkquote on the same
 // files and asserts that both agree, and logs the agreement table.
-func testQuoteAgreement(t *testing.T, l *quoteLab) {
+func testQuoteAgreement(t *testing.T, cases []qcase) {
 	if _, err := exec.LookPath("tpm2_checkquote"); err != nil {
 		t.Fatal("tpm2_checkquote not found: install tpm2-tools")
 	}
-	cases := l.buildCases(t)
 	type row struct {
 		cases, gPass, cqPass, agree int
 		excluded                    string
