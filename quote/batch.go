@@ -296,22 +296,42 @@ func decodeBatchLineJSON(line []byte, req *Request) error {
 	return rejectEmptyValues(line)
 }
 
-// rejectEmptyValues refuses a field whose value is "", null, [] or holds
-// "": an empty value would silently switch its check off, as the field's
-// absence does, where a script with an unset variable meant to set it.
+// rejectEmptyValues refuses a field given twice (encoding/json would
+// keep the last, matching names case-insensitively) and a field whose
+// value is "", null, [], {} or a list holding "": an empty value switches
+// its check off as the field's absence does, where a script with an unset
+// variable meant to set it.
 func rejectEmptyValues(line []byte) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(line, &fields); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if _, err := dec.Token(); err != nil { // '{', checked by the caller's decode
 		return lineErr("invalid JSON: %v", err)
 	}
-	for k, v := range fields {
-		switch t := strings.TrimSpace(string(v)); {
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return lineErr("invalid JSON: %v", err)
+		}
+		key, _ := tok.(string)
+		if seen[strings.ToLower(key)] {
+			return lineErr("%s: given more than once", key)
+		}
+		seen[strings.ToLower(key)] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return lineErr("invalid JSON: %v", err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, v); err != nil {
+			return lineErr("invalid JSON: %v", err)
+		}
+		switch t := compact.String(); {
 		case t == `""` || t == "null" || t == "[]" || t == "{}":
-			return lineErr("%s: empty value", k)
+			return lineErr("%s: empty value", key)
 		case strings.HasPrefix(t, "["):
 			var items []json.RawMessage
-			if json.Unmarshal(v, &items) == nil && slices.ContainsFunc(items, func(m json.RawMessage) bool { return strings.TrimSpace(string(m)) == `""` }) {
-				return lineErr("%s: empty value in the list", k)
+			if json.Unmarshal(compact.Bytes(), &items) == nil && slices.ContainsFunc(items, func(m json.RawMessage) bool { return string(m) == `""` }) {
+				return lineErr("%s: empty value in the list", key)
 			}
 		}
 	}

@@ -383,3 +383,109 @@ func TestVerifyDegenerateInputs(t *testing.T) {
 		t.Errorf("%s", rep.Check(CheckPCRSelection).Reason)
 	}
 }
+
+// The event log must explain every quoted PCR that is off its reset
+// value, and no event of it may contradict its digest (issue #11).
+func TestVerifyEventLogMustExplain(t *testing.T) {
+	nonce := fixtureNonce(t)
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	// PCR 7's events removed: the log no longer touches it.
+	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
+	ev.EventLog.LastEvent[7] = -1
+	ev.EventLog.Values.Set(pcr.SHA256, 7, make([]byte, 32))
+	rep := verifyTrusting(ev, &Policy{Nonce: nonce})
+	if c := rep.Check(CheckEventLog); !c.Failed() || !strings.Contains(c.Reason, "sha256:7: quoted off their reset value, but no event of the log extends them") {
+		t.Errorf("unexplained PCR 7: %+v", c)
+	}
+	// Declared as extended outside the log, or explained by expected
+	// values, it passes, and the reason says so.
+	rep = verifyTrusting(ev, &Policy{Nonce: nonce, UnloggedPCRs: []int{7}})
+	if c := rep.Check(CheckEventLog); !c.Passed || !strings.Contains(c.Reason, "sha256:7 extended outside the log") {
+		t.Errorf("PCR 7 declared unlogged: %+v", c)
+	}
+	want := pcr.Values{}
+	want.Set(pcr.SHA256, 7, ev.PCRs[pcr.SHA256][7])
+	rep = verifyTrusting(ev, &Policy{Nonce: nonce, Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{want}}}})
+	if !rep.Verified {
+		t.Errorf("PCR 7 explained by the expected values: %v", rep.Err())
+	}
+	// A wrong expected value explains nothing.
+	want.Set(pcr.SHA256, 7, make([]byte, 32))
+	rep = verifyTrusting(ev, &Policy{Nonce: nonce, Expected: &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{want}}}})
+	if f := failedChecks(rep); !slices.Equal(f, []string{CheckEventLog, CheckExpected}) {
+		t.Errorf("wrong expected PCR 7: failed %v", f)
+	}
+
+	// An event whose data contradicts its digest fails the check, though
+	// every PCR replays.
+	ev.EventLog = fakeReplay(ev.PCRs, 0, 0)
+	ev.EventLog.DigestIssues = []eventlog.DigestIssue{{Event: 5, Offset: 740, PCR: 7, Type: "EV_EFI_VARIABLE_DRIVER_CONFIG", Check: eventlog.DigestCheck{Status: eventlog.DigestMismatch}}}
+	rep = verifyTrusting(ev, &Policy{Nonce: nonce})
+	if c := rep.Check(CheckEventLog); !c.Failed() || !strings.Contains(c.Reason, "event #5 (EV_EFI_VARIABLE_DRIVER_CONFIG, PCR 7, at byte 740) has a digest that contradicts its data") {
+		t.Errorf("digest issue: %+v", c)
+	}
+
+	// A required log that is missing fails; an optional one is skipped.
+	ev.EventLog = nil
+	if c := verifyTrusting(ev, &Policy{Nonce: nonce, RequireEventLog: true}).Check(CheckEventLog); !c.Failed() {
+		t.Errorf("required log missing: %+v", c)
+	}
+	if c := verifyTrusting(ev, &Policy{Nonce: nonce}).Check(CheckEventLog); !c.Skipped {
+		t.Errorf("optional log missing: %+v", c)
+	}
+}
+
+// Nothing vouches for an AK unless the policy does (issue #11).
+func TestVerifyAKTrust(t *testing.T) {
+	nonce := fixtureNonce(t)
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	name, _ := ev.AK.TPM.Name()
+	pem := mustPublic(t, "rsa-ak.pem")
+	other := mustPublic(t, "ecc-ak.pub")
+	for _, c := range []struct {
+		name string
+		p    *Policy
+		ok   bool
+		says string
+	}{
+		{"no anchor", &Policy{Nonce: nonce}, false, "nothing vouches for the AK: a key that comes with the evidence proves nothing"},
+		{"the trusted key", &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{ev.AK}}, true, "the AK is a key the verifier trusts"},
+		{"the trusted key as PEM", &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{pem}}, true, "the AK is a key the verifier trusts (PEM"},
+		{"another trusted key", &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{other}}, false, "it is none of the 1 keys the verifier trusts"},
+		{"pinned Name", &Policy{Nonce: nonce, AKName: name}, true, "the AK's TPM Name is the pinned one"},
+		{"opted out", &Policy{Nonce: nonce, AllowUntrustedAK: true}, true, "NOT CHECKED, accepted on request"},
+		{"certificate without roots", &Policy{Nonce: nonce, AKCert: &AKCertPolicy{}}, false, "its certificate does not verify"},
+	} {
+		rep := Verify(ev, c.p)
+		tc := rep.Check(CheckAKTrust)
+		if rep.Verified != c.ok || !strings.Contains(tc.Reason, c.says) {
+			t.Errorf("%s: verified %v, %+v", c.name, rep.Verified, tc)
+		}
+		if Verified(ev, c.p) != rep.Verified {
+			t.Errorf("%s: the lean path disagrees", c.name)
+		}
+	}
+	// A TPM key equal in key material but not in its TPMT_PUBLIC (here its
+	// attributes) is another key.
+	changed := *ev.AK.TPM
+	changed.Raw = append([]byte{}, changed.Raw...)
+	changed.Raw[7] ^= 0x40 // objectAttributes: userwithauth
+	if sameAK(&PublicKey{TPM: &changed, Key: ev.AK.Key}, ev.AK) {
+		t.Error("a TPMT_PUBLIC with other attributes is the trusted key")
+	}
+}
+
+// A quote over no PCR says nothing about the platform.
+func TestVerifyEmptySelection(t *testing.T) {
+	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
+	ev.Attest.Quote.PCRSelect = nil
+	p := &Policy{NoNonce: true, TrustedAKs: []*PublicKey{ev.AK}}
+	ev.PCRs = pcr.Values{}
+	rep := Verify(ev, p)
+	if c := rep.Check(CheckPCRSelection); !c.Failed() || !strings.Contains(c.Reason, "the quote selects no PCR") {
+		t.Errorf("%+v", c)
+	}
+	if Verified(ev, p) {
+		t.Error("the lean path verified a quote over no PCR")
+	}
+}

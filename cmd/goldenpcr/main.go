@@ -89,10 +89,10 @@ build produced, and tells whether they agree.
 
 Exit codes: 0 = ok / verified, 1 = evidence or values do not match,
 2 = bad usage or unreadable input.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return refuseEmptyValues(c.Flags()) },
+		SilenceUsage:  true,
+		SilenceErrors: true,
 	}
+	defer checkOptionsFirst(root, args)
 	root.CompletionOptions.DisableDefaultCmd = true
 	for _, g := range commandGroups {
 		if len(args) > 0 && args[0] == g.name {
@@ -124,6 +124,28 @@ func newPCRCmd() *cobra.Command {
 	return c
 }
 
+// checkOptionsFirst makes every command refuse empty and repeated option
+// values before anything else, positional arguments included, so the
+// message names the real mistake.
+func checkOptionsFirst(c *cobra.Command, args []string) {
+	for _, sub := range c.Commands() {
+		checkOptionsFirst(sub, args)
+	}
+	positional := c.Args
+	c.Args = func(c *cobra.Command, pos []string) error {
+		if err := refuseEmptyValues(c.Flags()); err != nil {
+			return err
+		}
+		if err := refuseRepeated(c.Flags(), args); err != nil {
+			return err
+		}
+		if positional == nil {
+			return nil
+		}
+		return positional(c, pos)
+	}
+}
+
 // refuseEmptyValues fails when an option was given an empty value: for
 // every option of every command, an empty value would switch its check
 // or input off as its absence does, and a script whose variable is unset
@@ -136,6 +158,9 @@ func refuseEmptyValues(fs *pflag.FlagSet) error {
 		}
 		switch v := f.Value.(type) {
 		case pflag.SliceValue:
+			if len(v.GetSlice()) == 0 {
+				err = fmt.Errorf("--%s: empty value", f.Name)
+			}
 			for _, s := range v.GetSlice() {
 				if strings.TrimSpace(s) == "" {
 					err = fmt.Errorf("--%s: empty value", f.Name)
@@ -148,6 +173,43 @@ func refuseEmptyValues(fs *pflag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// refuseRepeated fails when an option that takes one value is given more
+// than once: the last would silently win, and "--nonce A --nonce B" is a
+// mistake, not a choice. Options that take lists may repeat.
+func refuseRepeated(fs *pflag.FlagSet, args []string) error {
+	seen := map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		var f *pflag.Flag
+		inline := strings.Contains(a, "=")
+		switch {
+		case strings.HasPrefix(a, "--"):
+			name, _, _ := strings.Cut(a[2:], "=")
+			f = fs.Lookup(name)
+		case len(a) >= 2 && a[0] == '-' && a[1] != '-':
+			f = fs.ShorthandLookup(a[1:2])
+			inline = inline || len(a) > 2
+		}
+		if f == nil {
+			continue
+		}
+		if !inline && f.NoOptDefVal == "" {
+			i++ // its value
+		}
+		if _, list := f.Value.(pflag.SliceValue); list {
+			continue
+		}
+		if seen[f.Name] {
+			return fmt.Errorf("--%s given more than once", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	return nil
 }
 
 // openInput opens a file named on the command line, or stdin for "-".

@@ -555,6 +555,7 @@ func TestQuoteSwtpm(t *testing.T) {
 	cases := l.buildCases(t)
 	t.Run("Agreement", func(t *testing.T) { testQuoteAgreement(t, cases) })
 	t.Run("Modes", func(t *testing.T) { testQuoteModes(t, cases) })
+	t.Run("NoPCR", func(t *testing.T) { testQuoteOverNoPCR(t, l) })
 	t.Run("Reasons", func(t *testing.T) { testQuoteReasons(t, l) })
 	t.Run("ValuesAndExpected", func(t *testing.T) { testQuoteValuesAndExpected(t, l) })
 }
@@ -629,6 +630,27 @@ func testQuoteAgreement(t *testing.T, cases []qcase) {
 		fmt.Fprintf(&b, "%-40s %5d %9s %10s  %s\n", f, r.cases, verdict(r.gPass), verdict(r.cqPass), agree)
 	}
 	t.Log(b.String())
+}
+
+// testQuoteOverNoPCR: swtpm's genuine quote over no PCR (tpm2_quote -l
+// sha256:none), inside a go-tpm-tools attestation with its AK pinned,
+// fails the pcr-selection check: it says nothing about the platform.
+func testQuoteOverNoPCR(t *testing.T, l *quoteLab) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(l.path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	att := l.path("none-att.json")
+	writeFile(t, att, []byte(jsonLine(t, map[string]any{"akPub": read("rsa.pub")[2:], "eventLog": read("boot.log"),
+		"quotes": []map[string]any{{"quote": read("rsa-none.msg"), "rawSig": read("rsa-none.sig"), "pcrs": map[string]any{"hash": 11, "pcrs": map[string]any{}}}}})))
+	code, _, failed, reasons := verifyBundle(t, "--attestation", att, "--nonce", l.nonce, "--ak-name", l.path("rsa.name"))
+	if code != exitMismatch || !slices.Contains(failed, "quote 1: pcr-selection") || !strings.Contains(reasons, "the quote selects no PCR") ||
+		slices.Contains(failed, "quote 1: signature") {
+		t.Errorf("quote over no PCR: exit %d, failed %v\n%s", code, failed, reasons)
+	}
 }
 
 // testQuoteReasons checks what the text report says for tampering cases:
