@@ -90,13 +90,24 @@ with the reason it passed or failed. Nothing is trusted that was not checked:
                  no attributes); --allow-unrestricted accepts other keys, as
                  GyroidOS CML's unrestricted quote key needs
   ak-name        with --ak-name: the AK's TPM Name is the expected one
+  ak-trust       something the verifier trusts vouches for the AK: it is the
+                 --ak key, has the --ak-name Name, or a certificate chaining
+                 to --ak-roots certifies it; an attestation's own AK proves
+                 nothing (anyone can make one in software), so without one of
+                 these it FAILS; --allow-untrusted-ak accepts that, loudly
   nonce          extraData equals the nonce byte for byte; no nonce is a
                  failure unless --no-nonce says so
-  pcr-selection  the quote selects exactly the banks and PCRs of --pcrs
+  pcr-selection  the quote selects at least one PCR, exactly the banks and
+                 PCRs of --pcrs
   pcr-digest     the signature's hash over the --pcrs values, concatenated in
                  the quote's selection order, equals the quote's pcrDigest
   event-log      with --eventlog: the replayed log equals the quoted value of
-                 every quoted PCR the log extends (names the first that differs)
+                 every quoted PCR the log extends (names the first that
+                 differs), every other quoted PCR is at its reset value or
+                 explained by --expected or --unlogged-pcrs (10 for IMA), and
+                 no event's data contradicts its digest; an attestation must
+                 carry its log (--allow-missing-eventlog), a single quote
+                 only with --require-eventlog
   expected-pcrs  with --expected: a goldenpcr baseline (refvals compute) whose
                  every PCR is quoted with its value or an accepted variant, or
                  a PCR file some alternative of which matches every PCR it
@@ -122,7 +133,10 @@ Whole attestations: --attestation takes a go-tpm-tools attest.Attestation
 PlatformParameters (JSON); every quote in them is verified as above with the
 bundle's AK, PCR values and event log, plus the checks "quotes" (at least
 one) and "pcr-coverage" (go-attestation: every listed PCR is covered by a
-verified quote).
+verified quote). Pin the bundle's AK with --ak-name, --ak or --ak-roots.
+
+An empty option value ('--ak-name ""') and an option given twice are bad
+usage (exit 2), never a check switched off.
 
 EK certificates: --ek-cert with --ek-roots (and --ek-intermediates) adds
 "ek-cert" (chain, EKU 2.23.133.8.1, critical extensions, the TCG
@@ -155,8 +169,9 @@ is unreadable or malformed, or the options contradict each other. With
   goldenpcr verify quote --ak ak.pub --ak-name ak.name -m quote.msg -s quote.sig \
       --nonce "$NONCE" --pcrs quote.pcrs --eventlog boot.log --expected golden.yaml
 
-  # A go-tpm-tools attestation (client.Key.Attest), with the TPM's EK certificate:
-  goldenpcr verify quote --attestation att.pb --nonce "$NONCE" \
+  # A go-tpm-tools attestation (client.Key.Attest), its AK pinned by Name, with
+  # the TPM's EK certificate:
+  goldenpcr verify quote --attestation att.pb --nonce "$NONCE" --ak-name ak.name \
       --ek-cert ek.crt --ek-roots tpm-vendor-cas/ --ek-pub ek.pub
 
   # Thousands of quotes, one JSON request per line:
