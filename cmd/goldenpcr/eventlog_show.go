@@ -34,7 +34,15 @@ Text output prints one line per event: index, PCR, type, one digest and the
 decoded meaning (variable names and contents, device paths, GRUB commands,
 certificates…). JSON and YAML print everything: all digests, raw data,
 decoded fields, and whether each digest matches its data where the rule is
-known (a mismatch is marked ✗ in text).`,
+known.
+
+In text each digest the log can prove is marked ✓ (it equals the hash its
+event type prescribes), ~ (it does, under a known firmware quirk, named at
+the end) or ✗ (it contradicts its data). An event shown with ✗ exits 1, in
+every output format: the log's data is not what was measured.
+
+Exit codes: 0 = read, every shown digest the log can prove matches; 1 = a
+shown event's digest contradicts its data; 2 = bad usage or a malformed log.`,
 		Example: `  goldenpcr eventlog show /sys/kernel/security/tpm0/binary_bios_measurements
   goldenpcr eventlog show boot.log --pcr 4,7 --type EV_EFI_VARIABLE_AUTHORITY
   goldenpcr eventlog show boot.log -o json | jq '.events[] | select(.pcr == 7)'
@@ -70,11 +78,15 @@ type shownEvent struct {
 }
 
 type shownLog struct {
-	File    string       `json:"file" yaml:"file"`
-	Format  string       `json:"format" yaml:"format"`
-	Banks   []string     `json:"banks" yaml:"banks"`
-	Events  []shownEvent `json:"events" yaml:"events"`
-	Partial string       `json:"error,omitempty" yaml:"error,omitempty"`
+	File   string       `json:"file" yaml:"file"`
+	Format string       `json:"format" yaml:"format"`
+	Banks  []string     `json:"banks" yaml:"banks"`
+	Events []shownEvent `json:"events" yaml:"events"`
+	// DigestMismatches counts the shown events whose digest contradicts
+	// their data; any makes the command exit 1.
+	DigestMismatches int    `json:"digest_mismatches" yaml:"digest_mismatches"`
+	Partial          string `json:"error,omitempty" yaml:"error,omitempty"`
+	firstMismatch    int
 }
 
 func runEventlogShow(opts *eventlogShowOptions, stdin io.Reader, out io.Writer) error {
@@ -127,12 +139,25 @@ func runEventlogShow(opts *eventlogShowOptions, stdin io.Reader, out io.Writer) 
 		if typeFilter != nil && !slices.Contains(typeFilter, ev.Type) {
 			continue
 		}
-		log.Events = append(log.Events, describeEvent(ev, bank))
+		se := describeEvent(ev, bank)
+		if se.DigestCheck.Status == eventlog.DigestMismatch {
+			if log.DigestMismatches == 0 {
+				log.firstMismatch = se.Index
+			}
+			log.DigestMismatches++
+		}
+		log.Events = append(log.Events, se)
 	}
 	if err := render(out, opts.Output, log, func(w io.Writer) error { return showText(w, &log) }); err != nil {
 		return err
 	}
-	return readErr
+	switch {
+	case readErr != nil:
+		return readErr
+	case log.DigestMismatches > 0:
+		return mismatch("%s: %d shown events' digests contradict their data (first: event %d)", opts.Log, log.DigestMismatches, log.firstMismatch)
+	}
+	return nil
 }
 
 // textBank picks the bank whose digest the one-line text form shows.
@@ -183,6 +208,8 @@ func describeEvent(ev *eventlog.Event, bank pcr.Alg) shownEvent {
 
 func showText(w io.Writer, log *shownLog) error {
 	fmt.Fprintf(w, "%s: %s log, banks %s, %d events shown\n", log.File, log.Format, strings.Join(log.Banks, ","), len(log.Events))
+	quirks := map[string]int{}
+	var quirkOrder []string
 	for _, e := range log.Events {
 		mark := " "
 		switch e.DigestCheck.Status {
@@ -190,6 +217,13 @@ func showText(w io.Writer, log *shownLog) error {
 			mark = "✗"
 		case eventlog.DigestOK:
 			mark = "✓"
+			if q := e.DigestCheck.Quirk; q != "" {
+				mark = "~"
+				if quirks[q] == 0 {
+					quirkOrder = append(quirkOrder, q)
+				}
+				quirks[q]++
+			}
 		}
 		digest := e.digest
 		if len(digest) > 20 {
@@ -202,6 +236,12 @@ func showText(w io.Writer, log *shownLog) error {
 		if e.DigestCheck.Status == eventlog.DigestMismatch {
 			fmt.Fprintf(w, "      ✗ digest does not match %s for %s\n", e.DigestCheck.Rule, strings.Join(e.DigestCheck.Mismatched, ","))
 		}
+	}
+	for _, q := range quirkOrder {
+		fmt.Fprintf(w, "~ %d events: the digest matches under a known firmware quirk: %s\n", quirks[q], q)
+	}
+	if log.DigestMismatches > 0 {
+		fmt.Fprintf(w, "✗ %d events' digests contradict their data\n", log.DigestMismatches)
 	}
 	return nil
 }

@@ -296,3 +296,98 @@ func TestEventlogReplayAgainstBaseline(t *testing.T) {
 		t.Errorf("--bank sha256: exit %d\n%s", code, out)
 	}
 }
+
+// Issue #11: an event whose digest contradicts its data is marked ✗ by
+// eventlog show, and now exits 1, in every format (it exited 0). Digests
+// that match under a known firmware quirk are marked ~ and named, and do
+// not fail; the real fixture logs keep exiting 0.
+func TestEventlogShowDigestMismatchExits1(t *testing.T) {
+	data, err := os.ReadFile(rhel8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte("Exit Boot Services Invocation"))
+	if i < 0 {
+		t.Fatal("no ExitBootServices event in the fixture")
+	}
+	data[i] = 'e' // the data no longer hashes to the digest
+	bad := filepath.Join(t.TempDir(), "edited.bin")
+	os.WriteFile(bad, data, 0o644)
+	for _, format := range []string{"text", "json", "yaml"} {
+		code, out, errOut := run(t, "eventlog", "show", bad, "-o", format)
+		if code != 1 || !strings.Contains(errOut, "1 shown events' digests contradict their data (first: event 81)") {
+			t.Errorf("%s: exit %d, want 1: %s", format, code, errOut)
+		}
+		if format == "text" && (!strings.Contains(out, "✗ sha256:") || !strings.Contains(out, "✗ 1 events' digests contradict their data")) {
+			t.Errorf("text:\n%s", out)
+		}
+		if format == "json" && !strings.Contains(out, `"digest_mismatches": 1`) {
+			t.Errorf("json lacks the count")
+		}
+	}
+	// Not shown, not judged: the filter leaves the event out.
+	if code, out, errOut := run(t, "eventlog", "show", bad, "--pcr", "7"); code != 0 || strings.Contains(out, "✗") {
+		t.Errorf("--pcr 7: exit %d: %s%s", code, out, errOut)
+	}
+	code, out, _ := run(t, "eventlog", "show", rhel8)
+	if code != 0 || strings.Contains(out, "✗") || !strings.Contains(out, "~ 4 events: the digest matches under a known firmware quirk: EV_EFI_VARIABLE_BOOT digest covers the variable contents only (edk2/OVMF)") {
+		t.Errorf("rhel8: exit %d\n%s", code, out)
+	}
+	logs, _ := filepath.Glob("../../fixtures/tcg/*.bin")
+	edge, _ := filepath.Glob("../../fixtures/tcg-edge/*.bin")
+	lab, _ := filepath.Glob("../../fixtures/lab/*.bin")
+	for _, l := range append(append(logs, edge...), lab...) {
+		if strings.HasSuffix(l, "keylime-bogus.bin") {
+			continue // not a log
+		}
+		for _, format := range []string{"text", "json"} {
+			if code, _, errOut := run(t, "eventlog", "show", l, "-o", format); code != 0 {
+				t.Errorf("%s -o %s: exit %d: %s", l, format, code, errOut)
+			}
+		}
+	}
+}
+
+// Issue #11, finding 8, through the command line: a baseline PCR whose
+// primary value is right in sha1 only and whose variant is right in sha256
+// only does not match the replay (it did), and a variant right in both
+// does.
+func TestEventlogReplayAgainstBaselineDoesNotMixVariants(t *testing.T) {
+	code, out, errOut := run(t, "eventlog", "replay", rhel8, "--pcr", "7", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep replayReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	real := map[string]string{}
+	for _, p := range rep.PCRs {
+		if p.Index == 7 && (p.Bank == "sha1" || p.Bank == "sha256") {
+			real[p.Bank] = p.Value
+		}
+	}
+	wrong := map[string]string{"sha1": strings.Repeat("ee", 20), "sha256": strings.Repeat("dd", 32)}
+	doc := func(primary, variant [2]string) string {
+		path := filepath.Join(t.TempDir(), "baseline.yaml")
+		os.WriteFile(path, []byte("version: goldenpcr.baseline/v1\nmetadata: {tool: test}\npcrs:\n- pcr: 7\n"+
+			"  values: {sha1: "+primary[0]+", sha256: "+primary[1]+"}\n"+
+			"  variants:\n  - {sha1: "+variant[0]+", sha256: "+variant[1]+"}\n"), 0o644)
+		return path
+	}
+	mixed := doc([2]string{real["sha1"], wrong["sha256"]}, [2]string{wrong["sha1"], real["sha256"]})
+	for _, format := range []string{"text", "json"} {
+		code, out, errOut = run(t, "eventlog", "replay", rhel8, "--bank", "sha1,sha256", "--against", mixed, "-o", format)
+		if code != 1 || (format == "text" && !strings.Contains(out, "✗ sha256   7  mismatch")) {
+			t.Errorf("mixed candidates, %s: exit %d\n%s%s", format, code, out, errOut)
+		}
+	}
+	whole := doc([2]string{wrong["sha1"], wrong["sha256"]}, [2]string{real["sha1"], real["sha256"]})
+	if code, out, errOut = run(t, "eventlog", "replay", rhel8, "--bank", "sha1,sha256", "--against", whole); code != 0 {
+		t.Errorf("whole variant: exit %d\n%s%s", code, out, errOut)
+	}
+	// Replaying one bank compares the candidates in that bank alone.
+	if code, out, errOut = run(t, "eventlog", "replay", rhel8, "--bank", "sha256", "--against", mixed); code != 0 {
+		t.Errorf("sha256 only: exit %d\n%s%s", code, out, errOut)
+	}
+}

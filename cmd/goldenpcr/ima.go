@@ -173,25 +173,25 @@ func containsAlg(list []pcr.Alg, a pcr.Alg) bool {
 	return false
 }
 
-// bootValues returns the PCR values boot_aggregate is checked against: the
-// replay of --tcg-log when given, else the --pcrs values.
-func bootValues(tcgLog string, sets []pcr.Values) (pcr.Values, string, error) {
-	if tcgLog != "" {
-		f, err := os.Open(tcgLog)
-		if err != nil {
-			return nil, "", err
-		}
-		defer f.Close()
-		res, err := eventlog.ReplayLog(f, nil)
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", tcgLog, err)
-		}
-		return res.Values, "the replay of " + tcgLog, nil
+// tcgLogValues returns the replay of --tcg-log, the PCR values the
+// boot_aggregate is checked against when given (nil when not).
+func tcgLogValues(tcgLog string) (pcr.Values, error) {
+	if tcgLog == "" {
+		return nil, nil
 	}
-	if len(sets) == 1 {
-		return sets[0], "the --pcrs values", nil
+	f, err := os.Open(tcgLog)
+	if err != nil {
+		return nil, err
 	}
-	return nil, "", nil
+	defer f.Close()
+	res, err := eventlog.ReplayLog(f, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tcgLog, err)
+	}
+	if res.Values == nil {
+		return pcr.Values{}, nil // given, so checked: against nothing
+	}
+	return res.Values, nil
 }
 
 // hexOrDash shortens an empty value for text output.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -320,5 +321,44 @@ func TestImaCheckModsig(t *testing.T) {
 	code, rep = runCheck(t, write(true), "--keys", l.path("rsa.crt"))
 	if code != 1 || rep.Policy.Signed != 1 || !strings.Contains(findingKinds(rep), "bad-signature /lib/modules/6.1.0/m3.ko") {
 		t.Errorf("moved modsig: exit %d: %+v", code, rep.Policy)
+	}
+}
+
+// Issue #11: `ima check` with --pcrs that cannot check the boot_aggregate
+// printed "✗ boot_aggregate" and "all entries pass" and exited 0; now the
+// check shows as "-" and fails, in every format, unless opted out of.
+func TestImaCheckBootAggregateThatCannotBeCheckedFails(t *testing.T) {
+	digest := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 32) }
+	path := func(i int) string { return fmt.Sprintf("/usr/bin/tool%d", i) }
+	list, res := writeList(t, imagen.Options{N: 3, FileDigest: digest, Path: path})
+	var sums strings.Builder
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&sums, "%x  %s\n", digest(i), path(i))
+	}
+	policy := filepath.Join(t.TempDir(), "rootfs.sha256sum")
+	os.WriteFile(policy, []byte(sums.String()), 0o644)
+
+	text, v := runAllFormats(t, 0, "ima", "check", list, "--policy", policy)
+	if !strings.Contains(text, "all entries pass") || v.check("policy") != "passed" || v.check("boot-aggregate") != "skipped" {
+		t.Errorf("policy only:\n%s\n%+v", text, v)
+	}
+	pcr10 := writePCRs(t, pcr.Values{pcr.SHA256: {10: res.PerBank[pcr.SHA256][10]}}, pcr.FormatJSON)
+	text, v = runAllFormats(t, 1, "ima", "check", list, "--policy", policy, "--pcrs", pcr10)
+	if strings.Contains(text, "✗") || !strings.Contains(text, "- boot_aggregate (sha256)") || strings.Contains(text, "all entries pass\n") ||
+		!strings.Contains(text, "all entries pass the policy, but the list is not verified") {
+		t.Errorf("PCR 10 only:\n%s", text)
+	}
+	if v.check("policy") != "passed" || v.check("boot-aggregate") != "not-run" {
+		t.Errorf("PCR 10 only: %+v", v)
+	}
+	text, _ = runAllFormats(t, 0, "ima", "check", list, "--policy", policy, "--pcrs", pcr10, "--no-boot-aggregate")
+	if !strings.Contains(text, "all entries pass\n") {
+		t.Errorf("opted out:\n%s", text)
+	}
+	// A finding is a ✗ and exits 1, in every format.
+	os.WriteFile(policy, []byte(sums.String()[strings.Index(sums.String(), "\n")+1:]), 0o644)
+	text, v = runAllFormats(t, 1, "ima", "check", list, "--policy", policy, "--pcrs", writePCRs(t, res.PerBank, pcr.FormatJSON))
+	if !strings.Contains(text, "✗ unknown-file") || v.check("policy") != "failed" || v.check("boot-aggregate") != "passed" {
+		t.Errorf("finding:\n%s\n%+v", text, v)
 	}
 }

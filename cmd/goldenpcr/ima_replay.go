@@ -28,6 +28,7 @@ type imaReplayFlags struct {
 	Banks            []string
 	TCGLog           string
 	FailOnViolations bool
+	NoBootAggregate  bool
 }
 
 func (f *imaReplayFlags) register(c *cobra.Command) {
@@ -36,6 +37,7 @@ func (f *imaReplayFlags) register(c *cobra.Command) {
 	c.Flags().StringSliceVar(&f.Banks, "bank", nil, "banks to replay, e.g. sha256 or sha1,sha256 (default: those of --pcrs, else sha1,sha256)")
 	c.Flags().StringVar(&f.TCGLog, "tcg-log", "", "TCG event log (binary_bios_measurements) whose replayed PCRs 0-9 the boot_aggregate must match")
 	c.Flags().BoolVar(&f.FailOnViolations, "fail-on-violations", false, "exit 1 if the list records any violation")
+	c.Flags().BoolVar(&f.NoBootAggregate, "no-boot-aggregate", false, "do not check the boot_aggregate against PCRs 0-9 (the list is then tied to no boot); without it, a boot_aggregate that cannot be checked fails")
 }
 
 // given reports whether the replay is checked against anything.
@@ -66,15 +68,24 @@ tpm2_pcrread YAML or -F serialized/marshaled, JSON/YAML maps, …). The banks
 replayed are those of the PCR values (or --bank, or sha1 and sha256).
 
 The first entry, boot_aggregate, is recomputed from PCRs 0-7 (SHA-1) or 0-9
-(other banks, Linux 5.8+) of --tcg-log's replay, or of the --pcrs values if
-they hold those PCRs, and the rule that matched is named.
+(other banks, Linux 5.8+) of --tcg-log's replay, or else of the --pcrs
+values, and the rule that matched is named. Whenever --pcrs or --tcg-log is
+given this check is part of the verdict: if it cannot run (the values lack
+PCRs 0-9, the first entry is not boot_aggregate) it is shown as "-" with the
+reason and fails, unless --no-boot-aggregate opts out of it. Likewise a bank
+named with --bank that the --pcrs values lack fails.
+
+Every check is shown as ✓ (passed), ✗ (ran and failed) or - (could not
+run, or not asked for); a ✗, or a - that was asked for, exits 1, in every
+output format.
 
 Exit codes: 0 = everything checked matched, 1 = a PCR, the boot_aggregate
-or a template digest does not match (or violations with
---fail-on-violations), 2 = bad usage or a malformed list.`,
+or a template digest does not match or could not be checked (or violations
+with --fail-on-violations), 2 = bad usage or a malformed list.`,
 		Example: `  goldenpcr ima replay binary_runtime_measurements --pcrs sha1,pcrs-sha1 --pcrs sha256,pcrs-sha256
   tpm2_pcrread sha256:0-10 > pcrs.yaml
   goldenpcr ima replay binary_runtime_measurements --pcrs pcrs.yaml --tcg-log binary_bios_measurements
+  goldenpcr ima replay binary_runtime_measurements --pcrs sha256,pcr10-only.txt --no-boot-aggregate
   goldenpcr ima replay ascii_runtime_measurements --bank sha256 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -120,9 +131,18 @@ type imaReplayReport struct {
 	DigestIssues     []ima.DigestIssue `json:"template_digest_issues,omitempty" yaml:"template_digest_issues,omitempty"`
 	BootAggregate    *imaBootReport    `json:"boot_aggregate,omitempty" yaml:"boot_aggregate,omitempty"`
 	Against          *imaAgainst       `json:"against,omitempty" yaml:"against,omitempty"`
-	Problems         []string          `json:"problems" yaml:"problems"`
-	Notes            []string          `json:"notes,omitempty" yaml:"notes,omitempty"`
-	replay           *ima.Replay
+	// Verified and Checks are ima.Verify's verdict; Problems the reasons
+	// of the checks that fail it.
+	Verified bool        `json:"verified" yaml:"verified"`
+	Checks   []ima.Check `json:"checks" yaml:"checks"`
+	Problems []string    `json:"problems" yaml:"problems"`
+	Notes    []string    `json:"notes,omitempty" yaml:"notes,omitempty"`
+	replay   *ima.Replay
+	verdict  *ima.Report
+	// boot is what the text shows for the boot_aggregate: set when the
+	// check was asked for.
+	boot        *ima.Check
+	requireBank []pcr.Alg
 }
 
 func orderName(o binary.ByteOrder) string {
@@ -133,9 +153,12 @@ func orderName(o binary.ByteOrder) string {
 }
 
 // imaReplayCore replays a list and runs the checks replay and check share:
-// PCR comparison, boot_aggregate, template digests, violations. onEntry
-// sees every entry (policy checks hook in here).
+// PCR comparison, boot_aggregate, template digests, violations; ima.Verify
+// decides. onEntry sees every entry (policy checks hook in here).
 func imaReplayCore(list string, lf *imaListFlags, rf *imaReplayFlags, onEntry func(*ima.Entry) error) (*imaReplayReport, error) {
+	if rf.NoBootAggregate && rf.TCGLog != "" {
+		return nil, fmt.Errorf("--no-boot-aggregate and --tcg-log contradict each other: the TCG log is read only to check the boot_aggregate")
+	}
 	sets, files, err := readIMAPCRs(rf.PCRs, rf.PCRsFormat)
 	if err != nil {
 		return nil, err
@@ -144,20 +167,23 @@ func imaReplayCore(list string, lf *imaListFlags, rf *imaReplayFlags, onEntry fu
 	if err != nil {
 		return nil, err
 	}
+	var required []pcr.Alg
+	if len(rf.Banks) > 0 {
+		required = banks
+	}
+	bootVals, err := tcgLogValues(rf.TCGLog)
+	if err != nil {
+		return nil, err
+	}
 	rd, format, f, err := openIMAList(list, lf)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var boot *ima.FileDigest
-	var bootRef ima.EntryRef
-	firstName := ""
+	var first *ima.Entry
 	res, err := ima.ReplayList(rd, &ima.ReplayOptions{Banks: banks, Expect: sets}, func(e *ima.Entry) error {
 		if e.Index == 0 {
-			firstName = e.Path()
-			if d, ok := ima.BootAggregateOf(e); ok {
-				boot, bootRef = d, ima.EntryRef{Index: e.Index, Offset: e.Offset, Line: e.Line, PCR: e.PCR, Path: ima.BootAggregateName}
-			}
+			first = e.Clone()
 		}
 		if onEntry != nil {
 			return onEntry(e)
@@ -170,7 +196,7 @@ func imaReplayCore(list string, lf *imaListFlags, rf *imaReplayFlags, onEntry fu
 	rep := &imaReplayReport{File: list, Format: string(format), TemplateHash: res.TemplateHash.String(), Entries: res.Entries,
 		PCRs: []imaReplayedPCR{}, Violations: res.Violations, ViolationEntries: res.ViolationEntries,
 		DigestsChecked: res.DigestsChecked, DigestMismatches: res.DigestMismatches, DigestIssues: res.DigestIssues,
-		Problems: []string{}, replay: res}
+		Problems: []string{}, replay: res, requireBank: required}
 	if format == ima.FormatBinary {
 		rep.ByteOrder = orderName(rd.ByteOrder())
 	}
@@ -186,57 +212,50 @@ func imaReplayCore(list string, lf *imaListFlags, rf *imaReplayFlags, onEntry fu
 			rep.PCRs = append(rep.PCRs, p)
 		}
 	}
-	if res.DigestMismatches > 0 {
-		rep.problem("%d entries' template digests do not match their data (first: %s)", res.DigestMismatches, res.DigestIssues[0].EntryRef)
+	v := ima.Verify(res, first, &ima.VerifyOptions{Expect: sets, RequireBanks: required, Boot: bootVals,
+		SkipBootAggregate: rf.NoBootAggregate, FailOnViolations: rf.FailOnViolations})
+	rep.verdict = v
+	if sets != nil {
+		rep.Against = &imaAgainst{Files: files, Alternative: v.Alternative, Verdict: v.PCRs}
 	}
-	if res.Violations > 0 {
-		if rf.FailOnViolations {
-			rep.problem("the list records %d violations (first: %s)", res.Violations, res.ViolationEntries[0])
-		} else {
-			rep.note("%d violations (open-writers/ToMToU): all ones extended; --fail-on-violations makes them fail", res.Violations)
+	if v.BootAggregate != nil {
+		source := "the replay of " + rf.TCGLog
+		if v.BootFromExpect {
+			source = "the --pcrs values"
+			if len(sets) > 1 {
+				source = fmt.Sprintf("alternative %d of the --pcrs values", v.Alternative+1)
+			}
 		}
+		rep.BootAggregate = &imaBootReport{BootAggregateCheck: v.BootAggregate, Source: source}
+	}
+	if c := v.Check(ima.CheckBoot); c != nil && (!c.Skipped || rf.NoBootAggregate) {
+		shown := *c
+		rep.boot = &shown
+	}
+	if res.Violations > 0 && !rf.FailOnViolations {
+		rep.note("%d violations (open-writers/ToMToU): all ones extended; --fail-on-violations makes them fail", res.Violations)
 	}
 	if res.PaddedSkipped {
 		rep.note("sha1-padded values not computed: the per-bank values match")
 	}
-	if sets != nil {
-		rep.Against = &imaAgainst{Files: files}
-		for i, set := range sets {
-			v := res.Match(set)
-			if i == 0 || v.OK {
-				rep.Against.Alternative, rep.Against.Verdict = i, v
-			}
-			if v.OK {
-				break
-			}
-		}
-		if !rep.Against.Verdict.OK {
-			rep.problem("the replay does not match the PCR values in %s", strings.Join(files, ", "))
+	if rep.boot == nil && first != nil {
+		if _, ok := ima.BootAggregateOf(first); !ok {
+			rep.note("the first entry is %q, not boot_aggregate: the list is not tied to a boot", first.Path())
 		}
 	}
-	values, source, err := bootValues(rf.TCGLog, sets)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case res.Entries == 0:
-		rep.problem("the list is empty")
-	case boot == nil:
-		rep.note("the first entry is %q, not boot_aggregate: the list is not tied to a boot", firstName)
-	case values != nil:
-		c := ima.CheckBootAggregate(boot, bootRef, values)
-		rep.BootAggregate = &imaBootReport{BootAggregateCheck: c, Source: source}
-		// PCR values without PCRs 0-9 just cannot say; a log given for the
-		// purpose must.
-		if !c.OK() && (rf.TCGLog != "" || c.Status != ima.BootAggregateMissingPCRs) {
-			rep.problem("%s", c.String())
-		}
-	}
+	rep.finish()
 	return rep, nil
 }
 
-func (r *imaReplayReport) problem(format string, args ...any) {
-	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+// finish copies the verdict into the report, after every check is in.
+func (r *imaReplayReport) finish() {
+	r.Verified, r.Checks, r.Problems = r.verdict.Verified, r.verdict.Checks, []string{}
+	for _, c := range r.verdict.Failed() {
+		r.Problems = append(r.Problems, c.Reason)
+	}
+	if !r.Verified && len(r.Problems) == 0 {
+		r.Problems = append(r.Problems, "no check passed: nothing was verified")
+	}
 }
 
 func (r *imaReplayReport) note(format string, args ...any) {
@@ -251,10 +270,27 @@ func runIMAReplay(opts *imaReplayOptions, out io.Writer) error {
 	if err := render(out, opts.Output, rep, func(w io.Writer) error { return imaReplayText(w, rep) }); err != nil {
 		return err
 	}
-	if len(rep.Problems) > 0 {
-		return mismatch("%s", strings.Join(rep.Problems, "; "))
+	return rep.exit()
+}
+
+// exit maps the verdict to the exit code: 1 unless verified.
+func (r *imaReplayReport) exit() error {
+	if !r.Verified {
+		return mismatch("%s", strings.Join(r.Problems, "; "))
 	}
 	return nil
+}
+
+// checkMark is how text shows a check: ✓ passed, ✗ ran and failed, -
+// could not run or was not asked for.
+func checkMark(c *ima.Check) string {
+	switch {
+	case c.Passed:
+		return "✓"
+	case c.Skipped, c.NotRun:
+		return "-"
+	}
+	return "✗"
 }
 
 func imaReplayText(w io.Writer, rep *imaReplayReport) error {
@@ -263,12 +299,21 @@ func imaReplayText(w io.Writer, rep *imaReplayReport) error {
 		desc += ", " + rep.ByteOrder
 	}
 	fmt.Fprintf(w, "%s: %s, %s template digests, %d entries, %d violations\n", rep.File, desc, rep.TemplateHash, rep.Entries, rep.Violations)
-	if b := rep.BootAggregate; b != nil {
-		mark := "✓"
-		if !b.OK() {
-			mark = "✗"
+	if c := rep.boot; c != nil {
+		switch b := rep.BootAggregate; {
+		case b != nil:
+			fmt.Fprintf(w, "%s %s (from %s)\n", checkMark(c), b.String(), b.Source)
+		case c.Skipped:
+			fmt.Fprintf(w, "- boot_aggregate not checked (--no-boot-aggregate): the list is tied to no boot\n")
+		default:
+			fmt.Fprintf(w, "%s boot_aggregate: %s\n", checkMark(c), c.Reason)
 		}
-		fmt.Fprintf(w, "%s %s (from %s)\n", mark, b.String(), b.Source)
+		switch {
+		case c.NotRun && rep.BootAggregate != nil && rep.BootAggregate.Status == ima.BootAggregateMissingPCRs:
+			fmt.Fprintln(w, "  this fails the verdict: give --tcg-log or PCR values holding PCRs 0-9, or --no-boot-aggregate to accept a list not tied to a boot")
+		case c.NotRun:
+			fmt.Fprintln(w, "  this fails the verdict; --no-boot-aggregate accepts a list not tied to a boot")
+		}
 	}
 	if rep.Against == nil {
 		fmt.Fprintln(w, "replayed:")
@@ -288,16 +333,22 @@ func imaReplayText(w io.Writer, rep *imaReplayReport) error {
 		fmt.Fprintf(w, "against %s%s:\n", strings.Join(a.Files, ", "), alt)
 		for _, b := range a.Verdict.Banks {
 			if b.Status == ima.BankNotGiven {
-				fmt.Fprintf(w, "  - %-7s not in the PCR values, not checked\n", b.Bank)
+				if containsAlg(rep.requireBank, b.Alg) {
+					fmt.Fprintf(w, "  - %-7s not in the PCR values: asked for with --bank, so this fails\n", b.Bank)
+				} else {
+					fmt.Fprintf(w, "  - %-7s not in the PCR values, not checked\n", b.Bank)
+				}
 				continue
 			}
+			bad := 0
 			for _, p := range b.PCRs {
 				mark, how := "✓", "match ("+joinRules(p.Rules)+")"
-				if len(p.Rules) == 0 {
+				switch {
+				case p.Expected == "":
+					mark, how = "-", "missing from the PCR values: not checked, so this fails"
+				case len(p.Rules) == 0:
 					mark, how = "✗", "mismatch"
-					if p.Expected == "" {
-						how = "missing from the PCR values"
-					}
+					bad++
 				}
 				fmt.Fprintf(w, "  %s %-7s %2d  %s\n", mark, b.Bank, p.Index, how)
 				if len(p.Rules) == 0 {
@@ -307,11 +358,14 @@ func imaReplayText(w io.Writer, rep *imaReplayReport) error {
 					}
 				}
 			}
+			if b.Status == ima.BankMismatch && bad == 0 {
+				fmt.Fprintf(w, "  ✗ %-7s its PCRs match only under different rules, which no kernel produces\n", b.Bank)
+			}
 		}
 		if a.Verdict.OK {
 			fmt.Fprintf(w, "kernel rule: %s\n", ruleText(a.Verdict.Rules))
 		} else if len(a.Verdict.Banks) > 0 && mixedRules(a.Verdict) {
-			fmt.Fprintln(w, "the banks match under different rules, which no kernel produces")
+			fmt.Fprintln(w, "✗ the banks match under different rules, which no kernel produces")
 		}
 	}
 	if rep.DigestsChecked && rep.DigestMismatches == 0 {

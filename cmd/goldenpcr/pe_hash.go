@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,9 +14,10 @@ import (
 )
 
 type peHashOptions struct {
-	Files  []string
-	Alg    string
-	Output string
+	Files            []string
+	Alg              string
+	NoSignatureCheck bool
+	Output           string
 }
 
 func newPECmd() *cobra.Command {
@@ -39,8 +41,11 @@ and db/dbx hash entries hold it. It is what 'osslsigncode verify' prints as the
 calculated message digest.
 
 For a signed image, every signature is listed with the digest its signer
-signed and the signer's certificate chain. The command exits 1 if a signed
-digest differs from the calculated one (the image changed after signing).
+signed and the signer's certificate chain, marked ✓ when that digest equals
+the calculated one, ✗ when it differs (the image changed after signing), and
+- when it cannot be compared (a digest algorithm goldenpcr does not compute).
+The command exits 1 on a ✗ and on a signature it cannot compare, in every
+output format, unless --no-signature-check leaves signatures uncompared.
 
 Note: signing pads an image before adding its signature, and that padding is
 hashed, so an unsigned binary and its signed copy can have different digests.`,
@@ -53,6 +58,7 @@ hashed, so an unsigned binary and its signed copy can have different digests.`,
 		},
 	}
 	c.Flags().StringVar(&opts.Alg, "alg", "sha256", "digest algorithm: sha1, sha256, sha384 or sha512")
+	c.Flags().BoolVar(&opts.NoSignatureCheck, "no-signature-check", false, "do not compare signed digests with the image (exit 0 whatever the signatures hold)")
 	outputFlag(c, &opts.Output)
 	return c
 }
@@ -64,12 +70,22 @@ type peCertificate struct {
 	NotAfter string `json:"not_after" yaml:"not_after"`
 }
 
+// Statuses of a signature's digest check.
+const (
+	peSigMatch         = "match"
+	peSigMismatch      = "mismatch"
+	peSigNotComparable = "not-comparable" // fails: nothing proves the signature covers the image
+	peSigNotChecked    = "not-checked"    // --no-signature-check
+)
+
 type peSignature struct {
-	Offset          int64           `json:"offset" yaml:"offset"`
-	DigestAlgorithm string          `json:"digest_algorithm" yaml:"digest_algorithm"`
-	SignedDigest    string          `json:"signed_digest" yaml:"signed_digest"`
-	Matches         *bool           `json:"matches_calculated,omitempty" yaml:"matches_calculated,omitempty"`
-	Certificates    []peCertificate `json:"certificates" yaml:"certificates"`
+	Offset          int64  `json:"offset" yaml:"offset"`
+	DigestAlgorithm string `json:"digest_algorithm" yaml:"digest_algorithm"`
+	SignedDigest    string `json:"signed_digest" yaml:"signed_digest"`
+	// Matches is set when the digests were compared.
+	Matches      *bool           `json:"matches_calculated,omitempty" yaml:"matches_calculated,omitempty"`
+	Status       string          `json:"status" yaml:"status"`
+	Certificates []peCertificate `json:"certificates" yaml:"certificates"`
 }
 
 type peHashResult struct {
@@ -85,15 +101,18 @@ func runPEHash(opts *peHashOptions, out io.Writer) error {
 		return fmt.Errorf("--alg %q: want sha1, sha256, sha384 or sha512", opts.Alg)
 	}
 	var results []peHashResult
-	tampered := 0
+	tampered, unchecked := 0, 0
 	for _, path := range opts.Files {
-		r, err := hashPE(path, alg)
+		r, err := hashPE(path, alg, !opts.NoSignatureCheck)
 		if err != nil {
 			return err
 		}
 		for _, s := range r.Signatures {
-			if s.Matches != nil && !*s.Matches {
+			switch s.Status {
+			case peSigMismatch:
 				tampered++
+			case peSigNotComparable:
+				unchecked++
 			}
 		}
 		results = append(results, *r)
@@ -101,13 +120,20 @@ func runPEHash(opts *peHashOptions, out io.Writer) error {
 	if err := render(out, opts.Output, results, func(w io.Writer) error { return peHashText(w, results) }); err != nil {
 		return err
 	}
+	var problems []string
 	if tampered > 0 {
-		return mismatch("%d signature(s) do not cover the image as it is now", tampered)
+		problems = append(problems, fmt.Sprintf("%d signature(s) do not cover the image as it is now", tampered))
+	}
+	if unchecked > 0 {
+		problems = append(problems, fmt.Sprintf("%d signature(s) use a digest algorithm goldenpcr does not compute, so nothing shows they cover the image (--no-signature-check skips the comparison)", unchecked))
+	}
+	if len(problems) > 0 {
+		return mismatch("%s", strings.Join(problems, "; "))
 	}
 	return nil
 }
 
-func hashPE(path string, alg pcr.Alg) (*peHashResult, error) {
+func hashPE(path string, alg pcr.Alg, checkSigs bool) (*peHashResult, error) {
 	img, err := authenticode.Open(path)
 	if err != nil {
 		return nil, err
@@ -123,9 +149,15 @@ func hashPE(path string, alg pcr.Alg) (*peHashResult, error) {
 	}
 	r := &peHashResult{File: path, Algorithm: alg.String(), Digest: hex.EncodeToString(d), Signatures: []peSignature{}}
 	for _, s := range sigs {
-		ps := peSignature{Offset: s.Offset, DigestAlgorithm: s.DigestAlgorithm, SignedDigest: hex.EncodeToString(s.SignedDigest)}
+		ps := peSignature{Offset: s.Offset, DigestAlgorithm: s.DigestAlgorithm, SignedDigest: hex.EncodeToString(s.SignedDigest),
+			Status: peSigNotChecked}
 		// A signature over another algorithm needs the image hashed with it.
-		if sa, err := pcr.ParseAlg(s.DigestAlgorithm); err == nil {
+		sa, perr := pcr.ParseAlg(s.DigestAlgorithm)
+		switch {
+		case !checkSigs:
+		case perr != nil || sa == pcr.SM3256:
+			ps.Status = peSigNotComparable
+		default:
 			calc := d
 			if sa != alg {
 				if calc, err = img.Digest(sa); err != nil {
@@ -133,7 +165,10 @@ func hashPE(path string, alg pcr.Alg) (*peHashResult, error) {
 				}
 			}
 			m := bytes.Equal(calc, s.SignedDigest)
-			ps.Matches = &m
+			ps.Matches, ps.Status = &m, peSigMismatch
+			if m {
+				ps.Status = peSigMatch
+			}
 		}
 		for _, c := range s.Certificates {
 			ps.Certificates = append(ps.Certificates, peCertificate{Subject: c.Subject.String(), Issuer: c.Issuer.String(),
@@ -148,9 +183,14 @@ func peHashText(w io.Writer, results []peHashResult) error {
 	for _, r := range results {
 		fmt.Fprintf(w, "%s  %s  %s\n", r.Algorithm, r.Digest, r.File)
 		for i, s := range r.Signatures {
-			status := "signed digest not comparable"
-			if s.Matches != nil {
-				status = map[bool]string{true: "✓ signed digest matches", false: "✗ signed digest differs: " + s.SignedDigest}[*s.Matches]
+			status := "- signed digest not compared (--no-signature-check)"
+			switch s.Status {
+			case peSigMatch:
+				status = "✓ signed digest matches"
+			case peSigMismatch:
+				status = "✗ signed digest differs: " + s.SignedDigest
+			case peSigNotComparable:
+				status = "- signed digest not comparable: goldenpcr does not compute " + s.DigestAlgorithm + " digests, so this fails"
 			}
 			fmt.Fprintf(w, "  signature %d (%s): %s\n", i+1, s.DigestAlgorithm, status)
 			for j, c := range s.Certificates {
