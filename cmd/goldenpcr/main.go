@@ -131,6 +131,9 @@ func checkOptionsFirst(c *cobra.Command, args []string) {
 	for _, sub := range c.Commands() {
 		checkOptionsFirst(sub, args)
 	}
+	if c.HasSubCommands() {
+		return // a group runs nothing; cobra's own check suggests a command
+	}
 	positional := c.Args
 	c.Args = func(c *cobra.Command, pos []string) error {
 		if err := refuseEmptyValues(c.Flags()); err != nil {
