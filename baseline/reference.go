@@ -25,6 +25,9 @@ type Match struct {
 	// ByVariant counts the PCRs a baseline matched by a variant rather
 	// than its primary value.
 	ByVariant int
+	// Reasons say, PCR by PCR, why a baseline's PCRs did not match (e.g.
+	// that no single candidate matches every bank).
+	Reasons []string
 }
 
 // Format names the reference's kind for reports: the PCR file format or
@@ -57,18 +60,25 @@ func (r *Reference) Compare(got pcr.Values, banks []pcr.Alg) (*Match, error) {
 		idx, rows, ok := doc.Match(got)
 		return &Match{Rows: rows, OK: ok, Alternative: idx, Alternatives: len(doc.Sets)}, nil
 	}
-	brows, _, err := r.Baseline.Compare(got)
+	res, err := r.Baseline.Evaluate(got)
 	if err != nil {
 		return nil, err
 	}
 	m := &Match{Alternatives: 1}
-	for _, row := range brows {
+	byVariant := map[int]bool{}
+	for _, row := range res.Rows {
 		if !keep(row.Alg) {
 			continue
 		}
 		m.Rows = append(m.Rows, row.Comparison)
 		if row.Status == pcr.Match && row.Variant > 0 {
-			m.ByVariant++
+			byVariant[row.Index] = true
+		}
+	}
+	m.ByVariant = len(byVariant)
+	for _, p := range res.PCRs {
+		if !p.Matched && p.Reason != "" {
+			m.Reasons = append(m.Reasons, p.Reason)
 		}
 	}
 	m.OK = len(m.Rows) > 0

@@ -839,6 +839,9 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Ch
 	}
 	c := fail(CheckExpected, &PCRMismatchError{Alternative: idx, PCRs: bad})
 	c.Reason = fmt.Sprintf("%d of %d expected PCRs differ%s: %s", len(bad), len(rows), closest, c.Reason)
+	if len(m.Reasons) > 0 {
+		c.Reason += " (" + strings.Join(m.Reasons, "; ") + ")"
+	}
 	return c.with(details...), explained
 }
 
