@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -381,27 +380,6 @@ func (b *Baseline) Validate() error {
 		}
 	}
 	return nil
-}
-
-// Load reads a baseline document, or any PCR file the pcr package reads
-// (final values only), so every --baseline flag takes both.
-func Load(path string) (*Baseline, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if IsDocument(data) {
-		b, err := Parse(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return b, nil
-	}
-	doc, err := pcr.Parse(data, pcr.ReadOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: neither a goldenpcr baseline nor a PCR file: %w", path, err)
-	}
-	return FromValues(doc.Sets, path), nil
 }
 
 // IsDocument reports whether data is a goldenpcr baseline document (as

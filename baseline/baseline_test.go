@@ -1,6 +1,7 @@
 package baseline
 
 import (
+	"bytes"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -50,10 +51,11 @@ func TestRoundTripAndCompare(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "baseline.yaml")
 	os.WriteFile(path, out, 0o644)
-	back, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
+	ref, err := Load(path, pcr.ReadOptions{})
+	if err != nil || ref.Baseline == nil {
+		t.Fatalf("%+v %v", ref, err)
 	}
+	back := ref.Baseline
 	got := pcr.Values{}
 	got.Set(pcr.SHA256, 7, pcr.SHA256.Sum(append(make([]byte, 32), pcr.SHA256.Sum([]byte{0, 0, 0, 0})...)))
 	if rows, ok, err := back.Compare(got); err != nil || !ok || rows[0].Variant != 0 {
@@ -76,25 +78,32 @@ func TestRoundTripAndCompare(t *testing.T) {
 	}
 }
 
-// Any PCR file is a baseline of final values; CHARRA alternatives become
-// variants.
+// A PCR file is a reference of final values; CHARRA alternatives stay
+// whole sets, so one document must match every PCR (PCR 0 of one and PCR
+// 7 of another never add up to a match).
 func TestLoadPCRFile(t *testing.T) {
-	b, err := Load("../fixtures/tcg/rhel8-uefi.pcrs.yaml")
-	if err != nil {
-		t.Fatal(err)
+	ref, err := Load("../fixtures/tcg/rhel8-uefi.pcrs.yaml", pcr.ReadOptions{})
+	if err != nil || ref.Doc == nil || ref.Doc.Sets[0].Len() != 22 {
+		t.Fatalf("%+v %v", ref, err)
 	}
-	v, err := b.Values()
-	if err != nil || v.Len() != 22 {
-		t.Fatalf("values %d, err %v", v.Len(), err)
-	}
+	zero, ones := "0x"+strings.Repeat("00", 32), "0x"+strings.Repeat("11", 32)
 	charra := filepath.Join(t.TempDir(), "ref.yml")
-	os.WriteFile(charra, []byte("sha256:\n  0: 0x"+strings.Repeat("00", 32)+"\n---\nsha256:\n  0: 0x"+strings.Repeat("11", 32)+"\n"), 0o644)
-	b, err = Load(charra)
-	if err != nil {
-		t.Fatal(err)
+	os.WriteFile(charra, []byte("sha256:\n  0: "+zero+"\n  7: "+zero+"\n---\nsha256:\n  0: "+ones+"\n  7: "+ones+"\n"), 0o644)
+	if ref, err = Load(charra, pcr.ReadOptions{}); err != nil || ref.Doc == nil || len(ref.Doc.Sets) != 2 {
+		t.Fatalf("CHARRA: %+v %v", ref, err)
 	}
-	if len(b.PCRs) != 1 || len(b.PCRs[0].Variants) != 1 || b.PCRs[0].Variants[0]["sha256"] != strings.Repeat("11", 32) {
-		t.Errorf("CHARRA baseline %+v", b.PCRs)
+	got := pcr.Values{}
+	got.Set(pcr.SHA256, 0, make([]byte, 32))
+	got.Set(pcr.SHA256, 7, bytes.Repeat([]byte{0x11}, 32))
+	if m, err := ref.Compare(got, nil); err != nil || m.OK {
+		t.Errorf("PCR 0 of one document and PCR 7 of the other matched: %+v %v", m, err)
+	}
+	got.Set(pcr.SHA256, 0, bytes.Repeat([]byte{0x11}, 32))
+	if m, err := ref.Compare(got, nil); err != nil || !m.OK || m.Alternative != 1 {
+		t.Errorf("the second document: %+v %v", m, err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing"), pcr.ReadOptions{}); err == nil {
+		t.Error("a missing file loaded")
 	}
 }
 

@@ -1,6 +1,8 @@
 package baseline
 
 import (
+	"fmt"
+	"os"
 	"slices"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
@@ -13,6 +15,31 @@ import (
 type Reference struct {
 	Baseline *Baseline
 	Doc      *pcr.Document
+}
+
+// Load is the one reader of references: every command that takes golden
+// values (a replay's reference, a quote's expected values, a baseline to
+// emit) reads them here. A goldenpcr baseline document is read as such when
+// ro leaves the format and selection to detection; anything else is a PCR
+// file read with ro, whose alternatives (CHARRA documents) stay whole sets:
+// one of them must match every PCR it names.
+func Load(path string, ro pcr.ReadOptions) (*Reference, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if ro.Format == "" && len(ro.Selection) == 0 && IsDocument(data) {
+		b, err := Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return &Reference{Baseline: b}, nil
+	}
+	doc, err := pcr.Parse(data, ro)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Reference{Doc: doc}, nil
 }
 
 // Match is the outcome of comparing values with a Reference.

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/goldenpcr/goldenpcr/baseline"
 )
 
 // -O never writes over what a command read, inside a directory it read,
@@ -111,10 +109,7 @@ func TestOutputRefvalsYoctoWic(t *testing.T) {
 	if code, _, errs := run(t, "refvals", "compute", "--yocto-deploy", dir, "-O", out); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	doc, err := baseline.Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := loadBaseline(t, out)
 	var paths []string
 	for _, in := range doc.Metadata.Inputs {
 		paths = append(paths, in.Role+" "+in.Path)

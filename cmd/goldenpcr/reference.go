@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/pcr"
@@ -17,27 +16,19 @@ type reference struct {
 	baseline.Reference
 }
 
-// readReference reads a baseline or PCR file; format and sel apply to PCR
-// files, and fromFlag/selFlag name those flags in errors.
+// readReference reads a baseline or PCR file through baseline.Load;
+// format and sel apply to PCR files, and fromFlag/selFlag name those
+// options in errors.
 func readReference(path, format, sel, fromFlag, selFlag string) (*reference, error) {
-	if format == "" && sel == "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		if baseline.IsDocument(data) {
-			b, err := baseline.Parse(data)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			return &reference{path: path, Reference: baseline.Reference{Baseline: b}}, nil
-		}
-	}
-	doc, err := readPCRFile(path, format, sel, fromFlag, selFlag)
+	ro, err := pcrReadFlags{From: format, Sel: sel}.options(fromFlag, selFlag)
 	if err != nil {
 		return nil, err
 	}
-	return &reference{path: path, Reference: baseline.Reference{Doc: doc}}, nil
+	ref, err := baseline.Load(path, ro)
+	if err != nil {
+		return nil, err
+	}
+	return &reference{path: path, Reference: *ref}, nil
 }
 
 // compare checks got against the reference; with banks given, only those

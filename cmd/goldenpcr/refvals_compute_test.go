@@ -67,10 +67,7 @@ func TestRefvalsCompute(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	b, err := baseline.Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := loadBaseline(t, out)
 	idx := map[int]baseline.PCR{}
 	for _, p := range b.PCRs {
 		idx[p.Index] = p
@@ -117,10 +114,7 @@ func TestRefvalsPredict(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	b, err := baseline.Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := loadBaseline(t, out)
 	v, _ := b.Values()
 	// Every bank of the log, PCRs 0-9 and 14; PCR 4 recomputed.
 	if len(v.Algs()) != 3 || len(v.Indices(pcr.SHA384)) != 11 {
@@ -132,4 +126,17 @@ func TestRefvalsPredict(t *testing.T) {
 	if code, _, _ = run(t, "refvals", "predict", "--eventlog", "../../fixtures/tcg-edge/keylime-bogus.bin", "--efi-app", signedShim); code != 2 {
 		t.Errorf("bogus log: exit %d", code)
 	}
+}
+
+// loadBaseline reads a baseline document through the one loader.
+func loadBaseline(t *testing.T, path string) *baseline.Baseline {
+	t.Helper()
+	ref, err := baseline.Load(path, pcr.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Baseline == nil {
+		t.Fatalf("%s is a PCR file, not a baseline document", path)
+	}
+	return ref.Baseline
 }

@@ -39,10 +39,7 @@ func yoctoUKIDeploy(t *testing.T) string {
 
 func pcrEvents(t *testing.T, path string) (map[int][]baseline.Event, []string) {
 	t.Helper()
-	b, err := baseline.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := loadBaseline(t, path)
 	out := map[int][]baseline.Event{}
 	for _, p := range b.PCRs {
 		out[p.Index] = p.Events
