@@ -302,38 +302,24 @@ func decodeBatchLineJSON(line []byte, req *Request) error {
 // its check off as the field's absence does, where a script with an unset
 // variable meant to set it.
 func rejectEmptyValues(line []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if _, err := dec.Token(); err != nil { // '{', checked by the caller's decode
-		return lineErr("invalid JSON: %v", err)
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return lineErr("invalid JSON: %v", err)
-		}
-		key, _ := tok.(string)
-		if seen[strings.ToLower(key)] {
-			return lineErr("%s: given more than once", key)
-		}
-		seen[strings.ToLower(key)] = true
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return lineErr("invalid JSON: %v", err)
-		}
+	err := jsonMembers(line, true, func(key string, v json.RawMessage) error {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, v); err != nil {
-			return lineErr("invalid JSON: %v", err)
+			return err
 		}
 		switch t := compact.String(); {
 		case t == `""` || t == "null" || t == "[]" || t == "{}":
-			return lineErr("%s: empty value", key)
+			return fmt.Errorf("%s: empty value", key)
 		case strings.HasPrefix(t, "["):
 			var items []json.RawMessage
 			if json.Unmarshal(compact.Bytes(), &items) == nil && slices.ContainsFunc(items, func(m json.RawMessage) bool { return string(m) == `""` }) {
-				return lineErr("%s: empty value in the list", key)
+				return fmt.Errorf("%s: empty value in the list", key)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return lineErr("%v", err)
 	}
 	return nil
 }

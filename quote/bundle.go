@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -303,7 +305,9 @@ func (q *pbQuote) convert(i int, field string) (BundleQuote, error) {
 		return bq, fmt.Errorf("%s.pcrs.hash: %w", where, &pcr.UnsupportedAlgError{ID: uint16(q.hash)})
 	}
 	bq.PCRs = pcr.Values{}
-	for k, v := range q.pcrs {
+	// In index order, so the first bad value reported is always the same.
+	for _, k := range slices.Sorted(maps.Keys(q.pcrs)) {
+		v := q.pcrs[k]
 		if k >= pcr.NumPCRs {
 			return bq, fmt.Errorf("%s.pcrs: PCR %d is out of range 0-%d", where, k, pcr.NumPCRs-1)
 		}
@@ -338,8 +342,8 @@ func (b *Bundle) setAK(raw []byte, field string) error {
 // .proto name, and rejecting keys the message does not have, as
 // protojson does.
 func pjObject(raw json.RawMessage, msg string, fields ...string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	m := map[string]json.RawMessage{}
+	if err := jsonMembers(raw, false, func(k string, v json.RawMessage) error { m[k] = v; return nil }); err != nil {
 		return nil, fmt.Errorf("%s: %w", msg, err)
 	}
 	names := map[string]string{}
@@ -505,8 +509,8 @@ func pjQuote(raw json.RawMessage, i int) (*pbQuote, error) {
 		}
 	}
 	if m, ok := pf["pcrs"]; ok {
-		var entries map[string]json.RawMessage
-		if err := json.Unmarshal(m, &entries); err != nil {
+		entries := map[string]json.RawMessage{}
+		if err := jsonMembers(m, false, func(k string, v json.RawMessage) error { entries[k] = v; return nil }); err != nil {
 			return nil, fmt.Errorf("%s.pcrs.pcrs: %w", where, err)
 		}
 		if len(entries) > maxBundlePCRs {
@@ -560,6 +564,10 @@ var cryptoHashBanks = map[int]pcr.Alg{3: pcr.SHA1, 5: pcr.SHA256, 6: pcr.SHA384,
 func ParsePlatformParameters(data []byte) (*Bundle, error) {
 	var pp ppJSON
 	if err := json.Unmarshal(data, &pp); err != nil {
+		return nil, fmt.Errorf("PlatformParameters: %w", err)
+	}
+	// encoding/json keeps the last of a field given twice.
+	if err := noDuplicateKeys(data); err != nil {
 		return nil, fmt.Errorf("PlatformParameters: %w", err)
 	}
 	if pp.TPMVersion != 2 {

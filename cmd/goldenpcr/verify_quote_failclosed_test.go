@@ -299,3 +299,123 @@ func TestBatchLineEmptyAndRepeatedFields(t *testing.T) {
 		}
 	}
 }
+
+// Every input of the attestation formats, absent, duplicated, reordered or
+// moved to another PCR or bank: only what still proves the same thing
+// verifies (the nocgo fixtures, made by the go-tpm-tools simulator).
+func TestAttestationInputClasses(t *testing.T) {
+	nonce := strings.TrimSpace(string(readFixture(t, "gotpmtools-nonce.hex")))
+	pin := bundleAKName(t, qf("gotpmtools-rsa.pb"))
+	dir := t.TempDir()
+	load := func(name string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal(readFixture(t, name), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	quotes := func(m map[string]any) []any { return m["quotes"].([]any) }
+	pcrsOf := func(q any) map[string]any {
+		return q.(map[string]any)["pcrs"].(map[string]any)["pcrs"].(map[string]any)
+	}
+	for _, c := range []struct {
+		name   string
+		mod    func(m map[string]any)
+		raw    func(b []byte) []byte // edits the JSON text instead
+		code   int
+		failed string // a failed check that must be among the failures, or the usage error
+	}{
+		{name: "genuine", code: exitOK},
+		{name: "quotes reordered", mod: func(m map[string]any) {
+			q := quotes(m)
+			q[0], q[len(q)-1] = q[len(q)-1], q[0]
+		}, code: exitOK},
+		{name: "no quotes", mod: func(m map[string]any) { m["quotes"] = []any{} }, code: exitMismatch, failed: "the attestation holds no quote"},
+		{name: "quotes absent", mod: func(m map[string]any) { delete(m, "quotes") }, code: exitMismatch, failed: "the attestation holds no quote"},
+		{name: "AK absent", mod: func(m map[string]any) { delete(m, "akPub") }, code: exitMismatch, failed: "no AK public key given"},
+		{name: "a PCR moved to another index", mod: func(m map[string]any) {
+			p := pcrsOf(quotes(m)[1])
+			p["8"], p["7"] = p["7"], p["8"]
+		}, code: exitMismatch, failed: "quote 2: pcr-digest"},
+		{name: "a quote's values moved to another bank", mod: func(m map[string]any) {
+			q := quotes(m)
+			a, b := q[0].(map[string]any)["pcrs"].(map[string]any), q[1].(map[string]any)["pcrs"].(map[string]any)
+			a["pcrs"], b["pcrs"] = b["pcrs"], a["pcrs"]
+		}, code: exitUsage, failed: "bytes"},
+		{name: "a quote's bank relabelled", mod: func(m map[string]any) {
+			quotes(m)[2].(map[string]any)["pcrs"].(map[string]any)["hash"] = "SHA256"
+		}, code: exitUsage, failed: "quotes[2].pcrs: sha256 PCR 0 is 48 bytes, want 32"},
+		{name: "signatures swapped between quotes", mod: func(m map[string]any) {
+			q := quotes(m)
+			a, b := q[0].(map[string]any), q[1].(map[string]any)
+			a["rawSig"], b["rawSig"] = b["rawSig"], a["rawSig"]
+		}, code: exitMismatch, failed: "quote 1: signature"},
+		{name: "a quote duplicated", mod: func(m map[string]any) { m["quotes"] = append(quotes(m), quotes(m)[0]) }, code: exitOK},
+		{name: "a PCR given twice", raw: func(b []byte) []byte {
+			return []byte(strings.Replace(string(b), `"pcrs":{"0":`, `"pcrs":{"0":"AAAAAAAAAAAAAAAAAAAAAAAAAAA=","0":`, 1))
+		}, code: exitUsage, failed: "0: given more than once"},
+		{name: "event log given twice", mod: nil, code: exitUsage, failed: "the attestation carries its own event log"},
+	} {
+		m := load("gotpmtools-rsa.json")
+		if c.mod != nil {
+			c.mod(m)
+		}
+		b := []byte(jsonLine(t, m))
+		if c.raw != nil {
+			b = c.raw(b)
+		}
+		p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".json")
+		writeFile(t, p, b)
+		args := []string{"verify", "quote", "-o", "json", "--attestation", p, "--nonce", nonce, "--ak-name", pin}
+		if c.name == "event log given twice" {
+			args = append(args, "--eventlog", qf("gotpmtools-rsa.pb"))
+		}
+		code, out, errs := run(t, args...)
+		if code != c.code || !strings.Contains(out+errs, c.failed) {
+			t.Errorf("%s: exit %d, want %d with %q\n%s%s", c.name, code, c.code, c.failed, errs, out)
+		}
+	}
+
+	// go-attestation's flat PCR list.
+	for _, c := range []struct {
+		name   string
+		mod    func(m map[string]any)
+		code   int
+		failed string
+	}{
+		{"a PCR's bank relabelled", func(m map[string]any) { m["PCRs"].([]any)[0].(map[string]any)["DigestAlg"] = 5 }, exitUsage, "is 20 bytes, want 32"},
+		{"a PCR listed twice alike", func(m map[string]any) { m["PCRs"] = append(m["PCRs"].([]any), m["PCRs"].([]any)[0]) }, exitOK, ""},
+		{"a PCR listed twice unlike", func(m map[string]any) {
+			dup := map[string]any{}
+			for k, v := range m["PCRs"].([]any)[0].(map[string]any) {
+				dup[k] = v
+			}
+			dup["Digest"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+			m["PCRs"] = append(m["PCRs"].([]any), dup)
+		}, exitUsage, "listed twice with different values"},
+		{"a PCR moved to another index", func(m map[string]any) {
+			for _, e := range m["PCRs"].([]any) {
+				if e := e.(map[string]any); e["Index"].(float64) == 7 && e["DigestAlg"].(float64) == 5 {
+					e["Index"] = 24 - 1
+				}
+			}
+		}, exitUsage, "listed twice with different values"},
+		{"no event log", func(m map[string]any) { delete(m, "EventLog") }, exitMismatch, "an event log is required"},
+		{"a field given twice", nil, exitUsage, "Public: given more than once"},
+	} {
+		m := load("goattestation-rsa.json")
+		b := []byte(jsonLine(t, m))
+		if c.mod != nil {
+			c.mod(m)
+			b = []byte(jsonLine(t, m))
+		} else { // a forged Public first, the real one after it
+			b = []byte(strings.Replace(string(b), `{"EventLog"`, `{"Public":"AAAA","EventLog"`, 1))
+		}
+		p := filepath.Join(dir, "pp-"+strings.ReplaceAll(c.name, " ", "-")+".json")
+		writeFile(t, p, b)
+		code, out, errs := run(t, "verify", "quote", "-o", "json", "--platform-parameters", p, "--nonce", nonce, "--ak-name", pin)
+		if code != c.code || !strings.Contains(out+errs, c.failed) {
+			t.Errorf("PlatformParameters %s: exit %d, want %d with %q\n%s%s", c.name, code, c.code, c.failed, errs, out)
+		}
+	}
+}
