@@ -189,6 +189,25 @@ func (r *Reader) Next() (*Event, error) {
 	return r.readSHA1Event()
 }
 
+// ReadEvents reads every event of a log, each a copy that stays valid.
+func ReadEvents(rd io.Reader) ([]*Event, error) {
+	r, err := NewReader(rd)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Event
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev.Clone())
+	}
+}
+
 func (r *Reader) errf(offset int64, format string, args ...any) error {
 	return &ParseError{Index: r.index, Offset: offset, Msg: fmt.Sprintf(format, args...)}
 }

@@ -3,8 +3,11 @@ package lab
 import (
 	"bytes"
 	"os"
+	"slices"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/refvals"
 )
 
@@ -39,6 +42,18 @@ func comparePCRs(t *testing.T, c *Capture, in refvals.Inputs, pcrs []int, who st
 	want, err := doc.Values()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The baseline's events, held against the real log, match one for one
+	// in every predicted PCR: the mismatch debugger can name an event.
+	al, err := doc.Align(readEvents(t, c.Path("eventlog.bin")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range pcrs {
+		k := slices.IndexFunc(al.PCRs, func(a baseline.PCRAlignment) bool { return a.Index == i })
+		if k < 0 || !al.PCRs[k].OK {
+			t.Errorf("%s: %s PCR %d: the baseline's events do not align with the real log", c.Variant, who, i)
+		}
 	}
 	for _, alg := range Banks {
 		for _, i := range pcrs {
@@ -84,6 +99,21 @@ func TestRefvalsPredictNextBoot(t *testing.T) {
 			}
 		}
 	})
+}
+
+// readEvents reads every event of a TCG log.
+func readEvents(t *testing.T, path string) []*eventlog.Event {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	events, err := eventlog.ReadEvents(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
 }
 
 // labInputs are the artifacts of a variant's boot, as a build pipeline
