@@ -8,5 +8,17 @@
 // root filesystem.
 //
 // It builds on package pcr for hash banks and PCR values and knows nothing
-// about TPM quotes.
+// about TPM quotes. Verify decides the verdict of a replay or a check
+// (Report, in the shape quote's reports have), so commands only render it.
+//
+// IMA's reference values live here, not in refvals and not in a baseline:
+// a baseline holds, per PCR, the final value a boot must leave, and PCR 10
+// has none — IMA extends it in the order files are opened at run time, so
+// no build can predict its value. What a build can predict is the digest
+// of every file, and that is what this package computes from a root
+// filesystem (Policy: keylime runtime policies, allowlists, sha256sum
+// lists) and checks entry by entry (Check). The two meet at the TPM: a
+// quote's PCR 10 is explained by replaying the IMA list against it (Verify
+// with the quoted values), and `verify quote` is told so with
+// --unlogged-pcrs 10, as PCR 10 has no TCG event log entries.
 package ima
