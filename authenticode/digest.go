@@ -18,9 +18,9 @@ func (img *Image) HashedRanges() ([]Range, error) {
 	var rs []Range
 	rs = append(rs, span(0, img.CheckSumOffset))
 	if img.CertDirOffset >= 0 {
-		rs = append(rs, span(img.CheckSumOffset+4, img.CertDirOffset), span(img.CertDirOffset+8, img.SizeOfHeaders))
+		rs = append(rs, span(img.CheckSumOffset+sizeCheckSum, img.CertDirOffset), span(img.CertDirOffset+sizeDataDirectory, img.SizeOfHeaders))
 	} else {
-		rs = append(rs, span(img.CheckSumOffset+4, img.SizeOfHeaders))
+		rs = append(rs, span(img.CheckSumOffset+sizeCheckSum, img.SizeOfHeaders))
 	}
 	for _, r := range rs {
 		if r.Size < 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
@@ -73,19 +74,47 @@ func TestHashedRangesByHand(t *testing.T) {
 	}
 }
 
+// longNamePE is buildPE's image with a section named "/4": the name is
+// at offset 4 of the COFF string table, which follows the (empty) symbol
+// table in the trailing data.
+func longNamePE() []byte {
+	strtab := append(binary.LittleEndian.AppendUint32(nil, 4+13), ".vendor_cert\x00"...)
+	b := buildPE([][]byte{[]byte("cert")}, strtab, nil)
+	binary.LittleEndian.PutUint32(b[0x40+12:], uint32(len(b)-len(strtab))) // PointerToSymbolTable
+	copy(b[0x40+24+240:], "/4\x00")
+	return b
+}
+
 // FuzzParsePE: parsing, hashing and reading signatures of any bytes must
-// not panic; failures are FormatErrors.
+// not panic; failures are FormatErrors; the hashed ranges lie in the file
+// and add up to no more than one pass over it per section and one for the
+// rest; and wherever Go's debug/pe reads the headers too, it reads what
+// Parse reads (long section names aside, see hasLongNames).
 func FuzzParsePE(f *testing.F) {
 	f.Add(buildPE([][]byte{[]byte("code")}, nil, nil))
 	f.Add(buildPE([][]byte{[]byte("code"), []byte("data")}, []byte("x"), []byte{16, 0, 0, 0, 0, 2, 2, 0, 0x30, 0x03, 1, 2, 3, 0, 0, 0}))
+	f.Add(longNamePE())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := Parse(bytes.NewReader(data), int64(len(data)))
+		size := int64(len(data))
+		img, err := Parse(bytes.NewReader(data), size)
 		if err != nil {
 			var fe *FormatError
 			if !errors.As(err, &fe) {
 				t.Fatalf("error %v is not a FormatError", err)
 			}
 			return
+		}
+		if rs, err := img.HashedRanges(); err == nil {
+			var total int64
+			for _, r := range rs {
+				if r.Offset < 0 || r.Size < 0 || r.Offset+r.Size > size {
+					t.Fatalf("hashed range [%d, +%d) outside the file of %d bytes", r.Offset, r.Size, size)
+				}
+				total += r.Size
+			}
+			if total > int64(len(img.Sections)+1)*size {
+				t.Fatalf("%d bytes hashed from a file of %d with %d sections", total, size, len(img.Sections))
+			}
 		}
 		if _, err := img.Digest(bytes.NewReader(data), pcr.SHA256); err != nil {
 			var fe *FormatError
@@ -94,5 +123,27 @@ func FuzzParsePE(f *testing.F) {
 			}
 		}
 		img.Signatures(bytes.NewReader(data))
+		if peer, err := imageFromDebugPE(bytes.NewReader(data), size); err == nil && !hasLongNames(data) && !reflect.DeepEqual(img, peer) {
+			t.Fatalf("Parse\n%+v\ndebug/pe\n%+v", img, peer)
+		}
 	})
+}
+
+// hasLongNames reports whether a section of the image in data, which
+// Parse accepted, has its name in the COFF string table ("/4"). Parse and
+// debug/pe may resolve such a name differently without either being
+// wrong: Parse reads up to maxLongName bytes and stops at a NUL, debug/pe stops at
+// the table's end too, and computes the table's place in 32 bits.
+func hasLongNames(data []byte) bool {
+	var dos dosHeader
+	var nt ntHeaders
+	binary.Decode(data, binary.LittleEndian, &dos)
+	binary.Decode(data[dos.Lfanew:], binary.LittleEndian, &nt)
+	table := int(dos.Lfanew) + binary.Size(nt) + int(nt.File.SizeOfOptionalHeader)
+	for i := range int(nt.File.NumberOfSections) {
+		if data[table+i*binary.Size(sectionHeader{})] == '/' {
+			return true
+		}
+	}
+	return false
 }

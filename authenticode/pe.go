@@ -1,7 +1,6 @@
 package authenticode
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sort"
@@ -62,6 +61,10 @@ func errAt(off int64, format string, args ...any) error {
 // maxSections bounds the section table (the PE specification's limit).
 const maxSections = 96
 
+// maxLongName bounds how much of the string table a long section name
+// may take.
+const maxLongName = 64
+
 // Section returns the first section called name.
 func (img *Image) Section(name string) (Section, bool) {
 	for _, s := range img.Sections {
@@ -72,91 +75,61 @@ func (img *Image) Section(name string) (Section, bool) {
 	return Section{}, false
 }
 
-// Parse reads the headers of the image in r, whose size is size.
+// Parse reads the headers of the image in r, whose size is size: the DOS
+// header, the PE signature and COFF file header, the optional header up to
+// the Certificate Table directory entry, and the section table, each as
+// the typed structure of headers.go, read in file order by a reader that
+// knows where it is.
 func Parse(r io.ReaderAt, size int64) (*Image, error) {
-	read := func(off int64, n int, what string) ([]byte, error) {
-		if off < 0 || off+int64(n) > size {
-			return nil, errAt(off, "%s needs %d bytes, file has %d", what, n, size)
-		}
-		b := make([]byte, n)
-		if _, err := r.ReadAt(b, off); err != nil {
-			return nil, errAt(off, "reading %s: %v", what, err)
-		}
-		return b, nil
-	}
-	dos, err := read(0, 64, "DOS header")
-	if err != nil {
+	rd := &reader{r: r, size: size}
+	var dos dosHeader
+	if err := rd.read(&dos, "DOS header"); err != nil {
 		return nil, err
 	}
-	if dos[0] != 'M' || dos[1] != 'Z' {
+	if dos.Magic != dosMagic {
 		return nil, errAt(0, "no MZ signature: not a PE image")
 	}
-	peOff := int64(binary.LittleEndian.Uint32(dos[0x3c:]))
-	coff, err := read(peOff, 24, "PE signature and COFF header")
-	if err != nil {
+	peOff := int64(dos.Lfanew)
+	rd.off = peOff
+	var nt ntHeaders
+	if err := rd.read(&nt, "PE signature and COFF header"); err != nil {
 		return nil, err
 	}
-	if string(coff[:4]) != "PE\x00\x00" {
+	if nt.Signature != peSignature {
 		return nil, errAt(peOff, "no PE signature")
 	}
-	img := &Image{Size: size, Machine: binary.LittleEndian.Uint16(coff[4:]), CertDirOffset: -1}
-	nsec := int(binary.LittleEndian.Uint16(coff[6:]))
-	optSize := int(binary.LittleEndian.Uint16(coff[20:]))
-	optOff := peOff + 24
-	if nsec > maxSections {
-		return nil, errAt(peOff+6, "%d sections, more than the %d a PE image may have", nsec, maxSections)
+	fh := &nt.File
+	if fh.NumberOfSections > maxSections {
+		return nil, errAt(peOff+offNumberOfSections, "%d sections, more than the %d a PE image may have", fh.NumberOfSections, maxSections)
 	}
-	if optSize < 68 {
-		return nil, errAt(peOff+20, "optional header of %d bytes is too small for a CheckSum", optSize)
+	img := &Image{Size: size, Machine: fh.Machine, CertDirOffset: -1}
+	optOff, optSize := rd.off, int64(fh.SizeOfOptionalHeader)
+	if optSize < sizeOptionalHeaderStart {
+		return nil, errAt(peOff+offSizeOfOptionalHeader, "optional header of %d bytes is too small for a CheckSum", optSize)
 	}
-	opt, err := read(optOff, optSize, "optional header")
-	if err != nil {
+	if err := rd.need(optSize, "optional header"); err != nil {
 		return nil, err
 	}
-	var ndirOff, dirOff int
-	switch magic := binary.LittleEndian.Uint16(opt); magic {
-	case 0x10b:
-		ndirOff, dirOff = 92, 96
-	case 0x20b:
-		img.PE32Plus = true
-		ndirOff, dirOff = 108, 112
-	default:
-		return nil, errAt(optOff, "optional header magic 0x%x is neither PE32 nor PE32+", magic)
-	}
-	img.CheckSumOffset = optOff + 64
-	img.SizeOfHeaders = int64(binary.LittleEndian.Uint32(opt[60:]))
-	if img.SizeOfHeaders > size {
-		return nil, errAt(optOff+60, "SizeOfHeaders %d exceeds the file size %d", img.SizeOfHeaders, size)
-	}
-	if ndirOff+4 <= optSize {
-		ndirs := int(binary.LittleEndian.Uint32(opt[ndirOff:]))
-		const certDir = 4
-		if ndirs > certDir && dirOff+(certDir+1)*8 <= optSize {
-			e := opt[dirOff+certDir*8:]
-			img.CertDirOffset = optOff + int64(dirOff+certDir*8)
-			img.CertTable = Range{Offset: int64(binary.LittleEndian.Uint32(e)), Size: int64(binary.LittleEndian.Uint32(e[4:]))}
-			if img.CertTable.Size > 0 && (img.CertTable.Offset < img.SizeOfHeaders || img.CertTable.Offset+img.CertTable.Size > size) {
-				return nil, errAt(img.CertDirOffset, "certificate table [%d, +%d) lies outside the file body (size %d)", img.CertTable.Offset, img.CertTable.Size, size)
-			}
-		}
-	}
-	secOff := optOff + int64(optSize)
-	table, err := read(secOff, nsec*40, "section table")
-	if err != nil {
+	if err := img.readOptionalHeader(rd, optSize); err != nil {
 		return nil, err
 	}
-	for i := 0; i < nsec; i++ {
-		h := table[i*40:]
+	rd.off = optOff + optSize
+	secOff := rd.off
+	table := make([]sectionHeader, fh.NumberOfSections)
+	if err := rd.read(table, "section table"); err != nil {
+		return nil, err
+	}
+	for i, h := range table {
 		s := Section{
-			Name:        sectionName(r, size, coff, h[:8]),
-			Range:       Range{Offset: int64(binary.LittleEndian.Uint32(h[20:])), Size: int64(binary.LittleEndian.Uint32(h[16:]))},
-			VirtualSize: int64(binary.LittleEndian.Uint32(h[8:])),
+			Name:        sectionName(r, size, fh, h.Name),
+			Range:       Range{Offset: int64(h.PointerToRawData), Size: int64(h.SizeOfRawData)},
+			VirtualSize: int64(h.VirtualSize),
 		}
 		if s.Size == 0 {
 			continue
 		}
 		if s.Offset+s.Size > size {
-			return nil, errAt(secOff+int64(i*40), "section %q body [%d, +%d) runs past the end of the file (size %d)", s.Name, s.Offset, s.Size, size)
+			return nil, errAt(secOff+int64(i)*sizeSectionHeader, "section %q body [%d, +%d) runs past the end of the file (size %d)", s.Name, s.Offset, s.Size, size)
 		}
 		img.Sections = append(img.Sections, s)
 	}
@@ -164,24 +137,74 @@ func Parse(r io.ReaderAt, size int64) (*Image, error) {
 	return img, nil
 }
 
+// readOptionalHeader reads the optional header of optSize bytes at rd's
+// offset (the file holds them all): the part PE32 and PE32+ share, then,
+// where the header is long enough, the rest of its fixed part and the data
+// directories up to the Certificate Table entry.
+func (img *Image) readOptionalHeader(rd *reader, optSize int64) error {
+	optOff := rd.off
+	var start optionalHeaderStart
+	if err := rd.read(&start, "optional header"); err != nil {
+		return err
+	}
+	var rest interface{ directories() uint32 }
+	switch start.Magic {
+	case pe32Magic:
+		rest = new(optionalHeaderRest32)
+	case pe32PlusMagic:
+		img.PE32Plus = true
+		rest = new(optionalHeaderRest64)
+	default:
+		return errAt(optOff, "optional header magic 0x%x is neither PE32 nor PE32+", start.Magic)
+	}
+	img.CheckSumOffset = optOff + offCheckSum
+	img.SizeOfHeaders = int64(start.SizeOfHeaders)
+	if img.SizeOfHeaders > rd.size {
+		return errAt(optOff+offSizeOfHeaders, "SizeOfHeaders %d exceeds the file size %d", img.SizeOfHeaders, rd.size)
+	}
+	end := optOff + optSize
+	if !rd.fits(rest, end) {
+		return nil
+	}
+	if err := rd.read(rest, "optional header"); err != nil {
+		return err
+	}
+	// Step over the directories before the Certificate Table's (export,
+	// import, resource, exception): nothing here needs them.
+	rd.off += certificateTable * sizeDataDirectory
+	var cert dataDirectory
+	if rest.directories() <= certificateTable || !rd.fits(&cert, end) {
+		return nil
+	}
+	img.CertDirOffset = rd.off
+	if err := rd.read(&cert, "Certificate Table directory entry"); err != nil {
+		return err
+	}
+	// The Certificate Table's "virtual address" is a file offset.
+	img.CertTable = Range{Offset: int64(cert.VirtualAddress), Size: int64(cert.Size)}
+	if img.CertTable.Size > 0 && (img.CertTable.Offset < img.SizeOfHeaders || img.CertTable.Offset+img.CertTable.Size > rd.size) {
+		return errAt(img.CertDirOffset, "certificate table [%d, +%d) lies outside the file body (size %d)", img.CertTable.Offset, img.CertTable.Size, rd.size)
+	}
+	return nil
+}
+
 // sectionName resolves long names ("/4" points into the COFF string
 // table), which GNU ld writes for sections like shim's .vendor_cert.
-func sectionName(r io.ReaderAt, size int64, coff, field []byte) string {
-	name := trimName(field)
+func sectionName(r io.ReaderAt, size int64, fh *fileHeader, field [8]byte) string {
+	name := trimName(field[:])
 	if len(name) < 2 || name[0] != '/' {
 		return name
 	}
 	off, err := strconv.Atoi(name[1:])
-	symtab := int64(binary.LittleEndian.Uint32(coff[12:]))
-	nsyms := int64(binary.LittleEndian.Uint32(coff[16:]))
-	if err != nil || symtab == 0 {
+	if err != nil || fh.PointerToSymbolTable == 0 {
 		return name
 	}
-	at := symtab + nsyms*18 + int64(off)
+	// The string table follows the symbol table.
+	at := int64(fh.PointerToSymbolTable) + int64(fh.NumberOfSymbols)*sizeCOFFSymbol + int64(off)
 	if at < 0 || at >= size {
 		return name
 	}
-	buf := make([]byte, min(64, size-at))
+	buf := make([]byte, min(maxLongName, size-at))
 	n, _ := r.ReadAt(buf, at)
 	return trimName(buf[:n])
 }

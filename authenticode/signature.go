@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"unsafe"
 )
 
 // Signature is one Authenticode signature of the attribute certificate
@@ -23,10 +24,18 @@ type Signature struct {
 	Certificates []*x509.Certificate
 }
 
+// winCertificate is the header of an attribute certificate table entry
+// (WIN_CERTIFICATE); the certificate itself follows it.
+type winCertificate struct {
+	Length          uint32 // of the entry, this header included
+	Revision        uint16
+	CertificateType uint16
+}
+
 const (
 	winCertRevision2  = 0x0200
 	winCertTypePKCS7  = 0x0002
-	winCertHeaderSize = 8
+	winCertHeaderSize = int(unsafe.Sizeof(winCertificate{}))
 )
 
 var (
@@ -80,19 +89,19 @@ func (img *Image) Signatures(r io.ReaderAt) ([]Signature, error) {
 	var sigs []Signature
 	for off := 0; off+winCertHeaderSize <= len(table); {
 		at := img.CertTable.Offset + int64(off)
-		length := int(binary.LittleEndian.Uint32(table[off:]))
-		rev := binary.LittleEndian.Uint16(table[off+4:])
-		typ := binary.LittleEndian.Uint16(table[off+6:])
+		var h winCertificate
+		binary.Decode(table[off:], binary.LittleEndian, &h) // the loop condition leaves room for it
+		length := int(h.Length)
 		if length == 0 {
 			break // zero padding after the last entry
 		}
 		if length < winCertHeaderSize || length > len(table)-off {
 			return sigs, errAt(at, "WIN_CERTIFICATE length %d out of range %d-%d", length, winCertHeaderSize, len(table)-off)
 		}
-		if rev == winCertRevision2 && typ == winCertTypePKCS7 {
+		if h.Revision == winCertRevision2 && h.CertificateType == winCertTypePKCS7 {
 			s, err := parsePKCS7(table[off+winCertHeaderSize : off+length])
 			if err != nil {
-				return sigs, errAt(at+winCertHeaderSize, "PKCS#7 signature: %v", err)
+				return sigs, errAt(at+int64(winCertHeaderSize), "PKCS#7 signature: %v", err)
 			}
 			s.Offset = at
 			sigs = append(sigs, *s)
