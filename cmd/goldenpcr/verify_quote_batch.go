@@ -279,7 +279,7 @@ func (b *batchRunner) verifyLine(n int, line []byte, lineErr string) batchResult
 	if err != nil {
 		return (&batchOutput{Line: n, ID: req.ID, Error: err.Error()}).encode()
 	}
-	if v.bundle == nil && v.verified() {
+	if v.leanVerified() {
 		out := make([]byte, 0, 48+len(req.ID))
 		out = append(out, `{"line":`...)
 		out = strconv.AppendInt(out, int64(n), 10)

@@ -78,13 +78,10 @@ func (v *verification) verify() verdict {
 	return verdict{single: quote.Verify(v.ev, v.policy)}
 }
 
-// verified is quote.Verified's lean answer for a single quote, the full
-// report's otherwise.
-func (v *verification) verified() bool {
-	if v.bundle != nil {
-		return v.verify().bundle.Verified
-	}
-	return quote.Verified(v.ev, v.policy)
+// leanVerified is quote.Verified's answer for a single quote, which
+// builds no report; false for an attestation, which always gets one.
+func (v *verification) leanVerified() bool {
+	return v.bundle == nil && quote.Verified(v.ev, v.policy)
 }
 
 func (d verdict) verified() bool {
