@@ -716,10 +716,9 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 	}
 	if first == nil && len(rp.DigestIssues) > 0 {
 		d := rp.DigestIssues[0]
-		first = &ReplayError{PCR: d.PCR, LastEvent: d.Event, Bank: 0,
+		first = &ReplayError{PCR: d.PCR, LastEvent: d.Event,
 			Reason: fmt.Sprintf("event #%d (%s, PCR %d, at byte %d) has a digest that contradicts its data (%s), so what the log says about it is forged or corrupt; %d such events in all",
 				d.Event, d.Type, d.PCR, d.Offset, d.Check.Status, len(rp.DigestIssues))}
-		first.Failing = nil
 	}
 	if first == nil && len(unexplained) > 0 {
 		first = &ReplayError{PCR: -1, LastEvent: -1, Reason: fmt.Sprintf(
