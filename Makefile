@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/goldenpcr
 FUZZTIME  ?= 20s
 
-.PHONY: all build demo deps test check fuzz bench clean lab
+.PHONY: all build demo deps test check fuzz bench clean lab man
 
 all: build demo
 
@@ -22,6 +22,13 @@ demo: build
 deps:
 	@scripts/deps.sh
 
+# Man pages, one per command, from the command tree (docs/cli.md), built with
+# -tags mangen, which adds cobra/doc; bin/goldenpcr never links it.
+MANDIR ?= build/man
+man:
+	CGO_ENABLED=0 $(GO) build -tags mangen -trimpath -o bin/goldenpcr-mangen ./cmd/goldenpcr
+	bin/goldenpcr-mangen __man $(MANDIR)
+
 # The boot lab's tests (lab/) boot real firmware under QEMU; they run when
 # GOLDENPCR_LAB=1 (or CI) is set, and fail, never skip, if a package is missing.
 test: export GOLDENPCR_LAB = 1
@@ -29,6 +36,7 @@ test: deps check fuzz
 
 check:
 	$(GO) vet ./...
+	$(GO) vet -tags mangen ./cmd/goldenpcr
 	$(GO) test -count=1 ./...
 
 # Each fuzz target runs for FUZZTIME, seeded from the fixtures.

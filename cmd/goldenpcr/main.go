@@ -64,22 +64,32 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// commandGroups are the top-level commands, each built on demand.
-var commandGroups = []struct {
+// commandGroup is a top-level command, built on demand.
+type commandGroup struct {
 	name  string
 	build func() *cobra.Command
-}{
+}
+
+// commandGroups are the top-level commands, each built on demand.
+var commandGroups = []commandGroup{
 	{"eventlog", newEventlogCmd},
 	{"pcr", newPCRCmd},
 	{"pe", newPECmd},
 	{"refvals", newRefvalsCmd},
 	{"verify", newVerifyCmd},
 	{"ima", newIMACmd},
+	{"version", newVersionCmd},
 }
+
+// hiddenCommands are top-level commands left out of the help, added by
+// files built with a tag (man.go: `make man`).
+var hiddenCommands []commandGroup
 
 // newRootCmd builds the command tree. When args name a command group, only
 // that group is built: registering every flag of every command is a
-// measurable part of a one-shot run's start-up (README, Speed).
+// measurable part of a one-shot run's start-up (README, Speed). --version
+// builds the version command alone; help, completion and its __complete
+// requests, and a misspelt command build every group.
 func newRootCmd(args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "goldenpcr",
@@ -88,19 +98,31 @@ func newRootCmd(args []string) *cobra.Command {
 build produced, and tells whether they agree.
 
 Exit codes: 0 = ok / verified, 1 = evidence or values do not match,
-2 = bad usage or unreadable input.`,
+2 = bad usage or unreadable input.
+
+Every command that prints a report takes -o text|json|yaml (refvals also
+baseline and pcrs); any other format is refused, with exit code 2, before
+the command reads anything. goldenpcr --version prints the version, VCS
+revision, Go version and baseline format; goldenpcr completion bash|zsh|fish
+prints a shell completion script (docs/cli.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	defer checkOptionsFirst(root, args)
-	root.CompletionOptions.DisableDefaultCmd = true
-	for _, g := range commandGroups {
-		if len(args) > 0 && args[0] == g.name {
-			root.AddCommand(g.build())
-			return root
+	versionFlag(root)
+	if len(args) > 0 {
+		name := args[0]
+		if name == "--version" || name == "-v" {
+			name = "version"
+		}
+		for _, g := range append(commandGroups, hiddenCommands...) {
+			if name == g.name {
+				root.AddCommand(g.build())
+				return root
+			}
 		}
 	}
-	for _, g := range commandGroups {
+	for _, g := range append(commandGroups, hiddenCommands...) {
 		root.AddCommand(g.build())
 	}
 	return root

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -126,7 +128,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.StringVar(&a.Image, "image", "", "with --yocto-deploy: IMAGE_BASENAME when several images share the directory")
 	f.BoolVar(&a.YoctoUKIBoots, "yocto-uki-direct", false, "with --yocto-deploy: the UKI is EFI/BOOT/BOOTX64.EFI itself, not loaded by the deployed systemd-boot")
 	f.StringSliceVar(&a.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
-	f.StringVarP(&a.Output, "output", "o", "baseline", "output: baseline (YAML), json (baseline as JSON) or pcrs (tpm2_pcrread YAML)")
+	registerOutput(c, &a.Output, "baseline", "output: baseline or yaml (the baseline as YAML), json (as JSON), text (a summary for people) or pcrs (tpm2_pcrread YAML)", refvalsFormats...)
 	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout (never over an input, a file inside --yocto-deploy's directory, or a link, FIFO or device)")
 }
 
@@ -302,8 +304,16 @@ func (a *artifactFlags) outputInputs(doc *baseline.Baseline, extra []string) []s
 	return inputs
 }
 
+// refvalsFormats are every command's -o formats and refvals' own: the
+// baseline document (its YAML, the default) and the final values alone.
+var refvalsFormats = append(slices.Clip(reportFormats), "baseline", "pcrs")
+
 func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
 	switch format {
+	case "text":
+		var buf bytes.Buffer
+		err := baselineText(&buf, doc)
+		return buf.Bytes(), err
 	case "baseline", "yaml":
 		var buf bytes.Buffer
 		enc := yaml.NewEncoder(&buf)
@@ -321,5 +331,88 @@ func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
 		}
 		return pcr.Marshal(pcr.FormatTPM2YAML, []pcr.Values{v})
 	}
-	return nil, fmt.Errorf("unknown output %q (want baseline, json or pcrs)", format)
+	return nil, fmt.Errorf("unknown output format %q (want %s)", format, orList(refvalsFormats))
+}
+
+// baselineText is -o text: the final values in each bank, then each
+// expected event with its rule and artifact, then the notes; the events
+// show one digest, SHA-256 when predicted, as eventlog show does.
+func baselineText(w io.Writer, doc *baseline.Baseline) error {
+	var indexes []string
+	banks := map[string]bool{}
+	events := 0
+	for _, p := range doc.PCRs {
+		indexes = append(indexes, fmt.Sprint(p.Index))
+		for b := range p.Values {
+			banks[b] = true
+		}
+		events += len(p.Events)
+	}
+	bankNames := slices.Sorted(maps.Keys(banks))
+	fmt.Fprintf(w, "%s baseline: PCRs %s, banks %s, %s\n", doc.Version, strings.Join(indexes, ","), strings.Join(bankNames, ","), eventCount(events))
+	if len(doc.Metadata.Inputs) > 0 {
+		fmt.Fprintln(w, "inputs:")
+		for _, in := range doc.Metadata.Inputs {
+			fmt.Fprintf(w, "  %-9s %s  sha256:%s\n", in.Role, in.Path, in.SHA256)
+		}
+	}
+	for _, bank := range bankNames {
+		fmt.Fprintf(w, "%s:\n", bank)
+		for _, p := range doc.PCRs {
+			if v, ok := p.Values[bank]; ok {
+				fmt.Fprintf(w, "  %2d : %s  (%s)\n", p.Index, v, eventCount(len(p.Events)))
+			}
+			for i, variant := range p.Variants {
+				if v, ok := variant[bank]; ok {
+					fmt.Fprintf(w, "  %2d : %s  (variant %d)\n", p.Index, v, i+1)
+				}
+			}
+		}
+	}
+	if events > 0 {
+		fmt.Fprintln(w, "events:")
+	}
+	for _, p := range doc.PCRs {
+		for _, e := range p.Events {
+			fmt.Fprintf(w, "  PCR %-2d %-34s %s %s  [%s]\n", p.Index, e.Type, shortDigest(e.Digests), e.Description, provenanceText(e.Provenance))
+		}
+	}
+	if len(doc.Metadata.Notes) > 0 {
+		fmt.Fprintln(w, "notes:")
+		for _, n := range doc.Metadata.Notes {
+			fmt.Fprintf(w, "  - %s\n", n)
+		}
+	}
+	return nil
+}
+
+// shortDigest is an event's SHA-256 digest, else its first bank's, cut
+// to 13 hex digits.
+func shortDigest(digests map[string]string) string {
+	bank := "sha256"
+	if _, ok := digests[bank]; !ok {
+		for _, b := range slices.Sorted(maps.Keys(digests)) {
+			bank = b
+			break
+		}
+	}
+	d := digests[bank]
+	if len(d) > 13 {
+		d = d[:13] + "…"
+	}
+	return bank + ":" + d
+}
+
+func provenanceText(p baseline.Provenance) string {
+	if p.Artifact == "" {
+		return p.Rule
+	}
+	return p.Rule + "; " + p.Artifact
+}
+
+func eventCount(n int) string {
+	if n == 1 {
+		return "1 event"
+	}
+	return fmt.Sprintf("%d events", n)
 }
