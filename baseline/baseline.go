@@ -8,9 +8,12 @@ package baseline
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -394,4 +397,20 @@ func IsDocument(data []byte) bool {
 		}
 	}
 	return strings.HasPrefix(probe.Version, "goldenpcr.baseline/")
+}
+
+// FileSHA256 is the hex SHA-256 of a file's contents: what a baseline
+// records for an input (Input.SHA256) and for an artifact
+// (Provenance.ArtifactSHA256).
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

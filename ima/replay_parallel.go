@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
-	"sync/atomic"
+
+	"github.com/goldenpcr/goldenpcr/internal/pipeline"
 )
 
 // ReplayList reads a whole list and replays it. onEntry, if not nil, sees
@@ -122,7 +122,6 @@ const (
 
 // batch carries consecutive entries through the pipeline.
 type batch struct {
-	seq   int
 	first int // index of the first entry
 	n     int
 	pcr   []uint32
@@ -138,39 +137,25 @@ type batch struct {
 	digest     [][]byte
 	issues     []DigestIssue
 	mismatches int
-	refs       int32 // extenders still to apply the batch
 }
 
-type pipeline struct {
+// replayPipeline hashes batches on workers and extends them in list
+// order: one drain applies the per-bank rule, the other the SHA-1-padded
+// rule, alongside each other.
+type replayPipeline struct {
 	rp    *Replayer
 	order binary.ByteOrder
 	ds    int
+	run   *pipeline.Pipeline[batch]
 	cur   *batch
-	seq   int
-	free  chan *batch
-	work  chan *batch
-	done  chan *batch
-	perCh chan *batch // in list order, to the per-bank extender
-	padCh chan *batch // in list order, to the padded extender
-	wg    sync.WaitGroup
-	extWG sync.WaitGroup
 	// With the padded chain deferred, its input goes to spill: per entry
 	// the PCR index and the 20-byte listed digest.
-	spill    *os.File
-	spillW   *bufio.Writer
-	spillErr error
+	spill  *os.File
+	spillW *bufio.Writer
 }
 
-func newPipeline(rp *Replayer, order binary.ByteOrder, deferPad bool) (*pipeline, error) {
-	workers := max(1, runtime.GOMAXPROCS(0)-1)
-	pool := 2*workers + 2
-	p := &pipeline{rp: rp, order: order, ds: rp.listAlg.Size(),
-		free: make(chan *batch, pool), work: make(chan *batch, pool), done: make(chan *batch, pool),
-		perCh: make(chan *batch, pool), padCh: make(chan *batch, pool)}
-	for i := 0; i < pool; i++ {
-		b := &batch{digest: make([][]byte, len(rp.banks))}
-		p.free <- b
-	}
+func newPipeline(rp *Replayer, order binary.ByteOrder, deferPad bool) (*replayPipeline, error) {
+	p := &replayPipeline{rp: rp, order: order, ds: rp.listAlg.Size()}
 	if deferPad && rp.padded && rp.hasPaddedBank() {
 		f, err := os.CreateTemp("", "goldenpcr-ima-padded-*")
 		if err != nil {
@@ -180,29 +165,26 @@ func newPipeline(rp *Replayer, order binary.ByteOrder, deferPad bool) (*pipeline
 		p.spill, p.spillW = f, bufio.NewWriterSize(f, 64<<10)
 		rp.deferPad = true
 	}
-	for i := 0; i < workers; i++ {
-		p.wg.Add(1)
-		go p.hasher()
-	}
-	go func() {
-		p.wg.Wait()
-		close(p.done)
-	}()
-	p.extWG.Add(2)
-	go p.orderer()
-	go p.extendPerBank()
-	go p.extendPadded()
+	// One CPU is left to the parser and the extenders.
+	workers := max(1, runtime.GOMAXPROCS(0)-1)
+	p.run = pipeline.Start(pipeline.Config[batch]{
+		Workers: workers,
+		Chunks:  2*workers + 2,
+		New:     func() *batch { return &batch{digest: make([][]byte, len(rp.banks))} },
+		Worker:  p.hasher,
+		Drains:  []func(*batch) error{p.extendPerBank, p.extendPadded},
+	})
 	return p, nil
 }
 
-func (p *pipeline) cleanup() {
+func (p *replayPipeline) cleanup() {
 	if p.spill != nil {
 		p.spill.Close()
 	}
 }
 
 // replaySpill extends the padded chain from the spilled digests.
-func (p *pipeline) replaySpill() error {
+func (p *replayPipeline) replaySpill() error {
 	if _, err := p.spill.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -221,15 +203,14 @@ func (p *pipeline) replaySpill() error {
 }
 
 // add copies e into the current batch, sending it on when full.
-func (p *pipeline) add(e *Entry) {
+func (p *replayPipeline) add(e *Entry) {
 	b := p.cur
 	if b == nil {
-		b = <-p.free
-		b.seq, b.first, b.n = p.seq, e.Index, 0
+		b = p.run.Next()
+		b.first, b.n = e.Index, 0
 		b.pcr, b.viol, b.off, b.line, b.tmpl, b.ends = b.pcr[:0], b.viol[:0], b.off[:0], b.line[:0], b.tmpl[:0], b.ends[:0]
 		b.data, b.listed = b.data[:0], b.listed[:0]
 		b.issues, b.mismatches = b.issues[:0], 0
-		p.seq++
 		p.cur = b
 	}
 	b.n++
@@ -242,33 +223,36 @@ func (p *pipeline) add(e *Entry) {
 	b.ends = append(b.ends, len(b.data))
 	b.listed = append(b.listed, e.TemplateDigest...)
 	if b.n == batchEntries || len(b.data) >= batchData {
-		p.work <- b
+		p.run.Send(b)
 		p.cur = nil
 	}
 }
 
 // finish flushes the last batch and waits until every batch is extended.
-func (p *pipeline) finish() error {
+func (p *replayPipeline) finish() error {
 	if p.cur != nil {
-		p.work <- p.cur
+		p.run.Send(p.cur)
 		p.cur = nil
 	}
-	close(p.work)
-	p.extWG.Wait()
-	if p.spillW != nil && p.spillErr == nil {
-		p.spillErr = p.spillW.Flush()
+	if err := p.run.Close(); err != nil {
+		return err
 	}
-	if p.spillErr != nil {
-		return fmt.Errorf("spilling sha1-padded digests to a temporary file: %w", p.spillErr)
+	if p.spillW != nil {
+		if err := p.spillW.Flush(); err != nil {
+			return spillError(err)
+		}
 	}
 	return nil
+}
+
+func spillError(err error) error {
+	return fmt.Errorf("spilling sha1-padded digests to a temporary file: %w", err)
 }
 
 // hasher fills in each batch's per-bank digests and checks the listed
 // template digests. It has its own hash states: hash.Hash is not safe for
 // concurrent use.
-func (p *pipeline) hasher() {
-	defer p.wg.Done()
+func (p *replayPipeline) hasher() func(*batch) {
 	banks := make([]*bankState, len(p.rp.banks))
 	listBank := -1
 	for i, b := range p.rp.banks {
@@ -281,7 +265,7 @@ func (p *pipeline) hasher() {
 	if p.rp.res.DigestsChecked && listBank < 0 {
 		check = newBank(p.rp.listAlg)
 	}
-	for b := range p.work {
+	return func(b *batch) {
 		for i, bs := range banks {
 			need := b.n * bs.size
 			if cap(b.digest[i]) < need {
@@ -321,82 +305,47 @@ func (p *pipeline) hasher() {
 				}
 			}
 		}
-		p.done <- b
-	}
-}
-
-// orderer hands batches to both extenders in list order: hashers may
-// finish them out of order.
-func (p *pipeline) orderer() {
-	pending := map[int]*batch{}
-	next := 0
-	for b := range p.done {
-		pending[b.seq] = b
-		for {
-			b, ok := pending[next]
-			if !ok {
-				break
-			}
-			delete(pending, next)
-			next++
-			b.refs = 2
-			p.perCh <- b
-			p.padCh <- b
-		}
-	}
-	close(p.perCh)
-	close(p.padCh)
-}
-
-// release returns a batch to the pool once both extenders are done.
-func (p *pipeline) release(b *batch) {
-	if atomic.AddInt32(&b.refs, -1) == 0 {
-		p.free <- b
 	}
 }
 
 // extendPerBank applies the per-bank rule and collects digest issues.
-func (p *pipeline) extendPerBank() {
-	defer p.extWG.Done()
+func (p *replayPipeline) extendPerBank(b *batch) error {
 	rp := p.rp
-	for b := range p.perCh {
-		for k := 0; k < b.n; k++ {
-			if !b.viol[k] {
-				for i, bs := range rp.banks {
-					copy(bs.cur[:bs.size], b.digest[i][k*bs.size:])
-				}
-			}
-			rp.applyPerBank(b.pcr[k], b.viol[k])
-		}
-		rp.res.DigestMismatches += b.mismatches
-		for _, is := range b.issues {
-			if len(rp.res.DigestIssues) < rp.max {
-				rp.res.DigestIssues = append(rp.res.DigestIssues, is)
+	for k := 0; k < b.n; k++ {
+		if !b.viol[k] {
+			for i, bs := range rp.banks {
+				copy(bs.cur[:bs.size], b.digest[i][k*bs.size:])
 			}
 		}
-		p.release(b)
+		rp.applyPerBank(b.pcr[k], b.viol[k])
 	}
+	rp.res.DigestMismatches += b.mismatches
+	for _, is := range b.issues {
+		if len(rp.res.DigestIssues) < rp.max {
+			rp.res.DigestIssues = append(rp.res.DigestIssues, is)
+		}
+	}
+	return nil
 }
 
 // extendPadded applies the SHA-1-padded rule, which needs only the listed
 // digests.
-func (p *pipeline) extendPadded() {
-	defer p.extWG.Done()
+func (p *replayPipeline) extendPadded(b *batch) error {
 	rp := p.rp
-	for b := range p.padCh {
-		switch {
-		case p.spillW != nil:
-			for k := 0; k < b.n && p.spillErr == nil; k++ {
-				p.spillW.WriteByte(byte(b.pcr[k]))
-				_, p.spillErr = p.spillW.Write(b.listed[k*p.ds : k*p.ds+20])
-			}
-		case rp.padded:
-			for k := 0; k < b.n; k++ {
-				rp.applyPadded(b.pcr[k], b.viol[k], b.listed[k*p.ds:(k+1)*p.ds])
+	switch {
+	case p.spillW != nil:
+		for k := 0; k < b.n; k++ {
+			p.spillW.WriteByte(byte(b.pcr[k]))
+			if _, err := p.spillW.Write(b.listed[k*p.ds : k*p.ds+20]); err != nil {
+				return spillError(err)
 			}
 		}
-		p.release(b)
+	case rp.padded:
+		for k := 0; k < b.n; k++ {
+			rp.applyPadded(b.pcr[k], b.viol[k], b.listed[k*p.ds:(k+1)*p.ds])
+		}
 	}
+	return nil
 }
 
 // pathOf finds the file name field of template data.

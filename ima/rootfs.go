@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -20,7 +21,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +29,8 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/goldenpcr/goldenpcr/internal/ext4"
+	"github.com/goldenpcr/goldenpcr/internal/pipeline"
+	"github.com/goldenpcr/goldenpcr/internal/progress"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -112,23 +114,12 @@ func HashRootFS(root string, opts *RootFSOptions) (*RefValues, error) {
 	}
 	counter := &countingReader{r: f}
 	total := st.Size()
+	stop := func() {}
 	if o.Progress != nil {
-		stop := make(chan struct{})
-		defer close(stop)
-		go func() {
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					o.Progress(counter.n.Load(), total)
-				}
-			}
-		}()
+		stop = progress.Poll(func() { o.Progress(counter.n.Load(), total) })
 	}
 	rv, err := hashTar(counter, o)
+	stop()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", root, err)
 	}
@@ -193,13 +184,12 @@ type rootFSRun struct {
 
 func (o *rootFSRun) excluded(p string) bool { return o.exclude != nil && o.exclude.MatchString(p) }
 
-// hashJob is a file to hash: from disk (path), from an ext4 image (ext)
-// or from memory (data).
+// hashJob is a file to hash: from disk (path) or from an ext4 image (ext).
 type hashJob struct {
 	name string // absolute path in the image
 	disk string
 	ext  *ext4.File
-	data []byte
+	size int64
 	idx  int
 }
 
@@ -238,7 +228,7 @@ func hashDir(root string, o *rootFSRun) (*RefValues, error) {
 			return err
 		}
 		total += info.Size()
-		jobs = append(jobs, hashJob{name: name, disk: p, idx: len(jobs)})
+		jobs = append(jobs, hashJob{name: name, disk: p, size: info.Size(), idx: len(jobs)})
 		return nil
 	})
 	if err != nil {
@@ -273,7 +263,7 @@ func hashExt4(r io.ReaderAt, size int64, o *rootFSRun) (*RefValues, error) {
 			return nil
 		}
 		total += f.Size
-		jobs = append(jobs, hashJob{name: f.Path, ext: f, idx: len(jobs)})
+		jobs = append(jobs, hashJob{name: f.Path, ext: f, size: f.Size, idx: len(jobs)})
 		return nil
 	})
 	if err != nil {
@@ -282,74 +272,75 @@ func hashExt4(r io.ReaderAt, size int64, o *rootFSRun) (*RefValues, error) {
 	return hashJobs(rv, jobs, total, o)
 }
 
-// hashJobs hashes files from disk or from an ext4 image on all workers.
+// hashJobs hashes files from disk or from an ext4 image on all workers,
+// in chunks of a few files, so that many small files cost few hand-offs.
 func hashJobs(rv *RefValues, jobs []hashJob, total int64, o *rootFSRun) (*RefValues, error) {
 	rv.Files = make([]RefFile, len(jobs))
 	var done atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	ch := make(chan hashJob, 2*o.Workers)
-	var wg sync.WaitGroup
-	for w := 0; w < o.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	stop := func() {}
+	if o.Progress != nil {
+		stop = progress.Poll(func() { o.Progress(done.Load(), total) })
+	}
+	defer stop()
+	type chunk struct {
+		jobs []hashJob
+		err  error
+	}
+	p := pipeline.Start(pipeline.Config[chunk]{
+		Workers: o.Workers,
+		Worker: func() func(*chunk) {
 			h := o.Hash.New()
 			buf := make([]byte, 256<<10)
-			for j := range ch {
-				var err error
-				if j.ext != nil {
-					h.Reset()
-					var n int64
-					n, err = j.ext.WriteTo(h)
+			return func(c *chunk) {
+				for _, j := range c.jobs {
+					n, err := j.hash(h, buf)
 					done.Add(n)
-					rv.Files[j.idx] = RefFile{Path: j.name, Digest: h.Sum(nil)}
-				} else if f, ferr := os.Open(j.disk); ferr != nil {
-					err = ferr
-				} else {
-					h.Reset()
-					var n int64
-					n, err = io.CopyBuffer(h, f, buf)
-					f.Close()
-					done.Add(n)
+					if err != nil {
+						c.err = err
+						return
+					}
 					rv.Files[j.idx] = RefFile{Path: j.name, Digest: h.Sum(nil)}
 				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-				}
 			}
-		}()
+		},
+		// Errors are reported in input order: the first file that failed.
+		Drains: []func(*chunk) error{func(c *chunk) error { return c.err }},
+	})
+	for i := 0; i < len(jobs) && p.Err() == nil; {
+		c := p.Next()
+		c.jobs, c.err = jobs[i:i], nil
+		var size int64
+		for ; i < len(jobs) && len(c.jobs) < 64 && size < 1<<20; i++ {
+			c.jobs = c.jobs[:len(c.jobs)+1]
+			size += jobs[i].size
+		}
+		p.Send(c)
 	}
-	stop := make(chan struct{})
-	if o.Progress != nil {
-		go func() {
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					o.Progress(done.Load(), total)
-				}
-			}
-		}()
-	}
-	for _, j := range jobs {
-		ch <- j
-	}
-	close(ch)
-	wg.Wait()
-	close(stop)
-	if firstErr != nil {
-		return nil, firstErr
+	if err := p.Close(); err != nil {
+		return nil, err
 	}
 	if o.Progress != nil {
+		stop()
 		o.Progress(total, total)
 	}
 	rv.Bytes = total
 	sortRefFiles(rv.Files)
 	return rv, nil
+}
+
+// hash writes the file's contents to h, reset first, and returns their
+// length.
+func (j *hashJob) hash(h hash.Hash, buf []byte) (int64, error) {
+	h.Reset()
+	if j.ext != nil {
+		return j.ext.WriteTo(h)
+	}
+	f, err := os.Open(j.disk)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return io.CopyBuffer(h, f, buf)
 }
 
 func sortRefFiles(files []RefFile) {
@@ -396,36 +387,36 @@ func hashTar(r io.Reader, o *rootFSRun) (*RefValues, error) {
 	defer closeFn()
 	rv := &RefValues{Hash: o.Hash, Excludes: o.Excludes, Source: source}
 	tr := tar.NewReader(dr)
-	var mu sync.Mutex
-	digests := map[int][]byte{}
 	var names []string
+	var digests [][]byte         // names[i]'s, in archive order
 	links := map[string]string{} // hard link name → target
-	// Buffers cycle through a pool so memory stays bounded.
-	pool := make(chan []byte, 2*o.Workers)
-	for i := 0; i < cap(pool); i++ {
-		pool <- nil
+	// A file's contents travel to a worker in a chunk's buffer, which the
+	// chunk keeps for its next file: memory stays bounded by the chunks.
+	type chunk struct {
+		data   []byte
+		digest []byte // set by the reader for a file too large to buffer
 	}
-	ch := make(chan hashJob, o.Workers)
-	var wg sync.WaitGroup
-	for w := 0; w < o.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	p := pipeline.Start(pipeline.Config[chunk]{
+		Workers: o.Workers,
+		Chunks:  2 * o.Workers,
+		Worker: func() func(*chunk) {
 			h := o.Hash.New()
-			for j := range ch {
-				h.Reset()
-				h.Write(j.data)
-				d := h.Sum(nil)
-				pool <- j.data[:0]
-				mu.Lock()
-				digests[j.idx] = d
-				mu.Unlock()
+			return func(c *chunk) {
+				if c.digest == nil {
+					h.Reset()
+					h.Write(c.data)
+					c.digest = h.Sum(nil)
+				}
 			}
-		}()
-	}
-	finish := func() {
-		close(ch)
-		wg.Wait()
+		},
+		Drains: []func(*chunk) error{func(c *chunk) error {
+			digests = append(digests, c.digest)
+			return nil
+		}},
+	})
+	fail := func(err error) (*RefValues, error) {
+		p.Close()
+		return nil, err
 	}
 	inline := o.Hash.New()
 	for {
@@ -434,11 +425,10 @@ func hashTar(r io.Reader, o *rootFSRun) (*RefValues, error) {
 			break
 		}
 		if err != nil {
-			finish()
 			if len(names) == 0 && rv.Symlinks == 0 && rv.Other == 0 {
-				return nil, fmt.Errorf("not a tar archive (%s): %w", source, err)
+				return fail(fmt.Errorf("not a tar archive (%s): %w", source, err))
 			}
-			return nil, fmt.Errorf("%s, after %d files: %w", source, len(names), err)
+			return fail(fmt.Errorf("%s, after %d files: %w", source, len(names), err))
 		}
 		name := path.Clean("/" + strings.TrimPrefix(hdr.Name, "./"))
 		switch hdr.Typeflag {
@@ -463,29 +453,27 @@ func hashTar(r io.Reader, o *rootFSRun) (*RefValues, error) {
 			rv.Excluded++
 			continue
 		}
-		idx := len(names)
 		names = append(names, name)
 		rv.Bytes += hdr.Size
+		c := p.Next()
+		c.digest = nil
 		if hdr.Size > maxBuffered {
 			inline.Reset()
 			if _, err := io.Copy(inline, tr); err != nil {
-				finish()
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return fail(fmt.Errorf("%s: %w", name, err))
 			}
-			mu.Lock()
-			digests[idx] = inline.Sum(nil)
-			mu.Unlock()
-			continue
+			c.digest = inline.Sum(nil)
+		} else {
+			b := bytes.NewBuffer(c.data[:0])
+			_, err := b.ReadFrom(tr)
+			c.data = b.Bytes()
+			if err != nil {
+				return fail(fmt.Errorf("%s: %w", name, err))
+			}
 		}
-		buf := <-pool
-		b := bytes.NewBuffer(buf[:0])
-		if _, err := b.ReadFrom(tr); err != nil {
-			finish()
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		ch <- hashJob{name: name, data: b.Bytes(), idx: idx}
+		p.Send(c)
 	}
-	finish()
+	p.Close() // no drain fails
 	// A path archived twice keeps its last content, as extraction would.
 	byName := map[string][]byte{}
 	for i, n := range names {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/goldenpcr/goldenpcr/baseline"
 )
 
 // DefaultCacheDir is where the lab keeps downloads, built artifacts and
@@ -53,7 +55,7 @@ func (k *keyer) bytes(name string, b []byte) *keyer {
 }
 
 func (k *keyer) file(name, path string) error {
-	h, err := fileSHA256(path)
+	h, err := baseline.FileSHA256(path)
 	if err != nil {
 		return err
 	}
@@ -74,19 +76,6 @@ func (k *keyer) files(m map[string]string) error {
 func (k *keyer) sum() string {
 	s := sha256.Sum256([]byte(strings.Join(k.parts, "\n")))
 	return hex.EncodeToString(s[:8])
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // cached returns dir/<kind>-<key> if a previous run completed it, and

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -233,7 +234,7 @@ func TestUKIReproducible(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := fileSHA256(u.Path)
+		s, err := baseline.FileSHA256(u.Path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -35,7 +36,7 @@ func (l *Lab) BootUKI(path string, timeout time.Duration) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum, err := fileSHA256(abs)
+	sum, err := baseline.FileSHA256(abs)
 	if err != nil {
 		return nil, err
 	}

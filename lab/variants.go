@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -382,7 +383,7 @@ func (l *Lab) Run(v Variant) (*Capture, error) {
 		m.Kernel = l.kernel.Package + " " + l.kernel.Version
 	}
 	for p, f := range lay.ESP {
-		m.ESP[p], _ = fileSHA256(f)
+		m.ESP[p], _ = baseline.FileSHA256(f)
 	}
 	l.logf("[%s] quoting the booted PCRs from the saved TPM state", v.Name)
 	if err := makeQuote(filepath.Join(tmp, "tpm"), tmp); err != nil {

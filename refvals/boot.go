@@ -52,7 +52,7 @@ func BootManagerPCR4(b *baseline.Builder, apps []BootApplication) error {
 		}
 		prov := baseline.Provenance{Rule: "UEFI LoadImage: Authenticode digest", Artifact: app.Path}
 		if app.Data == nil {
-			if prov.ArtifactSHA256, err = fileSHA256(app.Path); err != nil {
+			if prov.ArtifactSHA256, err = baseline.FileSHA256(app.Path); err != nil {
 				closeFn()
 				return err
 			}
@@ -164,7 +164,7 @@ func taggedEvent(id uint32, desc string) []byte {
 // no event log; the sha256 bank is the only one it uses).
 func CMLImagesPCR11(b *baseline.Builder, images []string) error {
 	for _, p := range images {
-		sum, err := fileSHA256(p)
+		sum, err := baseline.FileSHA256(p)
 		if err != nil {
 			return err
 		}

@@ -82,7 +82,7 @@ func gptEvent(b *baseline.Builder, path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	sum, err := fileSHA256(path)
+	sum, err := baseline.FileSHA256(path)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
 // GRUB with its tpm module measures every command it runs into PCR 8 and
@@ -134,7 +135,7 @@ func (g *grubSim) measureFile(grubPath string) error {
 func (g *grubSim) measureFileData(grubPath string, data []byte, local string) error {
 	prov := baseline.Provenance{Rule: "GRUB: file read, H(contents)", Artifact: local}
 	if local != "" {
-		prov.ArtifactSHA256 = fmt.Sprintf("%x", sha256Sum(data))
+		prov.ArtifactSHA256 = fmt.Sprintf("%x", pcr.SHA256.Sum(data))
 		g.b.AddInput(baseline.Input{Role: "grub-file", Path: local, SHA256: prov.ArtifactSHA256})
 	}
 	return g.b.Extend(PCRKernelConfig, baseline.Measurement{Type: "EV_IPL", Description: grubPath, Data: append([]byte(grubPath), 0),

@@ -89,7 +89,7 @@ func UKIPCR11(b *baseline.Builder, path string, opts UKIOptions) error {
 		}
 	}
 	known := stubKnows(major)
-	sum, err := fileSHA256(path)
+	sum, err := baseline.FileSHA256(path)
 	if err != nil {
 		return err
 	}

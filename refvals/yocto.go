@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
+	"github.com/goldenpcr/goldenpcr/internal/fat"
 )
 
 // YoctoFlow names a boot flow recognised in a Yocto deploy directory.
@@ -692,7 +693,7 @@ func (d *YoctoDeploy) grubConfig(cfg []byte, cfgPath, dir, kernelDir, root strin
 // checkAgainstESP compares each file GRUB reads with its copy in the
 // wic image's ESP, which is what GRUB really reads: when they differ the
 // ESP's copy is used, and said so.
-func (d *YoctoDeploy) checkAgainstESP(fs *FAT, wic string) error {
+func (d *YoctoDeploy) checkAgainstESP(fs *fat.FS, wic string) error {
 	var paths []string
 	for p := range d.Inputs.GRUB.Files {
 		paths = append(paths, p)

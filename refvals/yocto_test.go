@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/internal/fat/fattest"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -82,7 +83,7 @@ func (y *yoctoDir) testdata(image, ts string, vars map[string]string, withLink b
 func (y *yoctoDir) wic(image, ts string, files map[string][]byte, withLink bool) string {
 	y.t.Helper()
 	real := image + "-" + machine + ".rootfs-" + ts + ".wic"
-	makeWic(y.t, y.path(real), files)
+	fattest.MakeWic(y.t, y.path(real), files)
 	if withLink {
 		y.link(real, image+"-"+machine+".rootfs.wic")
 	}
@@ -304,7 +305,7 @@ func TestYoctoGRUB(t *testing.T) {
 
 func hexSHA256(b []byte) string {
 	const digits = "0123456789abcdef"
-	s := sha256Sum(b)
+	s := pcr.SHA256.Sum(b)
 	out := make([]byte, 0, 64)
 	for _, c := range s {
 		out = append(out, digits[c>>4], digits[c&15])
@@ -318,7 +319,7 @@ func TestYoctoGRUBBareESP(t *testing.T) {
 	y.copy("grub-efi-bootx64.efi", debianGRUB)
 	y.kernel("")
 	real := "core-image-minimal-" + machine + ".rootfs-20250101120000.wic"
-	makeFAT(t, y.path(real), 0, 1440, false, map[string][]byte{"EFI/BOOT/grub.cfg": []byte("insmod tpm\nlinux /bzImage console=ttyS0\nboot\n")})
+	fattest.Make(t, y.path(real), 0, 1440, false, map[string][]byte{"EFI/BOOT/grub.cfg": []byte("insmod tpm\nlinux /bzImage console=ttyS0\nboot\n")})
 	y.link(real, "core-image-minimal-"+machine+".rootfs.wic")
 	d := discover(t, YoctoOptions{Dir: y.dir})
 	if d.Flow != YoctoGRUB || d.Inputs.Disk != "" || d.Inputs.GRUB.Root != "(hd0)" {

@@ -13,8 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/goldenpcr/goldenpcr/internal/pipeline"
 	"github.com/goldenpcr/goldenpcr/quote"
 )
 
@@ -37,7 +37,6 @@ type batchChunk struct {
 	// failed counts the failed requests; first is the 1-based index in
 	// the chunk of the first one.
 	failed, first int
-	done          chan struct{}
 }
 
 type batchItem struct {
@@ -97,23 +96,13 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 	// the workers more than the collections it saves.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	b := &batchRunner{src: requestSource{dir: filepath.Dir(opts.Batch)}}
-	// A fixed set of chunks circulates from the reader through the
-	// workers to the writer and back; it bounds the lines in flight, and
-	// unlike a sync.Pool, which the collector empties, it keeps their
-	// buffers.
-	nChunks := workers * 4
-	free := make(chan *batchChunk, nChunks)
-	for i := 0; i < nChunks; i++ {
-		free <- &batchChunk{buf: make([]byte, 0, chunkBytes), done: make(chan struct{}, 1)}
-	}
-	work := make(chan *batchChunk, nChunks)
-	order := make(chan *batchChunk, nChunks)
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
+	w := bufio.NewWriterSize(out, 64<<10)
+	total, failed, firstFailed := 0, 0, 0
+	p := pipeline.Start(pipeline.Config[batchChunk]{
+		Workers: workers,
+		New:     func() *batchChunk { return &batchChunk{buf: make([]byte, 0, chunkBytes)} },
+		Worker: func() func(*batchChunk) {
+			return func(c *batchChunk) {
 				for i, it := range c.items {
 					var line []byte
 					if it.err == "" {
@@ -128,52 +117,37 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 						c.failed++
 					}
 				}
-				c.done <- struct{}{}
 			}
-		}()
-	}
-	w := bufio.NewWriterSize(out, 64<<10)
-	total, failed, firstFailed := 0, 0, 0
-	var writeErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for c := range order {
-			<-c.done
+		},
+		Drains: []func(*batchChunk) error{func(c *batchChunk) error {
 			if c.failed > 0 && failed == 0 {
 				firstFailed = total + c.first
 			}
 			total += len(c.items)
 			failed += c.failed
-			if writeErr == nil {
-				_, writeErr = w.Write(c.out)
-			}
-			c.buf, c.items, c.out, c.failed, c.first = c.buf[:0], c.items[:0], c.out[:0], 0, 0
-			free <- c
-		}
-	}()
-
-	cur := <-free
-	flush := func() {
-		if len(cur.items) > 0 {
-			order <- cur
-			work <- cur
-			cur = <-free
-		}
+			_, err := w.Write(c.out)
+			return err
+		}},
+	})
+	cur := p.Next()
+	reset := func(c *batchChunk) {
+		c.buf, c.items, c.out, c.failed, c.first = c.buf[:0], c.items[:0], c.out[:0], 0, 0
 	}
+	reset(cur)
 	readErr := readBatchLines(f, func(n int, line []byte, lineErr string) {
 		start := len(cur.buf)
 		cur.buf = append(cur.buf, line...)
 		cur.items = append(cur.items, batchItem{n: n, start: start, end: len(cur.buf), err: lineErr})
 		if len(cur.items) == chunkLines || len(cur.buf) >= chunkBytes {
-			flush()
+			p.Send(cur)
+			cur = p.Next()
+			reset(cur)
 		}
 	})
-	flush()
-	close(work)
-	wg.Wait()
-	close(order)
-	<-done
+	if len(cur.items) > 0 {
+		p.Send(cur)
+	}
+	writeErr := p.Close()
 	if writeErr == nil {
 		writeErr = w.Flush()
 	}

@@ -1,5 +1,7 @@
-// Package progress prints a one-line, self-overwriting progress report on
-// a terminal: what is being done, bytes done of the total, and a share.
+// Package progress reports the progress of long work: Line prints a
+// one-line, self-overwriting report on a terminal (what is being done,
+// bytes done of the total, and a share), and Poll samples work that counts
+// its own progress.
 package progress
 
 import (
@@ -49,3 +51,29 @@ func (l *Line) draw(s string) {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// Poll calls report ten times a second, from a goroutine of its own, until
+// the function it returns is called; that function returns once report
+// is no longer running, so the work may print its final state after it,
+// and may be called again.
+func Poll(report func()) (stop func()) {
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				report()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-stopped
+	}
+}

@@ -1,37 +1,29 @@
-package refvals
+// Package fat reads FAT12, FAT16 and FAT32 file systems (an EFI System
+// Partition, a GRUB or systemd-boot ESP image) read-only, in place, with
+// limits that keep a hostile image from causing large reads or long loops.
+// Finding the partition in a disk image is the caller's business (refvals
+// reads the GPT).
+package fat
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"unicode/utf16"
-
-	"github.com/goldenpcr/goldenpcr/eventlog"
 )
 
 // Limits that keep a hostile FAT image from causing large reads or long
 // loops.
 const (
-	maxFATFileSize   = 1 << 30 // largest file ReadFile returns
-	maxFATDirEntries = 1 << 16 // directory entries looked at per directory
-	maxFATPathDepth  = 64
+	maxFileSize   = 1 << 30 // largest file ReadFile returns
+	maxDirEntries = 1 << 16 // directory entries looked at per directory
+	maxPathDepth  = 64
 )
 
-// GUIDEFISystemPartition is the GPT partition type of an EFI System
-// Partition.
-var GUIDEFISystemPartition = func() eventlog.GUID {
-	g, err := eventlog.ParseGUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
-	if err != nil {
-		panic(err)
-	}
-	return g
-}()
-
-// FAT is a read-only view of a FAT12, FAT16 or FAT32 file system.
-type FAT struct {
+// FS is a read-only view of a FAT12, FAT16 or FAT32 file system.
+type FS struct {
 	r    io.ReaderAt
 	base int64 // byte offset of the boot sector in r
 	size int64 // bytes of the file system as its boot sector states
@@ -48,8 +40,8 @@ type FAT struct {
 	fatEntryBytes int64 // bytes of one FAT copy
 }
 
-// FATEntry is a directory entry.
-type FATEntry struct {
+// Entry is a directory entry.
+type Entry struct {
 	Name    string // the long name if there is one, else the 8.3 name
 	Short   string // the 8.3 name, "NAME.EXT"
 	Dir     bool
@@ -57,9 +49,9 @@ type FATEntry struct {
 	Cluster uint32
 }
 
-// OpenFAT reads the boot sector at byte offset base of r; size bounds the
+// Open reads the boot sector at byte offset base of r; size bounds the
 // file system (0: not known).
-func OpenFAT(r io.ReaderAt, base, size int64) (*FAT, error) {
+func Open(r io.ReaderAt, base, size int64) (*FS, error) {
 	bs := make([]byte, 512)
 	if _, err := r.ReadAt(bs, base); err != nil {
 		return nil, fmt.Errorf("FAT boot sector at byte %d: %w", base, err)
@@ -69,7 +61,7 @@ func OpenFAT(r io.ReaderAt, base, size int64) (*FAT, error) {
 	}
 	le16 := func(o int) int64 { return int64(binary.LittleEndian.Uint16(bs[o:])) }
 	le32 := func(o int) int64 { return int64(binary.LittleEndian.Uint32(bs[o:])) }
-	f := &FAT{r: r, base: base}
+	f := &FS{r: r, base: base}
 	f.bytesPerSec = le16(11)
 	switch f.bytesPerSec {
 	case 512, 1024, 2048, 4096:
@@ -138,12 +130,12 @@ func OpenFAT(r io.ReaderAt, base, size int64) (*FAT, error) {
 	return f, nil
 }
 
-func (f *FAT) validCluster(c uint32) bool { return c >= 2 && c < f.clusters+2 }
+func (f *FS) validCluster(c uint32) bool { return c >= 2 && c < f.clusters+2 }
 
-func (f *FAT) clusterBytes() int64 { return f.secPerClus * f.bytesPerSec }
+func (f *FS) clusterBytes() int64 { return f.secPerClus * f.bytesPerSec }
 
 // next reads the FAT entry of cluster c; eoc reports the end of a chain.
-func (f *FAT) next(c uint32) (n uint32, eoc bool, err error) {
+func (f *FS) next(c uint32) (n uint32, eoc bool, err error) {
 	var off int64
 	switch f.Type {
 	case 12:
@@ -188,7 +180,7 @@ func (f *FAT) next(c uint32) (n uint32, eoc bool, err error) {
 
 // chain reads the clusters of a chain starting at c, at most limit bytes
 // (limit < 0: no limit but the number of clusters).
-func (f *FAT) chain(c uint32, limit int64) ([]byte, error) {
+func (f *FS) chain(c uint32, limit int64) ([]byte, error) {
 	var out []byte
 	cb := f.clusterBytes()
 	seen := map[uint32]bool{}
@@ -219,15 +211,15 @@ func (f *FAT) chain(c uint32, limit int64) ([]byte, error) {
 			}
 			return out, nil
 		}
-		if limit < 0 && int64(len(out)) > int64(maxFATDirEntries)*32 {
-			return nil, fmt.Errorf("directory longer than %d entries", maxFATDirEntries)
+		if limit < 0 && int64(len(out)) > int64(maxDirEntries)*32 {
+			return nil, fmt.Errorf("directory longer than %d entries", maxDirEntries)
 		}
 		c = n
 	}
 }
 
 // dirData returns the raw entries of a directory (cluster 0: the root).
-func (f *FAT) dirData(cluster uint32) ([]byte, error) {
+func (f *FS) dirData(cluster uint32) ([]byte, error) {
 	if cluster == 0 && f.Type != 32 {
 		buf := make([]byte, f.rootEntries*32)
 		if _, err := f.r.ReadAt(buf, f.base+f.rootStart); err != nil {
@@ -242,7 +234,7 @@ func (f *FAT) dirData(cluster uint32) ([]byte, error) {
 }
 
 // ReadDir lists a directory given by its path ("/" or "" for the root).
-func (f *FAT) ReadDir(path string) ([]FATEntry, error) {
+func (f *FS) ReadDir(path string) ([]Entry, error) {
 	cluster, err := f.lookupDir(path)
 	if err != nil {
 		return nil, err
@@ -250,16 +242,16 @@ func (f *FAT) ReadDir(path string) ([]FATEntry, error) {
 	return f.readDir(cluster)
 }
 
-func (f *FAT) readDir(cluster uint32) ([]FATEntry, error) {
+func (f *FS) readDir(cluster uint32) ([]Entry, error) {
 	data, err := f.dirData(cluster)
 	if err != nil {
 		return nil, err
 	}
-	var out []FATEntry
+	var out []Entry
 	var lfn []uint16
 	var lfnSum byte
 	lfnNext := 0 // sequence number the next LFN entry must carry; 0: none pending
-	for i := 0; i+32 <= len(data) && i/32 < maxFATDirEntries; i += 32 {
+	for i := 0; i+32 <= len(data) && i/32 < maxDirEntries; i += 32 {
 		e := data[i : i+32]
 		if e[0] == 0 {
 			break
@@ -316,7 +308,7 @@ func (f *FAT) readDir(cluster uint32) ([]FATEntry, error) {
 		if f.Type == 32 {
 			cl |= uint32(binary.LittleEndian.Uint16(e[20:])) << 16
 		}
-		out = append(out, FATEntry{Name: name, Short: short, Dir: attr&0x10 != 0, Size: int64(binary.LittleEndian.Uint32(e[28:])), Cluster: cl})
+		out = append(out, Entry{Name: name, Short: short, Dir: attr&0x10 != 0, Size: int64(binary.LittleEndian.Uint32(e[28:])), Cluster: cl})
 	}
 	return out, nil
 }
@@ -359,58 +351,59 @@ func splitFATPath(path string) ([]string, error) {
 		}
 		parts = append(parts, p)
 	}
-	if len(parts) > maxFATPathDepth {
-		return nil, fmt.Errorf("%s: deeper than %d", path, maxFATPathDepth)
+	if len(parts) > maxPathDepth {
+		return nil, fmt.Errorf("%s: deeper than %d", path, maxPathDepth)
 	}
 	return parts, nil
 }
 
 // find looks name up, case-insensitively, in the directory at cluster.
-func (f *FAT) find(cluster uint32, name string) (FATEntry, error) {
+func (f *FS) find(cluster uint32, name string) (Entry, error) {
 	entries, err := f.readDir(cluster)
 	if err != nil {
-		return FATEntry{}, err
+		return Entry{}, err
 	}
 	for _, e := range entries {
 		if strings.EqualFold(e.Name, name) || strings.EqualFold(e.Short, name) {
 			return e, nil
 		}
 	}
-	return FATEntry{}, errFATNotFound
+	return Entry{}, ErrNotFound
 }
 
-var errFATNotFound = errors.New("no such file")
+// ErrNotFound is wrapped by the errors for a path the file system lacks.
+var ErrNotFound = errors.New("no such file")
 
 // Stat finds the entry of a path, case-insensitively as firmware does.
-func (f *FAT) Stat(path string) (FATEntry, error) {
+func (f *FS) Stat(path string) (Entry, error) {
 	parts, err := splitFATPath(path)
 	if err != nil {
-		return FATEntry{}, err
+		return Entry{}, err
 	}
 	if len(parts) == 0 {
-		return FATEntry{Name: "/", Dir: true}, nil
+		return Entry{Name: "/", Dir: true}, nil
 	}
 	var cluster uint32
 	for i, p := range parts {
 		e, err := f.find(cluster, p)
 		if err != nil {
-			return FATEntry{}, fmt.Errorf("%s: %s: %w", path, strings.Join(parts[:i+1], "/"), err)
+			return Entry{}, fmt.Errorf("%s: %s: %w", path, strings.Join(parts[:i+1], "/"), err)
 		}
 		if i == len(parts)-1 {
 			return e, nil
 		}
 		if !e.Dir {
-			return FATEntry{}, fmt.Errorf("%s: %s is not a directory", path, strings.Join(parts[:i+1], "/"))
+			return Entry{}, fmt.Errorf("%s: %s is not a directory", path, strings.Join(parts[:i+1], "/"))
 		}
 		cluster = e.Cluster
 		if cluster != 0 && !f.validCluster(cluster) {
-			return FATEntry{}, fmt.Errorf("%s: %s starts at cluster %d, out of range", path, strings.Join(parts[:i+1], "/"), cluster)
+			return Entry{}, fmt.Errorf("%s: %s starts at cluster %d, out of range", path, strings.Join(parts[:i+1], "/"), cluster)
 		}
 	}
 	panic("unreachable")
 }
 
-func (f *FAT) lookupDir(path string) (uint32, error) {
+func (f *FS) lookupDir(path string) (uint32, error) {
 	e, err := f.Stat(path)
 	if err != nil {
 		return 0, err
@@ -422,7 +415,7 @@ func (f *FAT) lookupDir(path string) (uint32, error) {
 }
 
 // ReadFile returns the contents of a file, found case-insensitively.
-func (f *FAT) ReadFile(path string) ([]byte, error) {
+func (f *FS) ReadFile(path string) ([]byte, error) {
 	e, err := f.Stat(path)
 	if err != nil {
 		return nil, err
@@ -430,7 +423,7 @@ func (f *FAT) ReadFile(path string) ([]byte, error) {
 	if e.Dir {
 		return nil, fmt.Errorf("%s: is a directory", path)
 	}
-	if e.Size > maxFATFileSize || e.Size > f.size {
+	if e.Size > maxFileSize || e.Size > f.size {
 		return nil, fmt.Errorf("%s: %d bytes, larger than the file system allows", path, e.Size)
 	}
 	if e.Size == 0 {
@@ -441,52 +434,4 @@ func (f *FAT) ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return data, nil
-}
-
-// OpenESP opens the EFI System Partition of a disk image: the first GPT
-// partition of type C12A7328-F81F-11D2-BA4B-00A0C93EC93B, or, without a
-// GPT, a FAT file system spanning the whole image. It returns where the
-// file system starts and a description of where it was found.
-func OpenESP(r io.ReaderAt, size int64) (*FAT, int64, string, error) {
-	for _, block := range []int64{512, 4096} {
-		hdr := make([]byte, gptHeaderSize)
-		if _, err := r.ReadAt(hdr, block); err != nil || string(hdr[:8]) != "EFI PART" {
-			continue
-		}
-		entriesLBA := int64(binary.LittleEndian.Uint64(hdr[72:]))
-		count := binary.LittleEndian.Uint32(hdr[80:])
-		esize := binary.LittleEndian.Uint32(hdr[84:])
-		if count > maxGPTEntries || esize < 128 || esize > maxGPTEntrySize {
-			return nil, 0, "", fmt.Errorf("GPT header at byte %d: %d entries of %d bytes out of range", block, count, esize)
-		}
-		table := make([]byte, int(count)*int(esize))
-		if _, err := r.ReadAt(table, entriesLBA*block); err != nil {
-			return nil, 0, "", fmt.Errorf("GPT partition entries at byte %d: %w", entriesLBA*block, err)
-		}
-		for i := 0; i < int(count); i++ {
-			e := table[i*int(esize) : (i+1)*int(esize)]
-			if !bytes.Equal(e[:16], GUIDEFISystemPartition[:]) {
-				continue
-			}
-			first, last := int64(binary.LittleEndian.Uint64(e[32:])), int64(binary.LittleEndian.Uint64(e[40:]))
-			if last < first || first <= 0 || first > (1<<62)/block || last > (1<<62)/block {
-				return nil, 0, "", fmt.Errorf("GPT entry %d: LBAs %d..%d out of range", i+1, first, last)
-			}
-			off, n := first*block, (last-first+1)*block
-			if size > 0 && off+n > size {
-				return nil, 0, "", fmt.Errorf("GPT entry %d: partition at byte %d, %d bytes, past the image's end (%d)", i+1, off, n, size)
-			}
-			fs, err := OpenFAT(r, off, n)
-			if err != nil {
-				return nil, 0, "", fmt.Errorf("EFI System Partition (GPT entry %d): %w", i+1, err)
-			}
-			return fs, off, fmt.Sprintf("GPT partition %d (EFI System Partition, byte %d)", i+1, off), nil
-		}
-		return nil, 0, "", fmt.Errorf("GPT at byte %d has no EFI System Partition (type %s)", block, GUIDEFISystemPartition)
-	}
-	fs, err := OpenFAT(r, 0, size)
-	if err != nil {
-		return nil, 0, "", fmt.Errorf("neither a GPT nor a FAT file system: %w", err)
-	}
-	return fs, 0, "FAT file system over the whole image", nil
 }
