@@ -10,8 +10,8 @@ import (
 )
 
 type chunk struct {
-	seq   int
-	sq    int
+	seq int
+	sq  int
 }
 
 // Workers finish out of order; every drain still sees every chunk in
