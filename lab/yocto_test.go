@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/internal/fat/fattest"
 	"github.com/goldenpcr/goldenpcr/refvals"
 )
 
@@ -36,36 +37,6 @@ func yoctoCopy(t *testing.T, dir, from, real string, links ...string) string {
 	return p
 }
 
-// yoctoWic builds wic's layout: a GPT disk (sfdisk) whose EFI System
-// Partition is a FAT file system (mformat, mcopy at the partition's
-// offset) holding EFI/BOOT/grub.cfg, then a root partition.
-func yoctoWic(t *testing.T, path, grubCfg string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if err := os.Truncate(path, 40<<20); err != nil {
-		t.Fatal(err)
-	}
-	script := "label: gpt\nstart=2048, size=32768, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\ntype=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n"
-	if _, err := runStdin("", nil, strings.NewReader(script), "sfdisk", "--no-reread", "--no-tell-kernel", path); err != nil {
-		t.Fatal(err)
-	}
-	img := fmt.Sprintf("%s@@%d", path, 2048*512)
-	env := []string{"MTOOLS_SKIP_CHECK=1"}
-	for _, args := range [][]string{
-		{"mformat", "-i", img, "-T", "32768", "-h", "1", "-s", "32", "::"},
-		{"mmd", "-i", img, "::EFI", "::EFI/BOOT"},
-		{"mcopy", "-i", img, grubCfg, "::EFI/BOOT/grub.cfg"},
-	} {
-		if _, err := run("", env, args[0], args[1:]...); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // yoctoGRUBDeploy deploys a GRUB capture as OE-core's grub-efi and wic
 // do: its GRUB as grub-efi-bootx64.efi (systemd-bootx64.efi beside it, as
 // every x86 wic build has), the kernel behind bzImage-<M>.bin and bzImage,
@@ -81,7 +52,11 @@ func yoctoGRUBDeploy(t *testing.T, c *Capture) (d *refvals.YoctoDeploy, grubEFI,
 	initrd = yoctoCopy(t, dir, c.Path("initrd.img"), "core-image-minimal-initramfs-qemux86-64-20250101120000.cpio.gz", "core-image-minimal-initramfs-qemux86-64.cpio.gz")
 	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "EFI_PROVIDER": "grub-efi", "KERNEL_IMAGETYPE": "bzImage", "INITRAMFS_IMAGE": "core-image-minimal-initramfs", "DISTRO_FEATURES": "efi tpm2"}`)
 	real := "core-image-minimal-qemux86-64.rootfs-20250101120000.wic"
-	yoctoWic(t, filepath.Join(dir, real), c.Path("grub.cfg"))
+	grubCfg, err := os.ReadFile(c.Path("grub.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fattest.MakeWic(t, filepath.Join(dir, real), map[string][]byte{"EFI/BOOT/grub.cfg": grubCfg})
 	if err := os.Symlink(real, filepath.Join(dir, "core-image-minimal-qemux86-64.rootfs.wic")); err != nil {
 		t.Fatal(err)
 	}
