@@ -1,7 +1,6 @@
 package baseline
 
 import (
-	"os"
 	"slices"
 	"testing"
 
@@ -11,12 +10,7 @@ import (
 
 func readLog(t *testing.T, path string) []*eventlog.Event {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	events, err := eventlog.ReadEvents(f)
+	events, err := eventlog.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
@@ -206,6 +207,21 @@ func ReadEvents(rd io.Reader) ([]*Event, error) {
 		}
 		out = append(out, ev.Clone())
 	}
+}
+
+// ReadFile reads every event of the log in the file at path; errors name
+// the file.
+func ReadFile(path string) ([]*Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	events, err := ReadEvents(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return events, nil
 }
 
 func (r *Reader) errf(offset int64, format string, args ...any) error {

@@ -356,17 +356,7 @@ func (r *ASCIIReader) rebuild(ev *Entry, toks [][]byte) error {
 	return r.split(ev)
 }
 
-func (r *ASCIIReader) split(ev *Entry) error {
-	n, err := splitFields(ev.Template, ev.Data, r.order, &ev.spans)
-	if err == nil {
-		ev.nfields = n
-		err = checkFields(ev.Template, ev.Data, &ev.spans, n)
-	}
-	if err != nil {
-		return ev.fieldErr(err)
-	}
-	return nil
-}
+func (r *ASCIIReader) split(ev *Entry) error { return ev.split(r.order) }
 
 func hexField(tok []byte) ([]byte, error) {
 	out := make([]byte, hex.DecodedLen(len(tok)))

@@ -339,17 +339,7 @@ func (r *BinaryReader) setTemplate(name []byte) {
 	r.tmpl = LookupTemplate(r.tmplName)
 }
 
-func (r *BinaryReader) split(ev *Entry) error {
-	n, err := splitFields(ev.Template, ev.Data, r.order, &ev.spans)
-	if err == nil {
-		ev.nfields = n
-		err = checkFields(ev.Template, ev.Data, &ev.spans, n)
-	}
-	if err != nil {
-		return ev.fieldErr(err)
-	}
-	return nil
-}
+func (r *BinaryReader) split(ev *Entry) error { return ev.split(r.order) }
 
 // short reports input that ends inside an entry.
 func (r *BinaryReader) short(ev *Entry, off int64, have, need int, what string, err error) error {

@@ -99,6 +99,19 @@ func (e *Entry) Clone() *Entry {
 	return &c
 }
 
+// split finds the template's fields in the entry's data and checks them.
+func (e *Entry) split(order binary.ByteOrder) error {
+	n, err := splitFields(e.Template, e.Data, order, &e.spans)
+	if err == nil {
+		e.nfields = n
+		err = checkFields(e.Template, e.Data, &e.spans, n)
+	}
+	if err != nil {
+		return e.fieldErr(err)
+	}
+	return nil
+}
+
 func (e *Entry) fieldErr(err error) error {
 	fe, ok := err.(*fieldError)
 	if !ok {

@@ -104,12 +104,7 @@ func TestRefvalsPredictNextBoot(t *testing.T) {
 // readEvents reads every event of a TCG log.
 func readEvents(t *testing.T, path string) []*eventlog.Event {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	events, err := eventlog.ReadEvents(f)
+	events, err := eventlog.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
