@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/goldenpcr/goldenpcr/quote"
 )
 
 // maxBatchLine bounds one batch line; inline inputs are a few kilobytes.
@@ -271,7 +269,7 @@ func (b *batchRunner) verifyLine(n int, line []byte, lineErr string) batchResult
 	if lineErr != "" {
 		return (&batchOutput{Line: n, Error: lineErr}).encode()
 	}
-	req, err := quote.ParseBatchLine(line)
+	req, err := ParseBatchLine(line)
 	if err != nil {
 		return (&batchOutput{Line: n, Error: err.Error()}).encode()
 	}

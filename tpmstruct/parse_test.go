@@ -1,4 +1,4 @@
-package quote
+package tpmstruct
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ import (
 func TestParseAttestGenuine(t *testing.T) {
 	nonce := fixtureNonce(t)
 	for _, g := range genuine {
-		t.Run(g.name, func(t *testing.T) {
-			raw := readFile(t, quoteDir, g.name+".msg")
+		t.Run(g.Name, func(t *testing.T) {
+			raw := readFile(t, quoteDir, g.Name+".msg")
 			// tpm2_quote -m writes a bare TPMS_ATTEST: the magic comes first.
 			if binary.BigEndian.Uint32(raw) != GeneratedValue {
 				t.Fatalf("tpm2_quote -m output starts %x, want the bare TPMS_ATTEST magic", raw[:4])
