@@ -39,9 +39,9 @@ func valuesSize(sel Selection) int {
 	return n
 }
 
-func parseValues(data []byte, sel Selection) (*Document, error) {
+func parseValues(data []byte, sel Selection, name func(Option) string) (*Document, error) {
 	if len(sel) == 0 {
-		return nil, &FormatError{Format: FormatValues, Msg: "a values file holds bare digests; give the selection that produced it (e.g. --sel sha1:0-7+sha256:0-7)"}
+		return nil, &FormatError{Format: FormatValues, Msg: "a values file holds bare digests; give the selection that produced it (e.g. " + optionName(name, OptionSelection) + " sha1:0-7+sha256:0-7)"}
 	}
 	for _, b := range sel {
 		if !b.Alg.Valid() {

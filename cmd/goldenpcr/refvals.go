@@ -173,7 +173,8 @@ func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 }
 
 func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
-	d, err := refvals.DiscoverYoctoWith(refvals.YoctoOptions{Dir: a.YoctoDeploy, Machine: a.Machine, Image: a.Image, UKIDirect: a.YoctoUKIBoots})
+	d, err := refvals.DiscoverYoctoWith(refvals.YoctoOptions{Dir: a.YoctoDeploy, Machine: a.Machine, Image: a.Image, UKIDirect: a.YoctoUKIBoots,
+		OptionName: yoctoOptionFlag})
 	if err != nil {
 		return refvals.Inputs{}, fmt.Errorf("--yocto-deploy: %w", err)
 	}
@@ -323,3 +324,12 @@ func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("unknown output %q (want baseline, json or pcrs)", format)
 }
+
+// yoctoOptionFlags word refvals' Yocto options as the flags of refvals
+// compute.
+var yoctoOptionFlags = map[refvals.YoctoOption]string{
+	refvals.YoctoImage:           "--image",
+	refvals.YoctoStubLoadsKernel: "--stub-loads-kernel",
+}
+
+func yoctoOptionFlag(o refvals.YoctoOption) string { return yoctoOptionFlags[o] }
