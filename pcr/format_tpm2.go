@@ -271,7 +271,7 @@ func wireErr(err error) error {
 func parseMarshaled(data []byte) (*Document, error) {
 	const f = FormatMarshaled
 	r := tpmwire.NewReader(data, 0, "TPML_PCR_SELECTION")
-	wire, lim := tpmwire.ReadPCRSelection(r)
+	wire, lim := tpmwire.ReadPCRSelection(r, func(s tpmwire.PCRSelection) tpmwire.PCRSelection { return s })
 	switch {
 	case lim != nil && lim.Field == "sizeofSelect":
 		return nil, offErr(f, lim.Offset, "sizeofSelect is %d, at most %d", lim.Got, lim.Max)

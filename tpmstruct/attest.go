@@ -148,16 +148,14 @@ func parseTPMSAttest(data []byte, base int) (*Attest, error) {
 
 // readPCRSelection reads a TPML_PCR_SELECTION.
 func readPCRSelection(r *tpmwire.Reader) []PCRSelection {
-	wire, lim := tpmwire.ReadPCRSelection(r)
+	out, lim := tpmwire.ReadPCRSelection(r, func(s tpmwire.PCRSelection) PCRSelection {
+		return PCRSelection{Hash: pcr.Alg(s.Hash), Select: s.Select}
+	})
 	if lim != nil {
 		r.Failf(lim.Offset, "%s", lim.Error())
 	}
 	if r.Err() != nil {
 		return nil
-	}
-	out := make([]PCRSelection, len(wire))
-	for i, s := range wire {
-		out[i] = PCRSelection{Hash: pcr.Alg(s.Hash), Select: s.Select}
 	}
 	return out
 }

@@ -41,9 +41,10 @@ func (e *LimitError) Error() string {
 // MaxPCRBanks, then count entries {hash UINT16, sizeofSelect UINT8 of at
 // most MaxSizeofSelect, pcrSelect}. A count or size beyond its limit
 // stops the read and is returned as *LimitError (the reader's own error
-// stays unset); truncated input fails the reader. It never allocates
-// beyond what the input can hold: each entry takes at least 3 bytes.
-func ReadPCRSelection(r *Reader) ([]PCRSelection, *LimitError) {
+// stays unset); truncated input fails the reader. Each entry is handed
+// to conv, and the results are returned in one slice allocated once,
+// never beyond what the input can hold: each entry takes at least 3 bytes.
+func ReadPCRSelection[T any](r *Reader, conv func(PCRSelection) T) ([]T, *LimitError) {
 	at := r.Pos()
 	n := r.U32("pcrSelect.count")
 	if r.err != nil {
@@ -55,7 +56,7 @@ func ReadPCRSelection(r *Reader) ([]PCRSelection, *LimitError) {
 	if int(n)*3 > r.Left() {
 		return nil, &LimitError{Field: "count-bytes", Got: int(n), Max: int(n) * 3, Left: r.Left(), Offset: at}
 	}
-	out := make([]PCRSelection, 0, n)
+	out := make([]T, 0, n)
 	for i := 0; i < int(n); i++ {
 		s := PCRSelection{Offset: r.Pos()}
 		s.Hash = r.U16("pcrSelections.hash")
@@ -71,7 +72,7 @@ func ReadPCRSelection(r *Reader) ([]PCRSelection, *LimitError) {
 		if r.err != nil {
 			return nil, nil
 		}
-		out = append(out, s)
+		out = append(out, conv(s))
 	}
 	return out, nil
 }
