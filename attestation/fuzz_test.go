@@ -2,10 +2,7 @@ package attestation_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/goldenpcr/goldenpcr/attestation"
@@ -14,26 +11,6 @@ import (
 	"github.com/goldenpcr/goldenpcr/quote"
 	"google.golang.org/protobuf/encoding/protowire"
 )
-
-// addFiles seeds f with every fixture file of dir whose name ends in one
-// of the suffixes.
-func addFiles(f *testing.F, dir string, suffixes ...string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, e := range entries {
-		for _, s := range suffixes {
-			if strings.HasSuffix(e.Name(), s) {
-				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-				if err != nil {
-					f.Fatal(err)
-				}
-				f.Add(b)
-			}
-		}
-	}
-}
 
 // pbAttestation encodes a bundle as an attest.Attestation (the fields
 // attestation.ParseAttestation reads), for seeds and round trips.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goldenpcr/goldenpcr/internal/optname"
 )
 
 // Format names a PCR value file format.
@@ -144,14 +146,7 @@ const (
 )
 
 // optionName words o with name, or as the option's field.
-func optionName(name func(Option) string, o Option) string {
-	if name != nil {
-		if s := name(o); s != "" {
-			return s
-		}
-	}
-	return string(o)
-}
+func optionName(name func(Option) string, o Option) string { return optname.Word(name, o) }
 
 // Document is a parsed PCR file. Sets holds the alternatives: CHARRA files
 // (and JSON arrays or YAML streams) may hold several acceptable sets; every

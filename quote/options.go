@@ -1,5 +1,7 @@
 package quote
 
+import "github.com/goldenpcr/goldenpcr/internal/optname"
+
 // Option names an input of the Evidence or an option of the Policy, for
 // the reasons that tell a user what to give or what was given up ("no
 // nonce given: … give the nonce, or opt out"). The library words an
@@ -8,39 +10,27 @@ package quote
 // reasons a user reads name what that user can type.
 type Option string
 
-// The options reasons name.
+// The options reasons name; each value is the library's word for it.
 const (
 	// OptNonce is how the verifier gives the nonce it sent.
-	OptNonce Option = "nonce"
+	OptNonce Option = "Policy.Nonce"
 	// OptNoNonce opts out of the freshness check.
-	OptNoNonce Option = "no_nonce"
+	OptNoNonce Option = "Policy.NoNonce"
 	// OptAllowUnrestricted accepts an AK that is not a restricted
 	// signing key, or whose attributes are unknown.
-	OptAllowUnrestricted Option = "allow_unrestricted"
+	OptAllowUnrestricted Option = "Policy.AllowUnrestricted"
 	// OptAKCert is where an AK certificate comes from.
-	OptAKCert Option = "ak_cert"
+	OptAKCert Option = "Evidence.AKCert"
 	// OptAKRoots are the CAs that certify AKs.
-	OptAKRoots Option = "ak_roots"
+	OptAKRoots Option = "Policy.AKCert.Roots"
 	// OptEKRoots are the TPM manufacturers' root CAs.
-	OptEKRoots Option = "ek_roots"
+	OptEKRoots Option = "Policy.EK.Roots"
 )
-
-// libraryNames word the options as this package's API sets them.
-var libraryNames = map[Option]string{
-	OptNonce:             "Policy.Nonce",
-	OptNoNonce:           "Policy.NoNonce",
-	OptAllowUnrestricted: "Policy.AllowUnrestricted",
-	OptAKCert:            "Evidence.AKCert",
-	OptAKRoots:           "Policy.AKCert.Roots",
-	OptEKRoots:           "Policy.EK.Roots",
-}
 
 // name words an option for the policy's caller.
 func (p *Policy) name(o Option) string {
-	if p != nil && p.OptionName != nil {
-		if s := p.OptionName(o); s != "" {
-			return s
-		}
+	if p == nil {
+		return string(o)
 	}
-	return libraryNames[o]
+	return optname.Word(p.OptionName, o)
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/internal/optname"
+
 	"github.com/goldenpcr/goldenpcr/authenticode"
 )
 
@@ -54,14 +56,7 @@ const (
 )
 
 // name words o for the caller.
-func (opts YoctoOptions) name(o YoctoOption) string {
-	if opts.OptionName != nil {
-		if s := opts.OptionName(o); s != "" {
-			return s
-		}
-	}
-	return string(o)
-}
+func (opts YoctoOptions) name(o YoctoOption) string { return optname.Word(opts.OptionName, o) }
 
 // YoctoDeploy is what DiscoverYocto found in a deploy directory.
 type YoctoDeploy struct {

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/goldenpcr/goldenpcr/internal/testfixtures"
 )
 
 // addFiles seeds f with every fixture file of dir whose name ends in one
@@ -32,8 +34,8 @@ func addFiles(f *testing.F, dir string, suffixes ...string) {
 }
 
 func FuzzParseAttest(f *testing.F) {
-	addFiles(f, quoteDir, ".msg")
-	cml := readHex(f, cmlDir, "quote.hex")
+	addFiles(f, testfixtures.QuoteDir, ".msg")
+	cml := testfixtures.ReadHex(f, testfixtures.CMLDir, "quote.hex")
 	f.Add(cml)
 	f.Add(append(binary.BigEndian.AppendUint16(nil, uint16(len(cml))), cml...))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -67,8 +69,8 @@ func FuzzParseAttest(f *testing.F) {
 }
 
 func FuzzParseSignature(f *testing.F) {
-	addFiles(f, quoteDir, ".sig")
-	f.Add(readHex(f, cmlDir, "signature.hex"))
+	addFiles(f, testfixtures.QuoteDir, ".sig")
+	f.Add(testfixtures.ReadHex(f, testfixtures.CMLDir, "signature.hex"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if s, err := ParseSignature(data); err == nil {
 			if !bytes.Equal(s.Marshal(), data) {
@@ -92,8 +94,8 @@ func FuzzParseSignature(f *testing.F) {
 }
 
 func FuzzParsePublic(f *testing.F) {
-	addFiles(f, quoteDir, "-ak.pub", "-ak.pem", "-key.pub")
-	if b, err := os.ReadFile(filepath.Join(quoteDir, "ecc-ak.pub")); err == nil {
+	addFiles(f, testfixtures.QuoteDir, "-ak.pub", "-ak.pem", "-key.pub")
+	if b, err := os.ReadFile(filepath.Join(testfixtures.QuoteDir, "ecc-ak.pub")); err == nil {
 		f.Add(b[2:]) // bare TPMT_PUBLIC
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
