@@ -30,7 +30,7 @@ import (
 // several quotes (typically one per PCR bank), their PCR values and the
 // TCG event log. ParseAttestation, ParseAttestationJSON and
 // ParsePlatformParameters read the go-tpm-tools and go-attestation forms;
-// VerifyBundle checks every quote.
+// quote.VerifyBundle checks every quote.
 type Bundle struct {
 	// Format names the input, e.g. "go-tpm-tools attest.Attestation (protobuf)".
 	Format string
@@ -45,7 +45,7 @@ type Bundle struct {
 	// EventLog is the raw TCG event log, empty when the bundle has none.
 	EventLog []byte
 	// AKCert and IntermediateCerts are go-tpm-tools' optional AK
-	// certificate chain (DER), checked under Policy.AKCert once
+	// certificate chain (DER), checked under quote.Policy.AKCert once
 	// ParseCertificates has read them.
 	AKCert            []byte
 	IntermediateCerts [][]byte
