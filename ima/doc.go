@@ -19,6 +19,7 @@
 // filesystem (Policy: keylime runtime policies, allowlists, sha256sum
 // lists) and checks entry by entry (Check). The two meet at the TPM: a
 // quote's PCR 10 is explained by replaying the IMA list against it (Verify
-// with the quoted values), and `verify quote` is told so with
-// --unlogged-pcrs 10, as PCR 10 has no TCG event log entries.
+// with the quoted values), and a quote verifier is told so by naming PCR
+// 10 as extended outside the TCG event log (quote.Policy.UnloggedPCRs),
+// as PCR 10 has no TCG event log entries.
 package ima

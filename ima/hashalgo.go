@@ -43,17 +43,19 @@ type hashAlgoInfo struct {
 	name string // hash_algo_name[]
 	size int    // hash_digest_size[]
 	bank pcr.Alg
-	std  crypto.Hash // for signature verification; 0 if Go lacks it
+	// std is Go's hash of an algorithm that is no PCR bank, for signature
+	// verification (0 if Go lacks it); a bank's is bank.CryptoHash().
+	std crypto.Hash
 }
 
 var hashAlgos = [hashAlgoLast]hashAlgoInfo{
 	HashMD4:         {"md4", 16, 0, crypto.MD4},
 	HashMD5:         {"md5", 16, 0, crypto.MD5},
-	HashSHA1:        {"sha1", 20, pcr.SHA1, crypto.SHA1},
+	HashSHA1:        {"sha1", 20, pcr.SHA1, 0},
 	HashRMD160:      {"rmd160", 20, 0, crypto.RIPEMD160},
-	HashSHA256:      {"sha256", 32, pcr.SHA256, crypto.SHA256},
-	HashSHA384:      {"sha384", 48, pcr.SHA384, crypto.SHA384},
-	HashSHA512:      {"sha512", 64, pcr.SHA512, crypto.SHA512},
+	HashSHA256:      {"sha256", 32, pcr.SHA256, 0},
+	HashSHA384:      {"sha384", 48, pcr.SHA384, 0},
+	HashSHA512:      {"sha512", 64, pcr.SHA512, 0},
 	HashSHA224:      {"sha224", 28, 0, crypto.SHA224},
 	HashRMD128:      {"rmd128", 16, 0, 0},
 	HashRMD256:      {"rmd256", 32, 0, 0},
@@ -102,10 +104,13 @@ func (h HashAlgo) Bank() (pcr.Alg, bool) {
 
 // Crypto returns the Go crypto.Hash for h, 0 if Go has none.
 func (h HashAlgo) Crypto() crypto.Hash {
-	if h.Valid() {
-		return hashAlgos[h].std
+	if !h.Valid() {
+		return 0
 	}
-	return 0
+	if ch, ok := hashAlgos[h].bank.CryptoHash(); ok {
+		return ch
+	}
+	return hashAlgos[h].std
 }
 
 // HashAlgoFromBank maps a PCR bank algorithm to the kernel's id.

@@ -206,7 +206,7 @@ func (p *Policy) Excluded(path string) bool {
 	return p.exclude != nil && p.exclude.MatchString(path)
 }
 
-// Merge adds another policy's values (several --policy files).
+// Merge adds another policy's values (a policy read from several files).
 func (p *Policy) Merge(o *Policy) error {
 	add := func(dst *map[string][]string, src map[string][]string) {
 		if *dst == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // The quote made from the saved TPM state verifies end to end with
@@ -23,15 +24,15 @@ func TestQuoteVerifies(t *testing.T) {
 			}
 			return b
 		}
-		attest, err := quote.ParseAttest(read("quote.msg"))
+		attest, err := tpmstruct.ParseAttest(read("quote.msg"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sig, err := quote.ParseSignature(read("quote.sig"))
+		sig, err := tpmstruct.ParseSignature(read("quote.sig"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ak, err := quote.ParsePublic(read("ak.pub"))
+		ak, err := tpmstruct.ParsePublic(read("ak.pub"))
 		if err != nil {
 			t.Fatal(err)
 		}

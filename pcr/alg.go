@@ -1,6 +1,7 @@
 package pcr
 
 import (
+	"crypto"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -53,6 +54,22 @@ func (a Alg) String() string {
 		return "sm3_256"
 	}
 	return fmt.Sprintf("alg_0x%04x", uint16(a))
+}
+
+// CryptoHash returns Go's crypto.Hash for a, for verifying signatures;
+// SM3 and unknown algorithms have none.
+func (a Alg) CryptoHash() (crypto.Hash, bool) {
+	switch a {
+	case SHA1:
+		return crypto.SHA1, true
+	case SHA256:
+		return crypto.SHA256, true
+	case SHA384:
+		return crypto.SHA384, true
+	case SHA512:
+		return crypto.SHA512, true
+	}
+	return 0, false
 }
 
 // Valid reports whether goldenpcr can hash with a.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goldenpcr/goldenpcr/internal/optname"
 )
 
 // Format names a PCR value file format.
@@ -51,22 +53,42 @@ const (
 
 // FormatInfo describes a format for help texts.
 type FormatInfo struct {
-	Format  Format
+	Format Format
+	// Summary is the one-line summary in the library's words.
 	Summary string
+	// Needs is the option the format's reader needs ("" for none), which
+	// the summary names.
+	Needs Option
+	tmpl  string // the summary with %s for the option's name
+}
+
+func formatInfo(f Format, tmpl string, needs Option) FormatInfo {
+	fi := FormatInfo{Format: f, Needs: needs, tmpl: tmpl}
+	fi.Summary = fi.Describe(nil)
+	return fi
+}
+
+// Describe returns the summary with Needs worded by name (nil: the
+// library's words).
+func (fi FormatInfo) Describe(name func(Option) string) string {
+	if fi.Needs == "" {
+		return fi.tmpl
+	}
+	return fmt.Sprintf(fi.tmpl, optionName(name, fi.Needs))
 }
 
 // Formats lists every format with a one-line summary, in the order help
 // texts show them.
 var Formats = []FormatInfo{
-	{FormatTPM2YAML, "tpm2_pcrread's printed output (YAML, 0x-prefixed hex)"},
-	{FormatValues, "tpm2_pcrread -F values: bare digests in selection order; needs --sel"},
-	{FormatSerialized, "tpm2_pcrread/tpm2_quote -F serialized: raw little-endian C structs"},
-	{FormatMarshaled, "tpm2-tools 5.8+ -F marshaled: TPM wire encoding"},
-	{FormatEvmctl, "evmctl ima_measurement --pcrs BANK,FILE; one bank, PCR-00 upwards"},
-	{FormatJSON, "JSON map bank → PCR → hex; an array holds alternatives"},
-	{FormatYAML, "the JSON map as YAML; documents (---) hold alternatives"},
-	{FormatMap, "INDEX:HEX pairs split by commas (go_tpm_remote_attestation) or lines (GyroidOS cmld); one bank, from --bank or digest size"},
-	{FormatCHARRA, "CHARRA reference-pcrs.yml; each YAML document one acceptable set"},
+	formatInfo(FormatTPM2YAML, "tpm2_pcrread's printed output (YAML, 0x-prefixed hex)", ""),
+	formatInfo(FormatValues, "tpm2_pcrread -F values: bare digests in selection order; needs %s", OptionSelection),
+	formatInfo(FormatSerialized, "tpm2_pcrread/tpm2_quote -F serialized: raw little-endian C structs", ""),
+	formatInfo(FormatMarshaled, "tpm2-tools 5.8+ -F marshaled: TPM wire encoding", ""),
+	formatInfo(FormatEvmctl, "evmctl ima_measurement --pcrs BANK,FILE; one bank, PCR-00 upwards", ""),
+	formatInfo(FormatJSON, "JSON map bank → PCR → hex; an array holds alternatives", ""),
+	formatInfo(FormatYAML, "the JSON map as YAML; documents (---) hold alternatives", ""),
+	formatInfo(FormatMap, "INDEX:HEX pairs split by commas (go_tpm_remote_attestation) or lines (GyroidOS cmld); one bank, from %s or digest size", OptionBank),
+	formatInfo(FormatCHARRA, "CHARRA reference-pcrs.yml; each YAML document one acceptable set", ""),
 }
 
 // ParseFormat reads a format name as given on a command line.
@@ -107,7 +129,24 @@ type ReadOptions struct {
 	// Bank is the bank of formats that do not name one (map, evmctl);
 	// 0 infers it from the digest size (32 bytes means sha256).
 	Bank Alg
+	// OptionName, if set, words an Option in the caller's terms for
+	// errors that ask for it (a CLI names its flags); nil or "" keeps the
+	// library's words, the option's field.
+	OptionName func(Option) string
 }
+
+// Option names a field of ReadOptions or MarshalOptions that an error
+// asks the caller to set.
+type Option string
+
+// The options errors ask for.
+const (
+	OptionSelection Option = "Selection"
+	OptionBank      Option = "Bank"
+)
+
+// optionName words o with name, or as the option's field.
+func optionName(name func(Option) string, o Option) string { return optname.Word(name, o) }
 
 // Document is a parsed PCR file. Sets holds the alternatives: CHARRA files
 // (and JSON arrays or YAML streams) may hold several acceptable sets; every
@@ -168,7 +207,7 @@ func Parse(data []byte, opts ReadOptions) (*Document, error) {
 	var doc *Document
 	switch f {
 	case FormatValues:
-		doc, err = parseValues(data, opts.Selection)
+		doc, err = parseValues(data, opts.Selection, opts.OptionName)
 	case FormatSerialized:
 		doc, err = parseSerialized(data)
 	case FormatMarshaled:
@@ -238,7 +277,7 @@ func Detect(data []byte, opts ReadOptions) (Format, error) {
 		if opts.Selection != nil {
 			return "", fmt.Errorf("cannot detect PCR file format: %d bytes of binary data are neither tpm2-tools serialized nor marshaled, and selection %s needs %d bytes as values", len(data), opts.Selection, valuesSize(opts.Selection))
 		}
-		return "", fmt.Errorf("cannot detect PCR file format: %d bytes of binary data are neither tpm2-tools serialized nor marshaled (a values file needs its selection, e.g. --sel sha256:0-7)", len(data))
+		return "", fmt.Errorf("cannot detect PCR file format: %d bytes of binary data are neither tpm2-tools serialized nor marshaled (a values file needs its selection, e.g. %s sha256:0-7)", len(data), optionName(opts.OptionName, OptionSelection))
 	}
 	line, rest := firstSignificantLine(data)
 	trimmed := strings.TrimSpace(line)
@@ -379,6 +418,8 @@ type MarshalOptions struct {
 	// BankOrder orders banks (e.g. a Document's BankOrder) when Selection
 	// is nil; banks it does not list follow in TPM_ALG_ID order.
 	BankOrder []Alg
+	// OptionName words an Option for errors, as ReadOptions.OptionName.
+	OptionName func(Option) string
 }
 
 // Marshal writes sets in format f, banks in TPM_ALG_ID order. values,
@@ -433,9 +474,9 @@ func MarshalWith(f Format, sets []Values, opts MarshalOptions) ([]byte, error) {
 	case FormatTPM2YAML:
 		return marshalTPM2YAML(set, sel), nil
 	case FormatMap:
-		return marshalMap(set, sel)
+		return marshalMap(set, sel, opts.OptionName)
 	case FormatEvmctl:
-		return marshalEvmctl(set, sel)
+		return marshalEvmctl(set, sel, opts.OptionName)
 	}
 	return nil, fmt.Errorf("unknown PCR file format %q", f)
 }

@@ -543,19 +543,19 @@ func parseMap(data []byte, bank Alg) (*Document, error) {
 	return &Document{Sets: []Values{v}, BankOrder: []Alg{alg}}, nil
 }
 
-func oneBank(f Format, sel Selection) (BankSelection, error) {
+func oneBank(f Format, sel Selection, name func(Option) string) (BankSelection, error) {
 	if len(sel) != 1 {
 		names := make([]string, len(sel))
 		for i, b := range sel {
 			names[i] = b.Alg.String()
 		}
-		return BankSelection{}, fmt.Errorf("%s holds one bank, not %d (%s); pick one (--bank)", f, len(sel), strings.Join(names, ", "))
+		return BankSelection{}, fmt.Errorf("%s holds one bank, not %d (%s); pick one (%s)", f, len(sel), strings.Join(names, ", "), optionName(name, OptionBank))
 	}
 	return sel[0], nil
 }
 
-func marshalMap(v Values, sel Selection) ([]byte, error) {
-	b, err := oneBank(FormatMap, sel)
+func marshalMap(v Values, sel Selection, name func(Option) string) ([]byte, error) {
+	b, err := oneBank(FormatMap, sel, name)
 	if err != nil {
 		return nil, err
 	}
@@ -630,8 +630,8 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // evmctlLineMax is evmctl's fgets buffer less its NUL: MAX_DIGEST_SIZE*2+8-1.
 const evmctlLineMax = tpmHAMax*2 + 8 - 1
 
-func marshalEvmctl(v Values, sel Selection) ([]byte, error) {
-	b, err := oneBank(FormatEvmctl, sel)
+func marshalEvmctl(v Values, sel Selection, name func(Option) string) ([]byte, error) {
+	b, err := oneBank(FormatEvmctl, sel, name)
 	if err != nil {
 		return nil, err
 	}

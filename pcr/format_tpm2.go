@@ -3,15 +3,17 @@ package pcr
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/goldenpcr/goldenpcr/internal/tpmwire"
 )
 
 // Limits of the TPM 2.0 structures tpm2-tools writes (TSS2 headers).
 const (
-	tpmNumPCRBanks  = 16 // TPM2_NUM_PCR_BANKS: TPML_PCR_SELECTION capacity
-	tpmPCRSelectMax = 4  // TPM2_PCR_SELECT_MAX: bytes of a pcrSelect bitmap
-	tpmDigestsMax   = 8  // TPML_DIGEST capacity; TPM2_PCR_Read returns at most 8
-	tpmHAMax        = 64 // sizeof(TPMU_HA): largest digest
-	tpmMaxLists     = 32 // tpm2_pcrs.pcr_values: TPML_DIGEST lists in a file
+	tpmNumPCRBanks  = tpmwire.MaxPCRBanks     // TPM2_NUM_PCR_BANKS: TPML_PCR_SELECTION capacity
+	tpmPCRSelectMax = tpmwire.MaxSizeofSelect // TPM2_PCR_SELECT_MAX: bytes of a pcrSelect bitmap
+	tpmDigestsMax   = 8                       // TPML_DIGEST capacity; TPM2_PCR_Read returns at most 8
+	tpmHAMax        = tpmwire.MaxDigest       // sizeof(TPMU_HA): largest digest
+	tpmMaxLists     = 32                      // tpm2_pcrs.pcr_values: TPML_DIGEST lists in a file
 	// pcSelectSize is the sizeofSelect tpm2-tools writes for 24 PCRs.
 	pcSelectSize = 3
 )
@@ -37,9 +39,9 @@ func valuesSize(sel Selection) int {
 	return n
 }
 
-func parseValues(data []byte, sel Selection) (*Document, error) {
+func parseValues(data []byte, sel Selection, name func(Option) string) (*Document, error) {
 	if len(sel) == 0 {
-		return nil, &FormatError{Format: FormatValues, Msg: "a values file holds bare digests; give the selection that produced it (e.g. --sel sha1:0-7+sha256:0-7)"}
+		return nil, &FormatError{Format: FormatValues, Msg: "a values file holds bare digests; give the selection that produced it (e.g. " + optionName(name, OptionSelection) + " sha1:0-7+sha256:0-7)"}
 	}
 	for _, b := range sel {
 		if !b.Alg.Valid() {
@@ -257,92 +259,41 @@ func marshalSerialized(v Values, sel Selection) ([]byte, error) {
 
 // --- marshaled ---
 
-// wireReader walks big-endian TPM wire data, bounds-checking every read.
-type wireReader struct {
-	data []byte
-	off  int
-}
-
-func (r *wireReader) need(n int, what string) error {
-	if len(r.data)-r.off < n {
-		return offErr(FormatMarshaled, r.off, "truncated %s: need %d bytes, %d left", what, n, len(r.data)-r.off)
+// wireErr words a failure of the shared TPM wire reader as a marshaled
+// file's error: every one is a field the file ends before.
+func wireErr(err error) error {
+	if e, ok := err.(*tpmwire.Error); ok {
+		return offErr(FormatMarshaled, e.Offset, "truncated %s", e.Msg)
 	}
-	return nil
-}
-
-func (r *wireReader) u8(what string) (int, error) {
-	if err := r.need(1, what); err != nil {
-		return 0, err
-	}
-	r.off++
-	return int(r.data[r.off-1]), nil
-}
-
-func (r *wireReader) u16(what string) (int, error) {
-	if err := r.need(2, what); err != nil {
-		return 0, err
-	}
-	r.off += 2
-	return int(binary.BigEndian.Uint16(r.data[r.off-2:])), nil
-}
-
-func (r *wireReader) u32(what string) (uint32, error) {
-	if err := r.need(4, what); err != nil {
-		return 0, err
-	}
-	r.off += 4
-	return binary.BigEndian.Uint32(r.data[r.off-4:]), nil
-}
-
-func (r *wireReader) bytes(n int, what string) ([]byte, error) {
-	if err := r.need(n, what); err != nil {
-		return nil, err
-	}
-	r.off += n
-	return r.data[r.off-n : r.off], nil
+	return err
 }
 
 func parseMarshaled(data []byte) (*Document, error) {
 	const f = FormatMarshaled
-	r := &wireReader{data: data}
-	nsel, err := r.u32("TPML_PCR_SELECTION count")
-	if err != nil {
-		return nil, err
+	r := tpmwire.NewReader(data, 0, "TPML_PCR_SELECTION")
+	wire, lim := tpmwire.ReadPCRSelection(r, func(s tpmwire.PCRSelection) tpmwire.PCRSelection { return s })
+	switch {
+	case lim != nil && lim.Field == "sizeofSelect":
+		return nil, offErr(f, lim.Offset, "sizeofSelect is %d, at most %d", lim.Got, lim.Max)
+	case lim != nil && lim.Field == "count":
+		return nil, offErr(f, lim.Offset, "selection count is %d, at most %d", lim.Got, lim.Max)
+	case lim != nil:
+		return nil, offErr(f, lim.Offset, "selection count is %d, but the %d bytes left hold at most %d selections", lim.Got, lim.Left, lim.Left/3)
+	case r.Err() != nil:
+		return nil, wireErr(r.Err())
 	}
-	// Each TPMS_PCR_SELECTION takes at least 3 bytes; the TSS limit of 16
-	// banks bounds the allocation below whatever the count says.
-	if nsel > tpmNumPCRBanks {
-		return nil, offErr(f, 0, "selection count is %d, at most %d", nsel, tpmNumPCRBanks)
+	banks := make([]selBank, 0, len(wire))
+	for _, s := range wire {
+		alg, err := bankAlg(f, s.Offset, s.Hash)
+		if err != nil {
+			return nil, err
+		}
+		banks = append(banks, selBank{alg: alg, mask: s.Mask(), off: s.Offset})
 	}
-	banks := make([]selBank, 0, nsel)
-	for i := 0; i < int(nsel); i++ {
-		off := r.off
-		id, err := r.u16("TPMS_PCR_SELECTION hash")
-		if err != nil {
-			return nil, err
-		}
-		alg, err := bankAlg(f, off, uint16(id))
-		if err != nil {
-			return nil, err
-		}
-		size, err := r.u8("sizeofSelect")
-		if err != nil {
-			return nil, err
-		}
-		if size > tpmPCRSelectMax {
-			return nil, offErr(f, r.off-1, "sizeofSelect is %d, at most %d", size, tpmPCRSelectMax)
-		}
-		sel, err := r.bytes(size, "pcrSelect")
-		if err != nil {
-			return nil, err
-		}
-		mask, _ := selectionMask(f, off, size, sel)
-		banks = append(banks, selBank{alg: alg, mask: mask, off: off})
-	}
-	listsOff := r.off
-	nlists, err := r.u32("digest list count")
-	if err != nil {
-		return nil, err
+	listsOff := r.Pos()
+	nlists := r.U32("digest list count")
+	if r.Err() != nil {
+		return nil, wireErr(r.Err())
 	}
 	if nlists > tpmMaxLists {
 		return nil, offErr(f, listsOff, "digest list count is %d, at most %d", nlists, tpmMaxLists)
@@ -350,33 +301,30 @@ func parseMarshaled(data []byte) (*Document, error) {
 	var digests [][]byte
 	var offs []int
 	for l := 0; l < int(nlists); l++ {
-		base := r.off
-		count, err := r.u32("TPML_DIGEST count")
-		if err != nil {
-			return nil, err
+		base := r.Pos()
+		count := r.U32("TPML_DIGEST count")
+		if r.Err() != nil {
+			return nil, wireErr(r.Err())
 		}
 		if count > tpmDigestsMax {
 			return nil, offErr(f, base, "digest list %d has count %d, at most %d", l, count, tpmDigestsMax)
 		}
 		for d := 0; d < int(count); d++ {
-			off := r.off
-			size, err := r.u16("TPM2B_DIGEST size")
-			if err != nil {
-				return nil, err
-			}
-			if size > tpmHAMax {
+			off := r.Pos()
+			size := int(r.U16("TPM2B_DIGEST size"))
+			if r.Err() == nil && size > tpmHAMax {
 				return nil, offErr(f, off, "digest size %d, at most %d", size, tpmHAMax)
 			}
-			b, err := r.bytes(size, "digest")
-			if err != nil {
-				return nil, err
+			b := r.Bytes(size, "digest")
+			if r.Err() != nil {
+				return nil, wireErr(r.Err())
 			}
 			digests = append(digests, clone(b))
 			offs = append(offs, off)
 		}
 	}
-	if r.off != len(data) {
-		return nil, offErr(f, r.off, "%d trailing bytes after %d digest lists", len(data)-r.off, nlists)
+	if r.Left() != 0 {
+		return nil, offErr(f, r.Pos(), "%d trailing bytes after %d digest lists", r.Left(), nlists)
 	}
 	return digestsFromSelection(f, banks, digests, offs)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // PCRRef names one PCR of one bank.
@@ -27,17 +28,17 @@ func refList(refs []PCRRef) string {
 // AttestHeaderError: the TPMS_ATTEST is not a TPM-generated quote.
 type AttestHeaderError struct {
 	Magic uint32
-	Type  AttestType
+	Type  tpmstruct.AttestType
 }
 
 func (e *AttestHeaderError) Error() string { return "attest header: " + e.reason() }
 
 func (e *AttestHeaderError) reason() string {
 	var parts []string
-	if e.Magic != GeneratedValue {
-		parts = append(parts, fmt.Sprintf("magic is 0x%08x, not TPM_GENERATED_VALUE 0x%08x: the TPM did not produce this structure", e.Magic, GeneratedValue))
+	if e.Magic != tpmstruct.GeneratedValue {
+		parts = append(parts, fmt.Sprintf("magic is 0x%08x, not TPM_GENERATED_VALUE 0x%08x: the TPM did not produce this structure", e.Magic, tpmstruct.GeneratedValue))
 	}
-	if e.Type != AttestQuote {
+	if e.Type != tpmstruct.AttestQuote {
 		parts = append(parts, fmt.Sprintf("type is %s (0x%04x), not TPM_ST_ATTEST_QUOTE (0x8018)", e.Type, uint16(e.Type)))
 	}
 	return strings.Join(parts, "; ")
@@ -46,7 +47,7 @@ func (e *AttestHeaderError) reason() string {
 // SignatureError: the signature is missing, of a scheme or hash goldenpcr
 // does not verify, inconsistent with the key, or does not verify.
 type SignatureError struct {
-	Scheme SigScheme
+	Scheme tpmstruct.SigScheme
 	Hash   pcr.Alg
 	Reason string
 }
@@ -60,9 +61,12 @@ type AKAttributesError struct {
 	// Known is false when the key came without TPM attributes (PEM, DER,
 	// certificate) or no key was given.
 	Known      bool
-	Attributes ObjectAttributes
+	Attributes tpmstruct.ObjectAttributes
 	Missing    []string
-	Reason     string
+	// OptOut is the policy option that would accept the key, when one
+	// would.
+	OptOut Option
+	Reason string
 }
 
 func (e *AKAttributesError) Error() string  { return "AK attributes: " + e.Reason }

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // Verified reports whether Verify(in, p).Verified would be true, without
@@ -28,7 +29,7 @@ func Verified(in *Evidence, p *Policy) bool {
 	}
 	a := in.Attest
 	// attest-header
-	if a.Magic != GeneratedValue || a.Type != AttestQuote || a.Quote == nil {
+	if a.Magic != tpmstruct.GeneratedValue || a.Type != tpmstruct.AttestQuote || a.Quote == nil {
 		return false
 	}
 	// ak-attributes
@@ -40,7 +41,7 @@ func Verified(in *Evidence, p *Policy) bool {
 		if !p.AllowUnrestricted {
 			return false
 		}
-	} else if t.Attributes&AttrSign == 0 || (t.Attributes&AttrRestricted == 0 && !p.AllowUnrestricted) {
+	} else if t.Attributes&tpmstruct.AttrSign == 0 || (t.Attributes&tpmstruct.AttrRestricted == 0 && !p.AllowUnrestricted) {
 		return false
 	}
 	// ak-name
@@ -56,7 +57,7 @@ func Verified(in *Evidence, p *Policy) bool {
 		named = true
 	}
 	// ak-trust (no certificate policy on this path)
-	if !named && !p.AllowUntrustedAK && !slices.ContainsFunc(p.TrustedAKs, func(k *PublicKey) bool { return sameAK(k, ak) }) {
+	if !named && !p.AllowUntrustedAK && !slices.ContainsFunc(p.TrustedAKs, func(k *tpmstruct.PublicKey) bool { return sameAK(k, ak) }) {
 		return false
 	}
 	// nonce
@@ -112,11 +113,11 @@ func selectionIsExactly(sel pcr.Selection, vals pcr.Values) bool {
 // signatureVerifies is checkSignature's verdict without its report.
 func signatureVerifies(in *Evidence) bool {
 	sig, ak := in.Signature, in.AK
-	h, ok := cryptoHash(sig.Hash)
+	h, ok := sig.Hash.CryptoHash()
 	if !ok {
 		return false
 	}
-	if t := ak.TPM; t != nil && t.Scheme != SchemeNull && (t.Scheme != sig.Scheme || t.SchemeHash != sig.Hash) {
+	if t := ak.TPM; t != nil && t.Scheme != tpmstruct.SchemeNull && (t.Scheme != sig.Scheme || t.SchemeHash != sig.Hash) {
 		return false
 	}
 	msg := in.Attest.Raw
@@ -133,13 +134,13 @@ func signatureVerifies(in *Evidence) bool {
 		digest = hh.Sum(nil)
 	}
 	switch sig.Scheme {
-	case SchemeRSASSA:
+	case tpmstruct.SchemeRSASSA:
 		pub, ok := ak.Key.(*rsa.PublicKey)
 		return ok && rsa.VerifyPKCS1v15(pub, h, digest, sig.RSA) == nil
-	case SchemeRSAPSS:
+	case tpmstruct.SchemeRSAPSS:
 		pub, ok := ak.Key.(*rsa.PublicKey)
 		return ok && rsa.VerifyPSS(pub, h, digest, sig.RSA, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: h}) == nil
-	case SchemeECDSA:
+	case tpmstruct.SchemeECDSA:
 		pub, ok := ak.Key.(*ecdsa.PublicKey)
 		if !ok {
 			return false

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // TestVerifiedAgreesWithVerify: the lean batch path says "verified"
@@ -23,7 +24,7 @@ func TestVerifiedAgreesWithVerify(t *testing.T) {
 		}
 	}
 	for _, g := range genuine {
-		base := loadGenuine(t, g.name, g.ak)
+		base := loadGenuine(t, g.Name, g.AK)
 		name, _ := base.AK.TPM.Name()
 		policies := map[string]*Policy{
 			"nonce":              {Nonce: nonce},
@@ -42,35 +43,35 @@ func TestVerifiedAgreesWithVerify(t *testing.T) {
 			"allow unrestricted": {Nonce: nonce, AllowUnrestricted: true},
 		}
 		for _, p := range policies {
-			p.TrustedAKs = []*PublicKey{base.AK}
+			p.TrustedAKs = []*tpmstruct.PublicKey{base.AK}
 		}
 		other := loadGenuine(t, "ecc-quote", "ecc-ak.pub").AK
 		policies["untrusted AK"] = &Policy{Nonce: nonce}
 		policies["untrusted AK allowed"] = &Policy{Nonce: nonce, AllowUntrustedAK: true}
-		policies["another trusted key"] = &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{other}}
+		policies["another trusted key"] = &Policy{Nonce: nonce, TrustedAKs: []*tpmstruct.PublicKey{other}}
 		policies["untrusted AK, ak name"] = &Policy{Nonce: nonce, AKName: name}
 		for pn, p := range policies {
-			check(g.name+" "+pn, base, p)
+			check(g.Name+" "+pn, base, p)
 		}
 		p := policies["nonce"]
 		for i := range base.Attest.Raw {
-			a, err := ParseAttest(flip(base.Attest.Raw, i))
+			a, err := tpmstruct.ParseAttest(flip(base.Attest.Raw, i))
 			if err != nil {
 				continue
 			}
 			ev := *base
 			ev.Attest = a
-			check(g.name+" message byte", &ev, p)
+			check(g.Name+" message byte", &ev, p)
 		}
 		raw := base.Signature.Marshal()
 		for i := range raw {
-			s, err := ParseSignature(flip(raw, i))
+			s, err := tpmstruct.ParseSignature(flip(raw, i))
 			if err != nil {
 				continue
 			}
 			ev := *base
 			ev.Signature = s
-			check(g.name+" signature byte", &ev, p)
+			check(g.Name+" signature byte", &ev, p)
 		}
 		// PCR values: one changed, one missing, one extra, none.
 		for _, bank := range base.PCRs.Algs() {
@@ -78,36 +79,36 @@ func TestVerifiedAgreesWithVerify(t *testing.T) {
 				ev := *base
 				ev.PCRs = clonePCRs(base.PCRs)
 				ev.PCRs[bank][i] = flip(ev.PCRs[bank][i], 0)
-				check(g.name+" PCR changed", &ev, p)
+				check(g.Name+" PCR changed", &ev, p)
 				delete(ev.PCRs[bank], i)
-				check(g.name+" PCR missing", &ev, p)
+				check(g.Name+" PCR missing", &ev, p)
 			}
 		}
 		ev := *base
 		ev.PCRs = clonePCRs(base.PCRs)
 		ev.PCRs.Set(pcr.SHA256, 23, make([]byte, 32))
-		check(g.name+" PCR extra", &ev, p)
+		check(g.Name+" PCR extra", &ev, p)
 		ev.PCRs = nil
-		check(g.name+" no PCRs", &ev, p)
+		check(g.Name+" no PCRs", &ev, p)
 		// Keys: none, PEM (no attributes), another quote's key.
 		ev = *base
 		ev.AK = nil
-		check(g.name+" no AK", &ev, p)
-		ev.AK = mustPublic(t, g.ak[:len(g.ak)-len(".pub")]+".pem")
-		check(g.name+" PEM AK", &ev, p)
-		check(g.name+" PEM AK allowed", &ev, policies["allow unrestricted"])
+		check(g.Name+" no AK", &ev, p)
+		ev.AK = mustPublic(t, g.AK[:len(g.AK)-len(".pub")]+".pem")
+		check(g.Name+" PEM AK", &ev, p)
+		check(g.Name+" PEM AK allowed", &ev, policies["allow unrestricted"])
 		for _, other := range genuine {
-			ev.AK = mustPublic(t, other.ak)
-			check(g.name+" AK "+other.ak, &ev, p)
+			ev.AK = mustPublic(t, other.AK)
+			check(g.Name+" AK "+other.AK, &ev, p)
 		}
 		ev = *base
 		ev.Signature = nil
-		check(g.name+" no signature", &ev, p)
+		check(g.Name+" no signature", &ev, p)
 	}
 	// The unrestricted (CML-like) key.
 	ev := &Evidence{Attest: mustAttest(t, readFile(t, quoteDir, "unrestricted-quote.msg")), AK: mustPublic(t, "unrestricted-key.pub"),
 		PCRs: readPCRs(t, quoteDir+"/unrestricted-quote.pcrs")}
-	s, err := ParseSignature(readFile(t, quoteDir, "unrestricted-quote.sig"))
+	s, err := tpmstruct.ParseSignature(readFile(t, quoteDir, "unrestricted-quote.sig"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,46 +1,26 @@
 package quote
 
 import (
-	"encoding/hex"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/internal/testfixtures"
+
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 const (
-	quoteDir = "../fixtures/quote"
-	cmlDir   = "../fixtures/cml"
+	quoteDir = testfixtures.QuoteDir
+	cmlDir   = testfixtures.CMLDir
 )
 
-// The genuine tpm2-tools quotes of fixtures/quote: name → AK file.
-var genuine = []struct{ name, ak string }{
-	{"rsa-quote", "rsa-ak.pub"},
-	{"ecc-quote", "ecc-ak.pub"},
-	{"rsapss-quote", "rsapss-ak.pub"},
-}
-
-func readFile(t testing.TB, dir, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func readHex(t testing.TB, dir, name string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.TrimSpace(string(readFile(t, dir, name))))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return b
-}
-
-func fixtureNonce(t testing.TB) []byte { return readHex(t, quoteDir, "nonce.hex") }
+var (
+	genuine      = testfixtures.Genuine
+	readFile     = testfixtures.Read
+	readHex      = testfixtures.ReadHex
+	fixtureNonce = testfixtures.Nonce
+)
 
 func readPCRs(t testing.TB, path string) pcr.Values {
 	t.Helper()
@@ -65,15 +45,15 @@ func cmlPCRs(t testing.TB) pcr.Values {
 // loadGenuine parses one genuine fixture quote into Evidence.
 func loadGenuine(t testing.TB, name, ak string) *Evidence {
 	t.Helper()
-	a, err := ParseAttest(readFile(t, quoteDir, name+".msg"))
+	a, err := tpmstruct.ParseAttest(readFile(t, quoteDir, name+".msg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ParseSignature(readFile(t, quoteDir, name+".sig"))
+	s, err := tpmstruct.ParseSignature(readFile(t, quoteDir, name+".sig"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := ParsePublic(readFile(t, quoteDir, ak))
+	k, err := tpmstruct.ParsePublic(readFile(t, quoteDir, ak))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,4 +85,10 @@ func verifyTrusting(ev *Evidence, p *Policy) *Report {
 		p.TrustedAKs = append(p.TrustedAKs, ev.AK)
 	}
 	return Verify(ev, p)
+}
+
+func patch(b []byte, off int, with ...byte) []byte {
+	c := append([]byte{}, b...)
+	copy(c[off:], with)
+	return c
 }

@@ -3,6 +3,9 @@ package quote
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // CheckAKTrust names the check that something the verifier trusts vouches
@@ -23,21 +26,21 @@ func (e *AKTrustError) reason() string { return e.Reason }
 // sameAK reports whether ak is the trusted key: for two TPM keys the whole
 // TPMT_PUBLIC (attributes, policy and scheme included) must be equal, else
 // the public key material.
-func sameAK(trusted, ak *PublicKey) bool {
+func sameAK(trusted, ak *tpmstruct.PublicKey) bool {
 	if trusted == nil || ak == nil {
 		return false
 	}
 	if trusted.TPM != nil {
 		return ak.TPM != nil && bytes.Equal(trusted.TPM.Raw, ak.TPM.Raw)
 	}
-	return samePublicKey(trusted.Key, ak.Key)
+	return tpmcert.SamePublicKey(trusted.Key, ak.Key)
 }
 
 // checkAKTrust passes when the AK is one of the policy's trusted keys,
 // its Name is the pinned one (name passed), or a certificate from a
 // trusted CA certifies it (cert, nil when no certificate was asked for,
 // passed).
-func checkAKTrust(ak *PublicKey, p *Policy, name Check, cert *Check) Check {
+func checkAKTrust(ak *tpmstruct.PublicKey, p *Policy, name Check, cert *Check) Check {
 	if ak == nil {
 		return fail(CheckAKTrust, &AKTrustError{Reason: "no AK given, so nothing can vouch for it"})
 	}

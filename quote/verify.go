@@ -16,26 +16,28 @@ import (
 	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // Evidence is what a verifier was handed. Only Attest is required; every
 // check whose input is missing fails (or, for the optional event log and
 // expected values, is skipped).
 type Evidence struct {
-	Attest    *Attest
-	Signature *Signature
+	Attest    *tpmstruct.Attest
+	Signature *tpmstruct.Signature
 	// AK verifies Signature; nil fails the signature check.
-	AK *PublicKey
+	AK *tpmstruct.PublicKey
 	// PCRs are the PCR values the quote is claimed to cover.
 	PCRs pcr.Values
 	// EventLog is the replay of the TCG event log of the boot, if any.
 	EventLog *eventlog.Replay
 	// AKCert is the AK's certificate, checked when Policy.AKCert is set;
 	// AKIntermediates came with it (an attestation's intermediate_certs).
-	AKCert          *TPMCertificate
+	AKCert          *tpmcert.TPMCertificate
 	AKIntermediates []*x509.Certificate
 	// EKCert is the TPM's EK certificate, checked against Policy.EK.
-	EKCert *TPMCertificate
+	EKCert *tpmcert.TPMCertificate
 }
 
 // Policy says what the verifier expects. The zero Policy accepts nothing
@@ -70,14 +72,14 @@ type Policy struct {
 	// them, have the AKName, or be certified under AKCert; else the
 	// ak-trust check fails, unless AllowUntrustedAK accepts that (the
 	// check is then reported as skipped, with a warning).
-	TrustedAKs       []*PublicKey
+	TrustedAKs       []*tpmstruct.PublicKey
 	AllowUntrustedAK bool
 	// AKCert, if set, requires Evidence.AKCert to chain to its roots and
 	// certify the AK.
-	AKCert *AKCertPolicy
+	AKCert *tpmcert.AKCertPolicy
 	// EK, if set, requires Evidence.EKCert to chain to its roots; an
 	// EKCert without EK fails for want of roots.
-	EK *EKPolicy
+	EK *tpmcert.EKPolicy
 
 	// RequireEventLog fails the event-log check when no log is given.
 	RequireEventLog bool
@@ -87,6 +89,11 @@ type Policy struct {
 	// PCR that is off its reset value fails the check unless the log or
 	// the expected values explain it.
 	UnloggedPCRs []int
+
+	// OptionName, if set, words an Option in the caller's terms for the
+	// reasons of the report (a CLI names its flags); nil or "" keeps the
+	// library's words, the Go fields that set them.
+	OptionName func(Option) string
 }
 
 // Names of the checks, in report order.
@@ -150,11 +157,11 @@ type AKSummary struct {
 // Report is the outcome of Verify: every check, and the verdict.
 type Report struct {
 	// Verified is true when no check failed.
-	Verified bool          `json:"verified" yaml:"verified"`
-	Quote    *QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
-	AK       *AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
-	EK       *EKSummary    `json:"ek,omitempty" yaml:"ek,omitempty"`
-	Checks   []Check       `json:"checks" yaml:"checks"`
+	Verified bool               `json:"verified" yaml:"verified"`
+	Quote    *QuoteSummary      `json:"quote,omitempty" yaml:"quote,omitempty"`
+	AK       *AKSummary         `json:"ak,omitempty" yaml:"ak,omitempty"`
+	EK       *tpmcert.EKSummary `json:"ek,omitempty" yaml:"ek,omitempty"`
+	Checks   []Check            `json:"checks" yaml:"checks"`
 }
 
 // Failed returns the failed checks.
@@ -238,7 +245,7 @@ func Verify(in *Evidence, p *Policy) *Report {
 	}
 	if in.EKCert != nil || p.EK != nil {
 		var checks []Check
-		rep.EK, checks = verifyEKEvidence(in.EKCert, p.EK)
+		rep.EK, checks = verifyEKEvidence(in.EKCert, p)
 		rep.Checks = append(rep.Checks, checks...)
 	}
 	rep.Verified = len(rep.Failed()) == 0
@@ -254,19 +261,10 @@ func checkAK(in *Evidence, p *Policy) (quoteChecks []Check, cert *Check) {
 	if p.AKCert != nil {
 		cp := *p.AKCert
 		cp.Intermediates = append(cp.Intermediates[:len(cp.Intermediates):len(cp.Intermediates)], in.AKIntermediates...)
-		c := VerifyAKCert(in.AKCert, in.AK, &cp)
+		c := VerifyAKCert(in.AKCert, in.AK, &cp, p)
 		cert = &c
 	}
 	return []Check{checkAKAttributes(in.AK, p), name, checkAKTrust(in.AK, p, name, cert)}, cert
-}
-
-// verifyEKEvidence checks the EK certificate, failing when the policy
-// names roots but there is no certificate to check.
-func verifyEKEvidence(ek *TPMCertificate, p *EKPolicy) (*EKSummary, []Check) {
-	if ek == nil {
-		return nil, []Check{fail(CheckEKCert, &EKError{Reason: "EK roots were given but there is no EK certificate"})}
-	}
-	return VerifyEK(ek, p)
 }
 
 // verifyQuote runs the checks of one quote, with the AK's checks made
@@ -307,7 +305,7 @@ func verifyQuote(in *Evidence, p *Policy, akChecks []Check) *Report {
 	return rep
 }
 
-func summarize(a *Attest, sig *Signature) *QuoteSummary {
+func summarize(a *tpmstruct.Attest, sig *tpmstruct.Signature) *QuoteSummary {
 	s := &QuoteSummary{
 		Magic:           fmt.Sprintf("0x%08x", a.Magic),
 		Type:            fmt.Sprintf("%s (0x%04x)", a.Type, uint16(a.Type)),
@@ -333,7 +331,7 @@ func summarize(a *Attest, sig *Signature) *QuoteSummary {
 	return s
 }
 
-func summarizeAK(k *PublicKey) *AKSummary {
+func summarizeAK(k *tpmstruct.PublicKey) *AKSummary {
 	if k == nil {
 		return nil
 	}
@@ -341,7 +339,7 @@ func summarizeAK(k *PublicKey) *AKSummary {
 	if t := k.TPM; t != nil {
 		s.Attributes = t.Attributes.String()
 		s.Scheme = t.Scheme.String()
-		if t.Scheme != SchemeNull {
+		if t.Scheme != tpmstruct.SchemeNull {
 			s.Scheme += "/" + t.SchemeHash.String()
 		}
 		if n, err := t.Name(); err == nil {
@@ -351,26 +349,11 @@ func summarizeAK(k *PublicKey) *AKSummary {
 	return s
 }
 
-func checkHeader(a *Attest) Check {
-	if a.Magic != GeneratedValue || a.Type != AttestQuote {
+func checkHeader(a *tpmstruct.Attest) Check {
+	if a.Magic != tpmstruct.GeneratedValue || a.Type != tpmstruct.AttestQuote {
 		return fail(CheckAttestHeader, &AttestHeaderError{Magic: a.Magic, Type: a.Type})
 	}
 	return pass(CheckAttestHeader, "magic 0xff544347 (TPM_GENERATED_VALUE), type TPM_ST_ATTEST_QUOTE (0x8018)")
-}
-
-// cryptoHash maps a signature hash to Go's; SM3 and unknown ids have none.
-func cryptoHash(a pcr.Alg) (crypto.Hash, bool) {
-	switch a {
-	case pcr.SHA1:
-		return crypto.SHA1, true
-	case pcr.SHA256:
-		return crypto.SHA256, true
-	case pcr.SHA384:
-		return crypto.SHA384, true
-	case pcr.SHA512:
-		return crypto.SHA512, true
-	}
-	return 0, false
 }
 
 func checkSignature(in *Evidence) Check {
@@ -388,11 +371,11 @@ func checkSignature(in *Evidence) Check {
 	if ak == nil {
 		return sigErr(fmt.Sprintf("no AK public key given, so the %s signature cannot be checked and nothing in the quote is authenticated", sig.Scheme))
 	}
-	h, ok := cryptoHash(sig.Hash)
+	h, ok := sig.Hash.CryptoHash()
 	if !ok {
 		return sigErr(fmt.Sprintf("hash %s (0x%04x) is not one goldenpcr verifies signatures with (sha1, sha256, sha384, sha512)", sig.Hash, uint16(sig.Hash)))
 	}
-	if t := ak.TPM; t != nil && t.Scheme != SchemeNull && (t.Scheme != sig.Scheme || t.SchemeHash != sig.Hash) {
+	if t := ak.TPM; t != nil && t.Scheme != tpmstruct.SchemeNull && (t.Scheme != sig.Scheme || t.SchemeHash != sig.Hash) {
 		return sigErr(fmt.Sprintf("the AK is fixed to %s/%s, but the signature is %s/%s", t.Scheme, t.SchemeHash, sig.Scheme, sig.Hash))
 	}
 	msg := in.Attest.Raw
@@ -405,12 +388,12 @@ func checkSignature(in *Evidence) Check {
 	over := fmt.Sprintf("%s over the %d-byte TPMS_ATTEST", sig.Hash, len(msg))
 	details := []string{"scheme", sig.Scheme.String(), "hash", sig.Hash.String(), "key", ak.String(), "message_digest", hex.EncodeToString(digest)}
 	switch sig.Scheme {
-	case SchemeRSASSA, SchemeRSAPSS:
+	case tpmstruct.SchemeRSASSA, tpmstruct.SchemeRSAPSS:
 		pub, ok := ak.Key.(*rsa.PublicKey)
 		if !ok {
 			return sigErr(fmt.Sprintf("an RSA (%s) signature, but the AK is %s", sig.Scheme, ak))
 		}
-		if sig.Scheme == SchemeRSASSA {
+		if sig.Scheme == tpmstruct.SchemeRSASSA {
 			if err := rsa.VerifyPKCS1v15(pub, h, digest, sig.RSA); err != nil {
 				return sigErr(fmt.Sprintf("RSASSA-PKCS1-v1_5 with %s does not verify under the AK (%s): %v", over, ak, err)).with(details...)
 			}
@@ -422,7 +405,7 @@ func checkSignature(in *Evidence) Check {
 		salt := pssSaltLength(pub, h, sig.RSA)
 		return pass(CheckSignature, fmt.Sprintf("RSASSA-PSS with %s (salt %d bytes) verifies under the AK (%s)", over, salt, ak)).
 			with(details...).with("pss_salt_length", fmt.Sprint(salt))
-	case SchemeECDSA:
+	case tpmstruct.SchemeECDSA:
 		pub, ok := ak.Key.(*ecdsa.PublicKey)
 		if !ok {
 			return sigErr(fmt.Sprintf("an ECDSA signature, but the AK is %s", ak))
@@ -483,45 +466,45 @@ func pssSaltLength(pub *rsa.PublicKey, h crypto.Hash, sig []byte) int {
 	return dbLen - i - 1
 }
 
-func checkAKAttributes(ak *PublicKey, p *Policy) Check {
+func checkAKAttributes(ak *tpmstruct.PublicKey, p *Policy) Check {
 	if ak == nil {
 		return fail(CheckAKAttributes, &AKAttributesError{Reason: "no AK given"})
 	}
 	t := ak.TPM
 	if t == nil {
 		if p.AllowUnrestricted {
-			return skip(CheckAKAttributes, fmt.Sprintf("not checked: a %s key carries no TPM object attributes; accepted by --allow-unrestricted", ak.Format))
+			return skip(CheckAKAttributes, fmt.Sprintf("not checked: a %s key carries no TPM object attributes; accepted by %s", ak.Format, p.name(OptAllowUnrestricted)))
 		}
-		return fail(CheckAKAttributes, &AKAttributesError{Reason: fmt.Sprintf(
-			"a %s key carries no TPM object attributes, so nothing shows it is a restricted TPM signing key; give its TPM2B_PUBLIC (tpm2_createak -u, tpm2_readpublic -f tss) or pass --allow-unrestricted", ak.Format)})
+		return fail(CheckAKAttributes, &AKAttributesError{OptOut: OptAllowUnrestricted, Reason: fmt.Sprintf(
+			"a %s key carries no TPM object attributes, so nothing shows it is a restricted TPM signing key; give its TPM2B_PUBLIC (tpm2_createak -u, tpm2_readpublic -f tss) or pass %s", ak.Format, p.name(OptAllowUnrestricted))})
 	}
 	attrs := t.Attributes
 	details := []string{"attributes", attrs.String(), "name_alg", t.NameAlg.String()}
 	var notes []string
-	if attrs&AttrFixedTPM == 0 {
+	if attrs&tpmstruct.AttrFixedTPM == 0 {
 		notes = append(notes, "not fixedtpm: the key may exist outside this TPM")
 	}
 	var missing []string
-	if attrs&AttrSign == 0 {
+	if attrs&tpmstruct.AttrSign == 0 {
 		missing = append(missing, "sign")
 	}
-	if attrs&AttrRestricted == 0 {
+	if attrs&tpmstruct.AttrRestricted == 0 {
 		missing = append(missing, "restricted")
 	}
 	switch {
 	case len(missing) == 0:
 		return pass(CheckAKAttributes, "restricted signing key ("+attrs.String()+")").with(details...).note(notes...)
-	case attrs&AttrSign == 0:
+	case attrs&tpmstruct.AttrSign == 0:
 		return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing,
 			Reason: "the AK is not a signing key (" + attrs.String() + ")"}).with(details...).note(notes...)
 	case p.AllowUnrestricted:
-		return pass(CheckAKAttributes, "unrestricted signing key accepted by --allow-unrestricted ("+attrs.String()+"); such a key can sign a forged TPMS_ATTEST, so trust rests on who holds it").with(details...).note(notes...)
+		return pass(CheckAKAttributes, "unrestricted signing key accepted by "+p.name(OptAllowUnrestricted)+" ("+attrs.String()+"); such a key can sign a forged TPMS_ATTEST, so trust rests on who holds it").with(details...).note(notes...)
 	}
-	return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing,
-		Reason: "the AK is not restricted (" + attrs.String() + "): an unrestricted signing key signs any data, a forged TPMS_ATTEST included; quote with a restricted AK, or pass --allow-unrestricted (GyroidOS CML keys are unrestricted)"}).with(details...).note(notes...)
+	return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing, OptOut: OptAllowUnrestricted,
+		Reason: "the AK is not restricted (" + attrs.String() + "): an unrestricted signing key signs any data, a forged TPMS_ATTEST included; quote with a restricted AK, or pass " + p.name(OptAllowUnrestricted) + " (GyroidOS CML keys are unrestricted)"}).with(details...).note(notes...)
 }
 
-func checkAKName(ak *PublicKey, p *Policy) Check {
+func checkAKName(ak *tpmstruct.PublicKey, p *Policy) Check {
 	if p.AKName == nil {
 		return skip(CheckAKName, "no expected AK name given")
 	}
@@ -543,15 +526,15 @@ func checkAKName(ak *PublicKey, p *Policy) Check {
 	return pass(CheckAKName, fmt.Sprintf("the AK's Name %x is the expected one", name))
 }
 
-func checkNonce(a *Attest, p *Policy) Check {
+func checkNonce(a *tpmstruct.Attest, p *Policy) Check {
 	got := hexOrEmpty(a.ExtraData)
 	if len(p.Nonce) == 0 {
 		if p.NoNonce {
-			return skip(CheckNonce, "not checked (--no-nonce): without a nonce this quote may be replayed from any earlier time; extraData is "+got).
+			return skip(CheckNonce, "not checked ("+p.name(OptNoNonce)+"): without a nonce this quote may be replayed from any earlier time; extraData is "+got).
 				with("extra_data", got)
 		}
 		c := fail(CheckNonce, &NonceError{Got: a.ExtraData})
-		c.Reason = "no nonce given: a recorded quote without a fresh nonce can be replayed forever (give --nonce or --nonce-file, or --no-nonce to accept that); extraData is " + got
+		c.Reason = "no nonce given: a recorded quote without a fresh nonce can be replayed forever (give " + p.name(OptNonce) + ", or " + p.name(OptNoNonce) + " to accept that); extraData is " + got
 		return c.with("extra_data", got)
 	}
 	if !bytes.Equal(a.ExtraData, p.Nonce) {
@@ -613,7 +596,7 @@ func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
 		Reason: fmt.Sprintf("the quote selects %s, the supplied values are %s (%s)", sel, supplied, strings.Join(why, "; "))})
 }
 
-func checkPCRDigest(a *Attest, in *Evidence, sel pcr.Selection, selErr error) Check {
+func checkPCRDigest(a *tpmstruct.Attest, in *Evidence, sel pcr.Selection, selErr error) Check {
 	if selErr != nil {
 		return fail(CheckPCRDigest, &PCRDigestError{Reason: selErr.Error()})
 	}
@@ -849,7 +832,7 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Ch
 // per-key value (seen with GyroidOS CML and any key under the owner's SRK).
 const obfuscationNote = "resetCount, restartCount and firmwareVersion are obfuscated (XORed with a per-key value) when the AK is not in the endorsement or platform hierarchy, e.g. a key under the owner's SRK; limits on them only mean something for an AK under the EK (tpm2_createak) or between quotes of one key"
 
-func checkClock(a *Attest, p *Policy) Check {
+func checkClock(a *tpmstruct.Attest, p *Policy) Check {
 	ci := a.ClockInfo
 	safe := "no"
 	if ci.Safe {

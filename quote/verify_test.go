@@ -16,12 +16,14 @@ import (
 	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 func TestVerifyGenuineFixtures(t *testing.T) {
 	for _, g := range genuine {
-		t.Run(g.name, func(t *testing.T) {
-			rep := verifyTrusting(loadGenuine(t, g.name, g.ak), &Policy{Nonce: fixtureNonce(t)})
+		t.Run(g.Name, func(t *testing.T) {
+			rep := verifyTrusting(loadGenuine(t, g.Name, g.AK), &Policy{Nonce: fixtureNonce(t)})
 			if !rep.Verified || rep.Err() != nil {
 				t.Fatalf("genuine quote not verified: %v", rep.Err())
 			}
@@ -58,14 +60,14 @@ func TestVerifyPlainSignatures(t *testing.T) {
 	for _, name := range []string{"rsa", "ecc"} {
 		ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 		var err error
-		if ev.Attest, err = ParseAttest(readFile(t, quoteDir, name+"-plain.msg")); err != nil {
+		if ev.Attest, err = tpmstruct.ParseAttest(readFile(t, quoteDir, name+"-plain.msg")); err != nil {
 			t.Fatal(err)
 		}
 		alg := map[string]string{"rsa": "rsassa-sha256", "ecc": "ecdsa-sha256"}[name]
-		if ev.Signature, err = ParsePlainSignature(readFile(t, quoteDir, name+"-plain.sig"), alg); err != nil {
+		if ev.Signature, err = tpmstruct.ParsePlainSignature(readFile(t, quoteDir, name+"-plain.sig"), alg); err != nil {
 			t.Fatal(err)
 		}
-		if ev.AK, err = ParsePublic(readFile(t, quoteDir, name+"-ak.pub")); err != nil {
+		if ev.AK, err = tpmstruct.ParsePublic(readFile(t, quoteDir, name+"-ak.pub")); err != nil {
 			t.Fatal(err)
 		}
 		ev.PCRs = readPCRs(t, filepath.Join(quoteDir, name+"-plain.pcrs"))
@@ -73,7 +75,7 @@ func TestVerifyPlainSignatures(t *testing.T) {
 			t.Errorf("%s plain: %v", name, rep.Err())
 		}
 		// The wrong scheme for the key fails the signature check only.
-		ev.Signature.Scheme = map[string]SigScheme{"rsa": SchemeRSAPSS, "ecc": SchemeECDAA}[name]
+		ev.Signature.Scheme = map[string]tpmstruct.SigScheme{"rsa": tpmstruct.SchemeRSAPSS, "ecc": tpmstruct.SchemeECDAA}[name]
 		rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t)})
 		if f := failedChecks(rep); !slices.Equal(f, []string{CheckSignature}) {
 			t.Errorf("%s with the wrong scheme: failed %v", name, f)
@@ -246,7 +248,7 @@ func TestVerifyPolicyOptOuts(t *testing.T) {
 // signature cannot be checked and must be reported as failed.
 func TestCMLFixture(t *testing.T) {
 	raw := readHex(t, cmlDir, "quote.hex")
-	a, err := ParseAttest(raw)
+	a, err := tpmstruct.ParseAttest(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,11 +276,11 @@ func TestCMLFixture(t *testing.T) {
 		t.Errorf("pcrDigest %x, SHA-256 of the 12 values %x", a.Quote.PCRDigest, sum)
 	}
 	sigRaw := readHex(t, cmlDir, "signature.hex")
-	sig, err := ParseSignature(sigRaw)
+	sig, err := tpmstruct.ParseSignature(sigRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sigRaw) != 262 || sig.Scheme != SchemeRSASSA || sig.Hash != pcr.SHA256 || len(sig.RSA) != 256 || !bytes.Equal(sig.Marshal(), sigRaw) {
+	if len(sigRaw) != 262 || sig.Scheme != tpmstruct.SchemeRSASSA || sig.Hash != pcr.SHA256 || len(sig.RSA) != 256 || !bytes.Equal(sig.Marshal(), sigRaw) {
 		t.Errorf("signature %s", sig)
 	}
 
@@ -302,18 +304,18 @@ func TestCMLFixture(t *testing.T) {
 	}
 }
 
-func mustAttest(t *testing.T, raw []byte) *Attest {
+func mustAttest(t *testing.T, raw []byte) *tpmstruct.Attest {
 	t.Helper()
-	a, err := ParseAttest(raw)
+	a, err := tpmstruct.ParseAttest(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-func mustPublic(t *testing.T, name string) *PublicKey {
+func mustPublic(t *testing.T, name string) *tpmstruct.PublicKey {
 	t.Helper()
-	k, err := ParsePublic(readFile(t, quoteDir, name))
+	k, err := tpmstruct.ParsePublic(readFile(t, quoteDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +337,8 @@ func TestVerifyPSSMaxSalt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev.Signature = &Signature{Scheme: SchemeRSAPSS, Hash: pcr.SHA256, RSA: s}
-		ev.AK = &PublicKey{Format: "test", Key: &key.PublicKey}
+		ev.Signature = &tpmstruct.Signature{Scheme: tpmstruct.SchemeRSAPSS, Hash: pcr.SHA256, RSA: s}
+		ev.AK = &tpmstruct.PublicKey{Format: "test", Key: &key.PublicKey}
 		rep := verifyTrusting(ev, &Policy{Nonce: fixtureNonce(t), AllowUnrestricted: true})
 		want := map[int]string{rsa.PSSSaltLengthEqualsHash: "32", 222: "222"}[salt]
 		if c := rep.Check(CheckSignature); !c.Passed || c.Details["pss_salt_length"] != want {
@@ -449,12 +451,12 @@ func TestVerifyAKTrust(t *testing.T) {
 		says string
 	}{
 		{"no anchor", &Policy{Nonce: nonce}, false, "nothing vouches for the AK: a key that comes with the evidence proves nothing"},
-		{"the trusted key", &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{ev.AK}}, true, "the AK is a key the verifier trusts"},
-		{"the trusted key as PEM", &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{pem}}, true, "the AK is a key the verifier trusts (PEM"},
-		{"another trusted key", &Policy{Nonce: nonce, TrustedAKs: []*PublicKey{other}}, false, "it is none of the 1 keys the verifier trusts"},
+		{"the trusted key", &Policy{Nonce: nonce, TrustedAKs: []*tpmstruct.PublicKey{ev.AK}}, true, "the AK is a key the verifier trusts"},
+		{"the trusted key as PEM", &Policy{Nonce: nonce, TrustedAKs: []*tpmstruct.PublicKey{pem}}, true, "the AK is a key the verifier trusts (PEM"},
+		{"another trusted key", &Policy{Nonce: nonce, TrustedAKs: []*tpmstruct.PublicKey{other}}, false, "it is none of the 1 keys the verifier trusts"},
 		{"pinned Name", &Policy{Nonce: nonce, AKName: name}, true, "the AK's TPM Name is the pinned one"},
 		{"opted out", &Policy{Nonce: nonce, AllowUntrustedAK: true}, true, "NOT CHECKED, accepted on request"},
-		{"certificate without roots", &Policy{Nonce: nonce, AKCert: &AKCertPolicy{}}, false, "its certificate does not verify"},
+		{"certificate without roots", &Policy{Nonce: nonce, AKCert: &tpmcert.AKCertPolicy{}}, false, "its certificate does not verify"},
 	} {
 		rep := Verify(ev, c.p)
 		tc := rep.Check(CheckAKTrust)
@@ -470,7 +472,7 @@ func TestVerifyAKTrust(t *testing.T) {
 	changed := *ev.AK.TPM
 	changed.Raw = append([]byte{}, changed.Raw...)
 	changed.Raw[7] ^= 0x40 // objectAttributes: userwithauth
-	if sameAK(&PublicKey{TPM: &changed, Key: ev.AK.Key}, ev.AK) {
+	if sameAK(&tpmstruct.PublicKey{TPM: &changed, Key: ev.AK.Key}, ev.AK) {
 		t.Error("a TPMT_PUBLIC with other attributes is the trusted key")
 	}
 }
@@ -479,7 +481,7 @@ func TestVerifyAKTrust(t *testing.T) {
 func TestVerifyEmptySelection(t *testing.T) {
 	ev := loadGenuine(t, "rsa-quote", "rsa-ak.pub")
 	ev.Attest.Quote.PCRSelect = nil
-	p := &Policy{NoNonce: true, TrustedAKs: []*PublicKey{ev.AK}}
+	p := &Policy{NoNonce: true, TrustedAKs: []*tpmstruct.PublicKey{ev.AK}}
 	ev.PCRs = pcr.Values{}
 	rep := Verify(ev, p)
 	if c := rep.Check(CheckPCRSelection); !c.Failed() || !strings.Contains(c.Reason, "the quote selects no PCR") {

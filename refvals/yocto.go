@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/internal/optname"
+
 	"github.com/goldenpcr/goldenpcr/authenticode"
 	"github.com/goldenpcr/goldenpcr/internal/fat"
 )
@@ -35,7 +37,27 @@ type YoctoOptions struct {
 	// EFI/BOOT/boot<arch>.efi) even when systemd-boot<arch>.efi is
 	// deployed.
 	UKIDirect bool
+	// OptionName, if set, words a YoctoOption in the caller's terms for
+	// errors and notes that name it (a CLI names its flags); nil or ""
+	// keeps the library's words, the option's field.
+	OptionName func(YoctoOption) string
 }
+
+// YoctoOption names an option an error or a note of DiscoverYocto asks
+// for: a field of YoctoOptions, or of Inputs.
+type YoctoOption string
+
+// The options DiscoverYocto's errors and notes name.
+const (
+	// YoctoImage picks one image of several (YoctoOptions.Image).
+	YoctoImage YoctoOption = "Image"
+	// YoctoStubLoadsKernel says systemd-stub loads its kernel with
+	// LoadImage (Inputs.StubLoadsKernel).
+	YoctoStubLoadsKernel YoctoOption = "StubLoadsKernel"
+)
+
+// name words o for the caller.
+func (opts YoctoOptions) name(o YoctoOption) string { return optname.Word(opts.OptionName, o) }
 
 // YoctoDeploy is what DiscoverYocto found in a deploy directory.
 type YoctoDeploy struct {
@@ -237,7 +259,7 @@ func (d *YoctoDeploy) pickImage(names []string, dir, suffix string, opts YoctoOp
 		return "", nil
 	}
 	if len(keys) > 1 {
-		return "", fmt.Errorf("%s: several images (%s): pick one with --image", suffix, strings.Join(keys, ", "))
+		return "", fmt.Errorf("%s: several images (%s): pick one with %s", suffix, strings.Join(keys, ", "), opts.name(YoctoImage))
 	}
 	files := groups[keys[0]]
 	for _, f := range files {
@@ -385,7 +407,7 @@ func DiscoverYoctoWith(opts YoctoOptions) (*YoctoDeploy, error) {
 	uki := filepath.Join(dir, ukiName)
 	stub := filepath.Join(dir, "linux"+d.Arch+".efi.stub")
 	if exists(uki) && (exists(stub) || hasWord(d.Vars["IMAGE_CLASSES"], "uki")) {
-		if err := d.ukiFlow(uki, stub, filepath.Join(dir, "systemd-boot"+d.Arch+".efi"), opts.UKIDirect); err != nil {
+		if err := d.ukiFlow(uki, stub, filepath.Join(dir, "systemd-boot"+d.Arch+".efi"), opts); err != nil {
 			return nil, err
 		}
 		d.diskFromWic(wic)
@@ -489,7 +511,8 @@ func signed(path string) bool {
 	return err == nil && len(sigs) > 0
 }
 
-func (d *YoctoDeploy) ukiFlow(uki, stub, sdboot string, direct bool) error {
+func (d *YoctoDeploy) ukiFlow(uki, stub, sdboot string, opts YoctoOptions) error {
+	direct := opts.UKIDirect
 	real, err := resolve(uki)
 	if err != nil {
 		return err
@@ -517,7 +540,7 @@ func (d *YoctoDeploy) ukiFlow(uki, stub, sdboot string, direct bool) error {
 		d.Inputs.StubLoadsKernel = true
 		d.use("PCR 4: the UKI is unsigned, so secure boot is off and systemd-stub loads its kernel with LoadImage")
 	} else {
-		d.use("PCR 4: the UKI is signed; assuming secure boot on, so systemd-stub does not LoadImage its kernel (--stub-loads-kernel if secure boot is off)")
+		d.use("PCR 4: the UKI is signed; assuming secure boot on, so systemd-stub does not LoadImage its kernel (%s if secure boot is off)", opts.name(YoctoStubLoadsKernel))
 	}
 	return nil
 }

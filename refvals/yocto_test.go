@@ -249,7 +249,8 @@ func TestYoctoGRUB(t *testing.T) {
 	// Another image in the same directory, told apart by --image.
 	y.testdata("core-image-sato", "20250101130000", map[string]string{"MACHINE": machine}, true)
 	y.wic("core-image-sato", "20250101130000", map[string][]byte{"EFI/BOOT/grub.cfg": []byte(cfg)}, true)
-	if _, err := DiscoverYocto(y.dir, machine, ""); err == nil || !strings.Contains(err.Error(), "--image") {
+	flags := func(o YoctoOption) string { return map[YoctoOption]string{YoctoImage: "--image"}[o] }
+	if _, err := DiscoverYoctoWith(YoctoOptions{Dir: y.dir, Machine: machine, OptionName: flags}); err == nil || !strings.Contains(err.Error(), "--image") {
 		t.Fatalf("two images without --image: %v", err)
 	}
 

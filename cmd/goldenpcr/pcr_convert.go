@@ -89,7 +89,7 @@ func runPCRConvert(opts *pcrConvertOptions, stdout io.Writer) error {
 			return err
 		}
 	}
-	data, err := pcr.MarshalWith(to, sets, pcr.MarshalOptions{Selection: ro.Selection, BankOrder: doc.BankOrder})
+	data, err := pcr.MarshalWith(to, sets, pcr.MarshalOptions{Selection: ro.Selection, BankOrder: doc.BankOrder, OptionName: pcrOptionFlag})
 	if err != nil {
 		return err
 	}

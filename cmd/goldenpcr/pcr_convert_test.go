@@ -165,7 +165,7 @@ func TestPCRConvertHelp(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, fi := range pcr.Formats {
-		if !strings.Contains(out, string(fi.Format)+" ") || !strings.Contains(out, fi.Summary) {
+		if !strings.Contains(out, string(fi.Format)+" ") || !strings.Contains(out, fi.Describe(pcrOptionFlag)) {
 			t.Errorf("help does not list %s", fi.Format)
 		}
 	}

@@ -18,7 +18,7 @@ type pcrReadFlags struct {
 // options turns the flags into pcr.ReadOptions; fromFlag and selFlag name
 // the flags in error messages ("--from", "--from-a", "--against-sel").
 func (f pcrReadFlags) options(fromFlag, selFlag string) (pcr.ReadOptions, error) {
-	var ro pcr.ReadOptions
+	ro := pcr.ReadOptions{OptionName: pcrOptionFlag}
 	if f.From != "" {
 		format, err := pcr.ParseFormat(f.From)
 		if err != nil {
@@ -54,10 +54,15 @@ func readPCRFile(path, format, sel, fromFlag, selFlag string) (*pcr.Document, er
 }
 
 // pcrFormatHelp lists every PCR file format, one line each, for --help.
+// pcrOptionFlags word pcr's options as the flags of the pcr commands.
+var pcrOptionFlags = map[pcr.Option]string{pcr.OptionSelection: "--sel", pcr.OptionBank: "--bank"}
+
+func pcrOptionFlag(o pcr.Option) string { return pcrOptionFlags[o] }
+
 func pcrFormatHelp() string {
 	var b strings.Builder
 	for _, fi := range pcr.Formats {
-		fmt.Fprintf(&b, "  %-11s %s\n", fi.Format, fi.Summary)
+		fmt.Fprintf(&b, "  %-11s %s\n", fi.Format, fi.Describe(pcrOptionFlag))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -175,7 +175,8 @@ func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 }
 
 func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
-	d, err := refvals.DiscoverYoctoWith(refvals.YoctoOptions{Dir: a.YoctoDeploy, Machine: a.Machine, Image: a.Image, UKIDirect: a.YoctoUKIBoots})
+	d, err := refvals.DiscoverYoctoWith(refvals.YoctoOptions{Dir: a.YoctoDeploy, Machine: a.Machine, Image: a.Image, UKIDirect: a.YoctoUKIBoots,
+		OptionName: yoctoOptionFlag})
 	if err != nil {
 		return refvals.Inputs{}, fmt.Errorf("--yocto-deploy: %w", err)
 	}
@@ -416,3 +417,12 @@ func eventCount(n int) string {
 	}
 	return fmt.Sprintf("%d events", n)
 }
+
+// yoctoOptionFlags word refvals' Yocto options as the flags of refvals
+// compute.
+var yoctoOptionFlags = map[refvals.YoctoOption]string{
+	refvals.YoctoImage:           "--image",
+	refvals.YoctoStubLoadsKernel: "--stub-loads-kernel",
+}
+
+func yoctoOptionFlag(o refvals.YoctoOption) string { return yoctoOptionFlags[o] }

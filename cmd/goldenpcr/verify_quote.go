@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -295,13 +296,13 @@ type verifyQuoteOutput struct {
 	Inputs   verifyInputs        `json:"inputs" yaml:"inputs"`
 	Quote    *quote.QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
 	AK       *quote.AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
-	EK       *quote.EKSummary    `json:"ek,omitempty" yaml:"ek,omitempty"`
+	EK       *tpmcert.EKSummary  `json:"ek,omitempty" yaml:"ek,omitempty"`
 	Checks   []quote.Check       `json:"checks" yaml:"checks"`
 }
 
 // request turns the options into the request a batch line would make.
-func (o *verifyQuoteOptions) request() *quote.Request {
-	return &quote.Request{
+func (o *verifyQuoteOptions) request() *Request {
+	return &Request{
 		AK: o.AK, AKName: o.AKName, Message: o.Message, Signature: o.Signature, SigFormat: o.SigFormat, SigAlg: o.SigAlg,
 		PCRs: o.PCRs, PCRsFormat: o.PCRsFormat, PCRsSel: o.PCRsSel,
 		Nonce: o.Nonce, NonceFile: o.NonceFile, NoNonce: o.NoNonce,
@@ -376,7 +377,7 @@ func verifyQuoteText(w io.Writer, o *verifyQuoteOutput) error {
 }
 
 // writeEKSummary prints the EK certificate line of a text report.
-func writeEKSummary(w io.Writer, ek *quote.EKSummary) {
+func writeEKSummary(w io.Writer, ek *tpmcert.EKSummary) {
 	if ek == nil {
 		return
 	}

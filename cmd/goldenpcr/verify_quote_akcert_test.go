@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // akCA is a CA that certifies AKs, as a privacy CA or a cloud's AK CA.
@@ -52,7 +52,7 @@ func (ca *akCA) certify(t *testing.T, akFile string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ak, err := quote.ParsePublic(b)
+	ak, err := tpmstruct.ParsePublic(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/internal/pipeline"
-	"github.com/goldenpcr/goldenpcr/quote"
 )
 
 // maxBatchLine bounds one batch line; inline inputs are a few kilobytes.
@@ -245,7 +244,7 @@ func (b *batchRunner) verifyLine(n int, line []byte, lineErr string) batchResult
 	if lineErr != "" {
 		return (&batchOutput{Line: n, Error: lineErr}).encode()
 	}
-	req, err := quote.ParseBatchLine(line)
+	req, err := ParseBatchLine(line)
 	if err != nil {
 		return (&batchOutput{Line: n, Error: err.Error()}).encode()
 	}

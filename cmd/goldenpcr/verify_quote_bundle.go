@@ -6,7 +6,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/attestation"
 	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
 )
 
 // maxBundleFile bounds an attestation file: quotes are small, but the
@@ -16,14 +18,14 @@ const maxBundleFile = 64 << 20
 // readQuoteBundle parses an attestation file of the given kind: "attestation"
 // (go-tpm-tools, format pb, json or "" to detect) or "platform_parameters"
 // (go-attestation JSON).
-func readQuoteBundle(path, kind, format string, src requestSource) (*quote.Bundle, error) {
+func readQuoteBundle(path, kind, format string, src requestSource) (*attestation.Bundle, error) {
 	data, err := readSmall(path, maxBundleFile)
 	if err != nil {
 		return nil, err
 	}
-	var b *quote.Bundle
+	var b *attestation.Bundle
 	if kind == "platform_parameters" {
-		b, err = quote.ParsePlatformParameters(data)
+		b, err = attestation.ParsePlatformParameters(data)
 	} else {
 		switch format {
 		case "":
@@ -37,9 +39,9 @@ func readQuoteBundle(path, kind, format string, src requestSource) (*quote.Bundl
 			return nil, fmt.Errorf("%s %q: want pb (protobuf binary) or json (protojson)", src.name("attestation_format"), format)
 		}
 		if format == "json" {
-			b, err = quote.ParseAttestationJSON(data)
+			b, err = attestation.ParseAttestationJSON(data)
 		} else {
-			b, err = quote.ParseAttestation(data)
+			b, err = attestation.ParseAttestation(data)
 		}
 	}
 	if err != nil {
@@ -72,7 +74,7 @@ type verifyBundleOutput struct {
 	Inputs      bundleInputs        `json:"inputs" yaml:"inputs"`
 	Attestation bundleSummary       `json:"attestation" yaml:"attestation"`
 	AK          *quote.AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
-	EK          *quote.EKSummary    `json:"ek,omitempty" yaml:"ek,omitempty"`
+	EK          *tpmcert.EKSummary  `json:"ek,omitempty" yaml:"ek,omitempty"`
 	Checks      []quote.Check       `json:"checks" yaml:"checks"`
 	Quotes      []quote.QuoteReport `json:"quotes" yaml:"quotes"`
 }

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
 )
 
 // readCertsPath reads the certificates of a PEM/DER file, or of every
@@ -45,7 +45,7 @@ func readCertsPath(path string) ([]*x509.Certificate, error) {
 		if err != nil {
 			return nil, err
 		}
-		certs, err := quote.ParseCertificates(b)
+		certs, err := tpmcert.ParseCertificates(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}

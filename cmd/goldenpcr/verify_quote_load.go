@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/attestation"
 	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // One loader reads every verification, whether its request came from the
@@ -60,7 +63,7 @@ func (s requestSource) paths(ps []string) []string {
 // attestation with its replayed event log, and the policy for either.
 type verification struct {
 	ev     *quote.Evidence
-	bundle *quote.Bundle
+	bundle *attestation.Bundle
 	log    *eventlog.Replay
 	policy *quote.Policy
 }
@@ -115,7 +118,7 @@ func (d verdict) failed() []batchFailedCheck {
 
 // loadRequest validates req and reads every input it names; any failure
 // here is an unreadable input or bad usage (exit code 2).
-func loadRequest(req *quote.Request, src requestSource) (*verification, error) {
+func loadRequest(req *Request, src requestSource) (*verification, error) {
 	if err := req.Validate(src.name); err != nil {
 		return nil, err
 	}
@@ -125,7 +128,7 @@ func loadRequest(req *quote.Request, src requestSource) (*verification, error) {
 		return nil, err
 	}
 	v.policy = p
-	var trusted *quote.PublicKey
+	var trusted *tpmstruct.PublicKey
 	if len(p.TrustedAKs) > 0 {
 		trusted = p.TrustedAKs[0]
 	}
@@ -168,7 +171,7 @@ func loadRequest(req *quote.Request, src requestSource) (*verification, error) {
 
 // loadQuotePolicy reads what the verifier expects: nonce, trusted AK, AK name,
 // certificate roots, expected PCR values, event-log rules and limits.
-func loadQuotePolicy(req *quote.Request, src requestSource) (*quote.Policy, error) {
+func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, error) {
 	p := &quote.Policy{
 		NoNonce:           req.NoNonce,
 		AllowUnrestricted: req.AllowUnrestricted,
@@ -181,6 +184,7 @@ func loadQuotePolicy(req *quote.Request, src requestSource) (*quote.Policy, erro
 		// An attestation ships its log: one without it was stripped. A
 		// single quote comes without one unless the verifier asks.
 		RequireEventLog: req.RequireEventLog || req.Bundle() && !req.AllowMissingEventLog,
+		OptionName:      quoteOptionFlag,
 	}
 	switch {
 	case req.NonceBytes != nil:
@@ -213,14 +217,14 @@ func loadQuotePolicy(req *quote.Request, src requestSource) (*quote.Policy, erro
 		return nil, err
 	}
 	if ak != nil {
-		k, err := quote.ParsePublic(ak)
+		k, err := tpmstruct.ParsePublic(ak)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
 		}
-		p.TrustedAKs = []*quote.PublicKey{k}
+		p.TrustedAKs = []*tpmstruct.PublicKey{k}
 	}
 	if req.AKCert != "" || len(req.AKRoots) > 0 {
-		p.AKCert = &quote.AKCertPolicy{}
+		p.AKCert = &tpmcert.AKCertPolicy{}
 		if p.AKCert.Roots, err = readCertsPaths(src.name("ak_roots"), src.paths(req.AKRoots)); err != nil {
 			return nil, err
 		}
@@ -229,7 +233,7 @@ func loadQuotePolicy(req *quote.Request, src requestSource) (*quote.Policy, erro
 		}
 	}
 	if req.EKCert != "" {
-		p.EK = &quote.EKPolicy{}
+		p.EK = &tpmcert.EKPolicy{}
 		if p.EK.Roots, err = readCertsPaths(src.name("ek_roots"), src.paths(req.EKRoots)); err != nil {
 			return nil, err
 		}
@@ -241,7 +245,7 @@ func loadQuotePolicy(req *quote.Request, src requestSource) (*quote.Policy, erro
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", src.name("ek_pub"), err)
 			}
-			if p.EK.EKPub, err = quote.ParsePublic(b); err != nil {
+			if p.EK.EKPub, err = tpmstruct.ParsePublic(b); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", src.name("ek_pub"), req.EKPub, err)
 			}
 		}
@@ -260,6 +264,19 @@ func loadQuotePolicy(req *quote.Request, src requestSource) (*quote.Policy, erro
 	}
 	return p, nil
 }
+
+// quoteOptionFlags word the verifier's options as goldenpcr's flags, in
+// the reports of single quotes, attestations and batch lines alike.
+var quoteOptionFlags = map[quote.Option]string{
+	quote.OptNonce:             "--nonce or --nonce-file",
+	quote.OptNoNonce:           "--no-nonce",
+	quote.OptAllowUnrestricted: "--allow-unrestricted",
+	quote.OptAKCert:            "--ak-cert, an --ak certificate, or the attestation's ak_cert",
+	quote.OptAKRoots:           "--ak-roots",
+	quote.OptEKRoots:           "--ek-roots",
+}
+
+func quoteOptionFlag(o quote.Option) string { return quoteOptionFlags[o] }
 
 // readAKName reads an expected AK Name: a file holding the binary Name
 // (as tpm2_createak -n writes it) or its hex, or a hex string.
@@ -296,20 +313,20 @@ func readInline(src requestSource, field string, data []byte, path string, max i
 
 // readAKCert reads the AK's certificate: ak_cert, else the trusted AK
 // when it was given as a certificate; nil when neither.
-func readAKCert(req *quote.Request, src requestSource, ak *quote.PublicKey) (*quote.TPMCertificate, error) {
+func readAKCert(req *Request, src requestSource, ak *tpmstruct.PublicKey) (*tpmcert.TPMCertificate, error) {
 	switch {
 	case req.AKCert != "":
 		b, err := readSmall(src.path(req.AKCert), maxKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", src.name("ak_cert"), err)
 		}
-		c, err := quote.ParseTPMCertificate(b)
+		c, err := tpmcert.ParseTPMCertificate(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", src.name("ak_cert"), req.AKCert, err)
 		}
 		return c, nil
 	case ak != nil && ak.Certificate != nil && len(req.AKRoots) > 0:
-		c, err := quote.ParseTPMCertificate(ak.Certificate.Raw)
+		c, err := tpmcert.ParseTPMCertificate(ak.Certificate.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
 		}
@@ -318,7 +335,7 @@ func readAKCert(req *quote.Request, src requestSource, ak *quote.PublicKey) (*qu
 	return nil, nil
 }
 
-func readEKCert(req *quote.Request, src requestSource) (*quote.TPMCertificate, error) {
+func readEKCert(req *Request, src requestSource) (*tpmcert.TPMCertificate, error) {
 	if req.EKCert == "" {
 		return nil, nil
 	}
@@ -326,7 +343,7 @@ func readEKCert(req *quote.Request, src requestSource) (*quote.TPMCertificate, e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src.name("ek_cert"), err)
 	}
-	ek, err := quote.ParseTPMCertificate(b)
+	ek, err := tpmcert.ParseTPMCertificate(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", src.name("ek_cert"), req.EKCert, err)
 	}
@@ -335,7 +352,7 @@ func readEKCert(req *quote.Request, src requestSource) (*quote.TPMCertificate, e
 
 // loadQuoteEvidence reads a single quote: message, signature, PCR values
 // and event log (the AK is the policy's trusted key).
-func loadQuoteEvidence(req *quote.Request, src requestSource) (*quote.Evidence, error) {
+func loadQuoteEvidence(req *Request, src requestSource) (*quote.Evidence, error) {
 	ev := &quote.Evidence{PCRs: pcr.Values(req.PCRValues)}
 	msg, err := readInline(src, "message", req.MessageBytes, req.Message, maxQuoteFile)
 	if err != nil {
@@ -344,7 +361,7 @@ func loadQuoteEvidence(req *quote.Request, src requestSource) (*quote.Evidence, 
 	if req.MessageBytes == nil {
 		msg = maybeHex(msg)
 	}
-	if ev.Attest, err = quote.ParseAttest(msg); err != nil {
+	if ev.Attest, err = tpmstruct.ParseAttest(msg); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", src.name("message"), req.Message, err)
 	}
 	sig, err := readInline(src, "signature", req.SignatureBytes, req.Signature, maxQuoteFile)
@@ -352,12 +369,12 @@ func loadQuoteEvidence(req *quote.Request, src requestSource) (*quote.Evidence, 
 		return nil, err
 	}
 	if req.SigFormat == "plain" {
-		ev.Signature, err = quote.ParsePlainSignature(sig, req.SigAlg)
+		ev.Signature, err = tpmstruct.ParsePlainSignature(sig, req.SigAlg)
 	} else {
 		if req.SignatureBytes == nil {
 			sig = maybeHex(sig)
 		}
-		ev.Signature, err = quote.ParseSignature(sig)
+		ev.Signature, err = tpmstruct.ParseSignature(sig)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", src.name("signature"), req.Signature, err)

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
-	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // A verification's outcome as any mode reports it: the verdict, the failed
@@ -158,7 +158,7 @@ func asPlatformParameters(t *testing.T, args []string) ([]string, bool) {
 	if files["--ak"] == "" || files["-m"] == "" || files["-s"] == "" || files["--pcrs"] == "" {
 		return nil, false
 	}
-	ak, err := quote.ParsePublic(read("--ak"))
+	ak, err := tpmstruct.ParsePublic(read("--ak"))
 	if err != nil || ak.TPM == nil {
 		return nil, false
 	}

@@ -24,8 +24,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/goldenpcr/goldenpcr/attestation"
 	"github.com/goldenpcr/goldenpcr/pcr"
-	"github.com/goldenpcr/goldenpcr/quote"
 )
 
 // This file verifies whole attestations made by go-tpm-tools' client
@@ -407,15 +407,15 @@ func TestAttestationParsersAgree(t *testing.T) {
 // and js (protojson) with the generated code's att.
 func checkBundleAgainstProto(t *testing.T, att *pb.Attestation, bin, js []byte) {
 	t.Helper()
-	fromPB, err := quote.ParseAttestation(bin)
+	fromPB, err := attestation.ParseAttestation(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromJSON, err := quote.ParseAttestationJSON(js)
+	fromJSON, err := attestation.ParseAttestationJSON(js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []*quote.Bundle{fromPB, fromJSON} {
+	for _, b := range []*attestation.Bundle{fromPB, fromJSON} {
 		if !slices.Equal(b.AKPublic, att.AkPub) || !slices.Equal(b.EventLog, att.EventLog) || !slices.Equal(b.AKCert, att.AkCert) ||
 			len(b.IntermediateCerts) != len(att.IntermediateCerts) || !slices.Equal(b.Ignored, []string{"canonical_event_log"}) {
 			t.Errorf("%s: AK, event log, certificates or ignored fields differ (ignored %v)", b.Format, b.Ignored)

@@ -18,7 +18,7 @@ import (
 	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/internal/swtpmtest"
 	"github.com/goldenpcr/goldenpcr/pcr"
-	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // This file verifies quotes made by a real TPM (swtpm) with tpm2-tools,
@@ -341,7 +341,7 @@ func (l *quoteLab) buildCases(t *testing.T) []qcase {
 			add(qcase{family: "flipped message byte (" + ak + ")", name: n, args: l.gArgs(ak, n), cq: l.cqArgs(ak, n)})
 		}
 		// The last byte of clockInfo.clock: only the signature breaks.
-		a, err := quote.ParseAttest(msg)
+		a, err := tpmstruct.ParseAttest(msg)
 		if err != nil {
 			t.Fatal(err)
 		}

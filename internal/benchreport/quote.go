@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
-	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // quoteBench runs issue 3's benchmarks: one-shot verification as a whole
@@ -88,14 +88,14 @@ type benchKey struct {
 
 func newBenchKey(kind string) (*benchKey, error) {
 	k := &benchKey{}
-	p := &quote.TPMTPublic{NameAlg: pcr.SHA256, SchemeHash: pcr.SHA256, Symmetric: quote.SymDef{Alg: 0x0010},
-		Attributes: quote.AttrFixedTPM | quote.AttrFixedParent | quote.AttrSensitiveDataOrigin | quote.AttrUserWithAuth | quote.AttrRestricted | quote.AttrSign}
+	p := &tpmstruct.TPMTPublic{NameAlg: pcr.SHA256, SchemeHash: pcr.SHA256, Symmetric: tpmstruct.SymDef{Alg: 0x0010},
+		Attributes: tpmstruct.AttrFixedTPM | tpmstruct.AttrFixedParent | tpmstruct.AttrSensitiveDataOrigin | tpmstruct.AttrUserWithAuth | tpmstruct.AttrRestricted | tpmstruct.AttrSign}
 	var err error
 	if kind == "rsa" {
 		if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 			return nil, err
 		}
-		p.Type, p.Scheme, p.KeyBits, p.Modulus = quote.KeyRSA, quote.SchemeRSASSA, 2048, k.rsa.N.Bytes()
+		p.Type, p.Scheme, p.KeyBits, p.Modulus = tpmstruct.KeyRSA, tpmstruct.SchemeRSASSA, 2048, k.rsa.N.Bytes()
 	} else {
 		if k.ecc, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 			return nil, err
@@ -104,7 +104,7 @@ func newBenchKey(kind string) (*benchKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Type, p.Scheme, p.Curve, p.KDF = quote.KeyECC, quote.SchemeECDSA, quote.CurveP256, 0x0010
+		p.Type, p.Scheme, p.Curve, p.KDF = tpmstruct.KeyECC, tpmstruct.SchemeECDSA, tpmstruct.CurveP256, 0x0010
 		p.X, p.Y = pt[1:33], pt[33:]
 	}
 	t := p.Marshal()
@@ -120,13 +120,13 @@ func (k *benchKey) sign(msg []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return (&quote.Signature{Scheme: quote.SchemeRSASSA, Hash: pcr.SHA256, RSA: s}).Marshal(), nil
+		return (&tpmstruct.Signature{Scheme: tpmstruct.SchemeRSASSA, Hash: pcr.SHA256, RSA: s}).Marshal(), nil
 	}
 	r, s, err := ecdsa.Sign(rand.Reader, k.ecc, d[:])
 	if err != nil {
 		return nil, err
 	}
-	return (&quote.Signature{Scheme: quote.SchemeECDSA, Hash: pcr.SHA256, R: r.FillBytes(make([]byte, 32)), S: s.FillBytes(make([]byte, 32))}).Marshal(), nil
+	return (&tpmstruct.Signature{Scheme: tpmstruct.SchemeECDSA, Hash: pcr.SHA256, R: r.FillBytes(make([]byte, 32)), S: s.FillBytes(make([]byte, 32))}).Marshal(), nil
 }
 
 // benchQuote is one signed quote of the pool: the line's inputs and the
@@ -135,7 +135,7 @@ type benchQuote struct {
 	key    *benchKey
 	line   []byte
 	digest []byte
-	sig    *quote.Signature
+	sig    *tpmstruct.Signature
 }
 
 // makeQuotes signs n distinct TPMS_ATTEST structures, laid out exactly as
@@ -169,10 +169,10 @@ func makeQuotes(kind string, keys, n int) ([]benchQuote, error) {
 		rand.Read(nonce)
 		name := append([]byte{0x00, 0x0b}, make([]byte, 32)...)
 		rand.Read(name[2:])
-		a := &quote.Attest{Magic: quote.GeneratedValue, Type: quote.AttestQuote, QualifiedSigner: name, ExtraData: nonce,
-			ClockInfo:       quote.ClockInfo{Clock: uint64(1000 + i), ResetCount: 3, RestartCount: 0, Safe: true},
+		a := &tpmstruct.Attest{Magic: tpmstruct.GeneratedValue, Type: tpmstruct.AttestQuote, QualifiedSigner: name, ExtraData: nonce,
+			ClockInfo:       tpmstruct.ClockInfo{Clock: uint64(1000 + i), ResetCount: 3, RestartCount: 0, Safe: true},
 			FirmwareVersion: 0x2019102300163636,
-			Quote:           &quote.QuoteInfo{PCRSelect: []quote.PCRSelection{{Hash: pcr.SHA256, Select: []byte{0xff, 0, 0}}}, PCRDigest: digest}}
+			Quote:           &tpmstruct.QuoteInfo{PCRSelect: []tpmstruct.PCRSelection{{Hash: pcr.SHA256, Select: []byte{0xff, 0, 0}}}, PCRDigest: digest}}
 		msg := a.Marshal()
 		sig, err := k.sign(msg)
 		if err != nil {
@@ -184,7 +184,7 @@ func makeQuotes(kind string, keys, n int) ([]benchQuote, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := quote.ParseSignature(sig)
+		s, err := tpmstruct.ParseSignature(sig)
 		if err != nil {
 			return nil, err
 		}

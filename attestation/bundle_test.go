@@ -1,4 +1,4 @@
-package quote
+package attestation_test
 
 import (
 	"bytes"
@@ -8,7 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/attestation"
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // TestParseAttestationWire: proto3 rules the generated code follows —
@@ -25,22 +29,22 @@ func TestParseAttestationWire(t *testing.T) {
 	var pcrs1, pcrs2 []byte
 	pcrs1 = pcrAppendHash(pcrs1, q.Bank)
 	for _, i := range q.PCRs.Indices(q.Bank) {
-		pcrs2 = pbAppendBytes(pcrs2, 2, mapEntry(uint64(i), q.PCRs[q.Bank][i]))
+		pcrs2 = appendBytes(pcrs2, 2, mapEntry(uint64(i), q.PCRs[q.Bank][i]))
 	}
 	var m []byte
-	m = pbAppendBytes(m, 1, q.Attest.Raw)
-	m = pbAppendBytes(m, 3, pcrs1)
-	m = pbAppendBytes(m, 2, q.Signature.Marshal())
-	m = pbAppendBytes(m, 3, pcrs2)
+	m = appendBytes(m, 1, q.Attest.Raw)
+	m = appendBytes(m, 3, pcrs1)
+	m = appendBytes(m, 2, q.Signature.Marshal())
+	m = appendBytes(m, 3, pcrs2)
 	var in []byte
-	in = pbAppendBytes(in, 1, []byte("garbage, replaced below"))
-	in = pbAppendTag(in, 15, pbVarint)
-	in = pbAppendVarint(in, 1<<40)
+	in = appendBytes(in, 1, []byte("garbage, replaced below"))
+	in = protowire.AppendTag(in, 15, protowire.VarintType)
+	in = protowire.AppendVarint(in, 1<<40)
 	in = append(in, 0x53, 0x08, 0x01, 0x54) // group 10 { field 1 = 1 }
-	in = pbAppendBytes(in, 2, m)
-	in = pbAppendBytes(in, 1, b.AKPublic)
-	in = pbAppendBytes(in, 8, []byte{0x0a, 0x00}) // sev_snp_attestation: noted
-	got, err := ParseAttestation(in)
+	in = appendBytes(in, 2, m)
+	in = appendBytes(in, 1, b.AKPublic)
+	in = appendBytes(in, 8, []byte{0x0a, 0x00}) // sev_snp_attestation: noted
+	got, err := attestation.ParseAttestation(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +52,7 @@ func TestParseAttestationWire(t *testing.T) {
 		got.Quotes[0].PCRs.Len() != q.PCRs.Len() || len(got.Ignored) != 1 || got.Ignored[0] != "sev_snp_attestation" {
 		t.Fatalf("merged parse: %+v", got)
 	}
-	rep := VerifyBundle(got, nil, &Policy{Nonce: fixtureBundleNonce(t), TrustedAKs: []*PublicKey{b.AK}})
+	rep := quote.VerifyBundle(got, nil, &quote.Policy{Nonce: fixtureBundleNonce(t), TrustedAKs: []*tpmstruct.PublicKey{b.AK}})
 	if !rep.Verified {
 		t.Fatalf("not verified: %v", rep.Failed())
 	}
@@ -59,41 +63,41 @@ func TestParseAttestationWire(t *testing.T) {
 		want string
 	}{
 		{"truncated", good[:len(good)-3], "attest.Attestation at byte"},
-		{"wrong wire type", append(pbAppendTag(nil, 2, pbVarint), 1), "field 2 (quotes) has wire type 0, want 2"},
+		{"wrong wire type", append(protowire.AppendTag(nil, 2, protowire.VarintType), 1), "field 2 (quotes) has wire type 0, want 2"},
 		{"field 0", []byte{0x02, 0x00}, "field number 0 is out of range"},
 		{"long varint", append([]byte{0x78}, bytes.Repeat([]byte{0xff}, 11)...), "varint"},
 		{"open group", []byte{0x53, 0x08, 0x01}, "group 10 is not closed"},
 		{"stray end group", []byte{0x54}, "end-group 10 without a start-group"},
-		{"bad PCR index", pbAppendBytes(nil, 2, pbAppendBytes(pbAppendBytes(nil, 1, q.Attest.Raw), 3,
-			pbAppendBytes(pcrAppendHash(nil, pcr.SHA256), 2, mapEntry(24, make([]byte, 32))))), "quotes[0].pcrs: PCR 24 is out of range"},
-		{"bad PCR size", pbAppendBytes(nil, 2, pbAppendBytes(pbAppendBytes(nil, 1, q.Attest.Raw), 3,
-			pbAppendBytes(pcrAppendHash(nil, pcr.SHA1), 2, mapEntry(0, make([]byte, 32))))), "sha1 PCR 0 is 32 bytes, want 20"},
-		{"no quote", pbAppendBytes(nil, 2, nil), "quotes[0]: no quote (TPMS_ATTEST)"},
-		{"bad AK", pbAppendBytes(nil, 1, []byte{1, 2, 3}), "ak_pub: TPMT_PUBLIC"},
+		{"bad PCR index", appendBytes(nil, 2, appendBytes(appendBytes(nil, 1, q.Attest.Raw), 3,
+			appendBytes(pcrAppendHash(nil, pcr.SHA256), 2, mapEntry(24, make([]byte, 32))))), "quotes[0].pcrs: PCR 24 is out of range"},
+		{"bad PCR size", appendBytes(nil, 2, appendBytes(appendBytes(nil, 1, q.Attest.Raw), 3,
+			appendBytes(pcrAppendHash(nil, pcr.SHA1), 2, mapEntry(0, make([]byte, 32))))), "sha1 PCR 0 is 32 bytes, want 20"},
+		{"no quote", appendBytes(nil, 2, nil), "quotes[0]: no quote (TPMS_ATTEST)"},
+		{"bad AK", appendBytes(nil, 1, []byte{1, 2, 3}), "ak_pub: TPMT_PUBLIC"},
 	} {
-		_, err := ParseAttestation(c.data)
+		_, err := attestation.ParseAttestation(c.data)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 		if c.name == "truncated" {
-			var pe *ParseError
+			var pe *tpmstruct.ParseError
 			if !errors.As(err, &pe) {
-				t.Errorf("truncated: %T is no *ParseError", err)
+				t.Errorf("truncated: %T is no *tpmstruct.ParseError", err)
 			}
 		}
 	}
 }
 
 func pcrAppendHash(b []byte, a pcr.Alg) []byte {
-	b = pbAppendTag(b, 1, pbVarint)
-	return pbAppendVarint(b, uint64(a))
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(a))
 }
 
 func mapEntry(k uint64, v []byte) []byte {
 	var e []byte
-	e = pbAppendTag(e, 1, pbVarint)
-	e = pbAppendVarint(e, k)
-	return pbAppendBytes(e, 2, v)
+	e = protowire.AppendTag(e, 1, protowire.VarintType)
+	e = protowire.AppendVarint(e, k)
+	return appendBytes(e, 2, v)
 }
 
 // TestParseAttestationJSONForms: protojson's accepted spellings.
@@ -107,11 +111,11 @@ func TestParseAttestationJSONForms(t *testing.T) {
 	doc := fmt.Sprintf(`{"ak_pub": %q, "quotes": [{"quote": %q, "rawSig": %q, "pcrs": {"hash": %d, "pcrs": {%s}}}], "eventLog": null, "canonicalEventLog": ""}`,
 		base64.StdEncoding.EncodeToString(b.AKPublic), base64.RawStdEncoding.EncodeToString(q.Attest.Raw),
 		base64.URLEncoding.EncodeToString(q.Signature.Marshal()), uint16(q.Bank), strings.Join(pcrs, ", "))
-	got, err := ParseAttestationJSON([]byte(doc))
+	got, err := attestation.ParseAttestationJSON([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !VerifyBundle(got, nil, &Policy{Nonce: fixtureBundleNonce(t), TrustedAKs: []*PublicKey{b.AK}}).Verified || len(got.Ignored) != 1 {
+	if !quote.VerifyBundle(got, nil, &quote.Policy{Nonce: fixtureBundleNonce(t), TrustedAKs: []*tpmstruct.PublicKey{b.AK}}).Verified || len(got.Ignored) != 1 {
 		t.Fatalf("%+v", got)
 	}
 	for _, c := range []struct{ doc, want string }{
@@ -120,7 +124,7 @@ func TestParseAttestationJSONForms(t *testing.T) {
 		{`{"quotes": [{"quote": "AA==", "pcrs": {"pcrs": {"x": ""}}}]}`, `key "x" is not a uint32`},
 		{`{"TPMVersion": 2}`, `unknown field "TPMVersion"`},
 	} {
-		if _, err := ParseAttestationJSON([]byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := attestation.ParseAttestationJSON([]byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.doc, err, c.want)
 		}
 	}
@@ -134,7 +138,7 @@ func TestParsePlatformParametersErrors(t *testing.T) {
 		{`{"TPMVersion": 2, "Public": "AAEACw==", "Quotes": []}`, "PlatformParameters.Public"},
 		{`[1]`, "PlatformParameters: json: cannot unmarshal array"},
 	} {
-		if _, err := ParsePlatformParameters([]byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := attestation.ParsePlatformParameters([]byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.doc, err, c.want)
 		}
 	}

@@ -1,4 +1,10 @@
-package quote
+// Package strictjson reads JSON objects strictly where encoding/json is
+// lenient: a key given twice is an error, not "the last one wins". The
+// batch lines of goldenpcr's CLI and the attestation documents of package
+// attestation are read through it, because a forged value put first and a
+// genuine one last (or the reverse) must not depend on which a reader
+// keeps.
+package strictjson
 
 import (
 	"bytes"
@@ -9,12 +15,12 @@ import (
 	"strings"
 )
 
-// jsonMembers calls fn for every member of the JSON object data, in order.
+// Members calls fn for every member of the JSON object data, in order.
 // A key given twice is an error: encoding/json would silently keep the
 // last value (matching struct fields case-insensitively, so fold says
 // whether keys differing only in case count as the same), and an attacker
 // could put a forged value first and hope a reader takes it.
-func jsonMembers(data []byte, fold bool, fn func(key string, v json.RawMessage) error) error {
+func Members(data []byte, fold bool, fn func(key string, v json.RawMessage) error) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return errors.New("not a JSON object")
@@ -46,10 +52,10 @@ func jsonMembers(data []byte, fold bool, fn func(key string, v json.RawMessage) 
 	return err
 }
 
-// noDuplicateKeys checks that no object anywhere in data gives a key twice
+// NoDuplicateKeys checks that no object anywhere in data gives a key twice
 // (compared case-insensitively, as encoding/json matches struct fields),
 // for documents decoded straight into structs.
-func noDuplicateKeys(data []byte) error {
+func NoDuplicateKeys(data []byte) error {
 	type frame struct {
 		obj, wantKey bool
 		keys         map[string]bool

@@ -1,4 +1,4 @@
-package quote
+package tpmstruct
 
 import (
 	"encoding/asn1"
@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/internal/tpmwire"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -23,12 +24,6 @@ const (
 	SchemeECDAA     SigScheme = 0x001A
 	SchemeSM2       SigScheme = 0x001B
 	SchemeECSchnorr SigScheme = 0x001C
-)
-
-// Buffer limits of the signature fields.
-const (
-	maxRSABytes = 512 // TPM2B_PUBLIC_KEY_RSA: 4096-bit keys
-	maxECCBytes = 66  // TPM2B_ECC_PARAMETER: P-521
 )
 
 var schemeNames = map[SigScheme]string{
@@ -70,60 +65,60 @@ type Signature struct {
 // ParseSignature reads a TPMT_SIGNATURE, as tpm2_quote -s writes by
 // default (-f tss) and as GyroidOS tpm2d sends it.
 func ParseSignature(data []byte) (*Signature, error) {
-	r := newReader(data, 0, "TPMT_SIGNATURE")
+	r, _ := newReader(data, 0, "TPMT_SIGNATURE")
 	s := &Signature{}
-	algAt := r.pos()
-	s.Scheme = SigScheme(r.u16("sigAlg"))
-	if r.err != nil {
-		return nil, r.err
+	algAt := r.Pos()
+	s.Scheme = SigScheme(r.U16("sigAlg"))
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	switch {
 	case s.Scheme == SchemeNull:
 	case s.Scheme == SchemeRSASSA || s.Scheme == SchemeRSAPSS:
-		r.st = "TPMS_SIGNATURE_RSA"
-		s.Hash = pcr.Alg(r.u16("hash"))
-		s.RSA = r.tpm2b(maxRSABytes, "sig")
+		r.Struct = "TPMS_SIGNATURE_RSA"
+		s.Hash = pcr.Alg(r.U16("hash"))
+		s.RSA = r.TPM2B(maxRSABytes, "sig")
 	case s.Scheme.isECC():
-		r.st = "TPMS_SIGNATURE_ECC"
-		s.Hash = pcr.Alg(r.u16("hash"))
-		s.R = r.tpm2b(maxECCBytes, "signatureR")
-		s.S = r.tpm2b(maxECCBytes, "signatureS")
+		r.Struct = "TPMS_SIGNATURE_ECC"
+		s.Hash = pcr.Alg(r.U16("hash"))
+		s.R = r.TPM2B(maxECCBytes, "signatureR")
+		s.S = r.TPM2B(maxECCBytes, "signatureS")
 	case s.Scheme == SchemeHMAC:
-		r.st = "TPMT_HA"
-		hashAt := r.pos()
-		s.Hash = pcr.Alg(r.u16("hashAlg"))
-		if r.err == nil && !s.Hash.Valid() {
-			r.failAt(hashAt, "hashAlg 0x%04x: unknown, so the digest size is unknown", uint16(s.Hash))
+		r.Struct = "TPMT_HA"
+		hashAt := r.Pos()
+		s.Hash = pcr.Alg(r.U16("hashAlg"))
+		if r.Err() == nil && !s.Hash.Valid() {
+			r.Failf(hashAt, "hashAlg 0x%04x: unknown, so the digest size is unknown", uint16(s.Hash))
 		}
-		s.HMAC = r.bytes(s.Hash.Size(), "digest")
+		s.HMAC = r.Bytes(s.Hash.Size(), "digest")
 	default:
-		r.failAt(algAt, "sigAlg 0x%04x is not a signature scheme (known: rsassa 0x0014, rsapss 0x0016, ecdsa 0x0018, ecdaa, sm2, ecschnorr, hmac, null)", uint16(s.Scheme))
+		r.Failf(algAt, "sigAlg 0x%04x is not a signature scheme (known: rsassa 0x0014, rsapss 0x0016, ecdsa 0x0018, ecdaa, sm2, ecschnorr, hmac, null)", uint16(s.Scheme))
 	}
-	r.st = "TPMT_SIGNATURE"
-	r.end()
-	if r.err != nil {
-		return nil, r.err
+	r.Struct = "TPMT_SIGNATURE"
+	r.End()
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	return s, nil
 }
 
 // Marshal returns the TPMT_SIGNATURE wire encoding.
 func (s *Signature) Marshal() []byte {
-	var w writer
-	w.u16(uint16(s.Scheme))
+	var w tpmwire.Writer
+	w.U16(uint16(s.Scheme))
 	switch {
 	case s.Scheme == SchemeRSASSA || s.Scheme == SchemeRSAPSS:
-		w.u16(uint16(s.Hash))
-		w.tpm2b(s.RSA)
+		w.U16(uint16(s.Hash))
+		w.TPM2B(s.RSA)
 	case s.Scheme.isECC():
-		w.u16(uint16(s.Hash))
-		w.tpm2b(s.R)
-		w.tpm2b(s.S)
+		w.U16(uint16(s.Hash))
+		w.TPM2B(s.R)
+		w.TPM2B(s.S)
 	case s.Scheme == SchemeHMAC:
-		w.u16(uint16(s.Hash))
-		w.raw(s.HMAC)
+		w.U16(uint16(s.Hash))
+		w.Raw(s.HMAC)
 	}
-	return w.b
+	return w.B
 }
 
 // ParseSigAlg reads a plain signature's algorithm as "SCHEME-HASH":

@@ -1,4 +1,4 @@
-package quote
+package tpmstruct
 
 import (
 	"bytes"
@@ -16,14 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goldenpcr/goldenpcr/internal/testfixtures"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
 func TestParseAttestGenuine(t *testing.T) {
-	nonce := fixtureNonce(t)
-	for _, g := range genuine {
-		t.Run(g.name, func(t *testing.T) {
-			raw := readFile(t, quoteDir, g.name+".msg")
+	nonce := testfixtures.Nonce(t)
+	for _, g := range testfixtures.Genuine {
+		t.Run(g.Name, func(t *testing.T) {
+			raw := testfixtures.Read(t, testfixtures.QuoteDir, g.Name+".msg")
 			// tpm2_quote -m writes a bare TPMS_ATTEST: the magic comes first.
 			if binary.BigEndian.Uint32(raw) != GeneratedValue {
 				t.Fatalf("tpm2_quote -m output starts %x, want the bare TPMS_ATTEST magic", raw[:4])
@@ -59,7 +60,7 @@ func TestParseAttestGenuine(t *testing.T) {
 }
 
 func TestParseAttestErrors(t *testing.T) {
-	raw := readFile(t, quoteDir, "rsa-quote.msg")
+	raw := testfixtures.Read(t, testfixtures.QuoteDir, "rsa-quote.msg")
 	// Every truncation fails with a ParseError inside the input.
 	for n := 0; n < len(raw); n++ {
 		_, err := ParseAttest(raw[:n])
@@ -136,7 +137,7 @@ func TestParseSignatureGenuine(t *testing.T) {
 		{"rsapss-quote.sig", SchemeRSAPSS, 256},
 		{"ecc-quote.sig", SchemeECDSA, 32},
 	} {
-		raw := readFile(t, quoteDir, c.file)
+		raw := testfixtures.Read(t, testfixtures.QuoteDir, c.file)
 		s, err := ParseSignature(raw)
 		if err != nil {
 			t.Fatalf("%s: %v", c.file, err)
@@ -169,7 +170,7 @@ func TestParseSignatureGenuine(t *testing.T) {
 }
 
 func TestParsePlainSignature(t *testing.T) {
-	der := readFile(t, quoteDir, "ecc-plain.sig")
+	der := testfixtures.Read(t, testfixtures.QuoteDir, "ecc-plain.sig")
 	s, err := ParsePlainSignature(der, "ecdsa-sha256")
 	if err != nil || s.Scheme != SchemeECDSA || s.Hash != pcr.SHA256 || !s.Plain {
 		t.Fatalf("%v, %v", s, err)
@@ -181,7 +182,7 @@ func TestParsePlainSignature(t *testing.T) {
 	if err != nil || new(big.Int).SetBytes(r.R).Cmp(new(big.Int).SetBytes(s.R)) != 0 || new(big.Int).SetBytes(r.S).Cmp(new(big.Int).SetBytes(s.S)) != 0 {
 		t.Errorf("raw r||s: %v, %v", r, err)
 	}
-	rs, err := ParsePlainSignature(readFile(t, quoteDir, "rsa-plain.sig"), "rsassa-sha256")
+	rs, err := ParsePlainSignature(testfixtures.Read(t, testfixtures.QuoteDir, "rsa-plain.sig"), "rsassa-sha256")
 	if err != nil || len(rs.RSA) != 256 {
 		t.Errorf("rsa: %v, %v", rs, err)
 	}
@@ -205,7 +206,7 @@ func TestParsePlainSignature(t *testing.T) {
 func TestParsePublicFormats(t *testing.T) {
 	for _, name := range []string{"rsa", "ecc", "rsapss"} {
 		t.Run(name, func(t *testing.T) {
-			raw := readFile(t, quoteDir, name+"-ak.pub")
+			raw := testfixtures.Read(t, testfixtures.QuoteDir, name+"-ak.pub")
 			tpm, err := ParsePublic(raw)
 			if err != nil {
 				t.Fatal(err)
@@ -223,15 +224,15 @@ func TestParsePublicFormats(t *testing.T) {
 			}
 			// The Name is what tpm2_createak -n wrote.
 			n, err := p.Name()
-			if err != nil || !bytes.Equal(n, readFile(t, quoteDir, name+"-ak.name")) {
-				t.Errorf("Name %x, %v; tpm2_createak wrote %x", n, err, readFile(t, quoteDir, name+"-ak.name"))
+			if err != nil || !bytes.Equal(n, testfixtures.Read(t, testfixtures.QuoteDir, name+"-ak.name")) {
+				t.Errorf("Name %x, %v; tpm2_createak wrote %x", n, err, testfixtures.Read(t, testfixtures.QuoteDir, name+"-ak.name"))
 			}
 			// Bare TPMT_PUBLIC.
 			bare, err := ParsePublic(raw[2:])
 			if err != nil || bare.Format != "TPMT_PUBLIC" {
 				t.Fatalf("bare: %v, %v", bare, err)
 			}
-			pemKey, err := ParsePublic(readFile(t, quoteDir, name+"-ak.pem"))
+			pemKey, err := ParsePublic(testfixtures.Read(t, testfixtures.QuoteDir, name+"-ak.pem"))
 			if err != nil || pemKey.Format != "PEM PUBLIC KEY" || pemKey.TPM != nil {
 				t.Fatalf("pem: %v, %v", pemKey, err)
 			}
@@ -240,7 +241,7 @@ func TestParsePublicFormats(t *testing.T) {
 			}
 			// DER SubjectPublicKeyInfo, and an X.509 certificate for the key
 			// issued by a throw-away CA, in DER and PEM.
-			spki, _ := pem.Decode(readFile(t, quoteDir, name+"-ak.pem"))
+			spki, _ := pem.Decode(testfixtures.Read(t, testfixtures.QuoteDir, name+"-ak.pem"))
 			der, err := ParsePublic(spki.Bytes)
 			if err != nil || der.Format != "DER SubjectPublicKeyInfo" || !sameKey(der.Key, tpm.Key) {
 				t.Errorf("DER: %v, %v", der, err)
@@ -254,7 +255,7 @@ func TestParsePublicFormats(t *testing.T) {
 			}
 		})
 	}
-	u, err := ParsePublic(readFile(t, quoteDir, "unrestricted-key.pub"))
+	u, err := ParsePublic(testfixtures.Read(t, testfixtures.QuoteDir, "unrestricted-key.pub"))
 	if err != nil || u.TPM.Attributes&AttrRestricted != 0 || u.TPM.Attributes&(AttrSign|AttrDecrypt) != AttrSign|AttrDecrypt || u.TPM.Scheme != SchemeNull {
 		t.Errorf("unrestricted key: %+v, %v", u, err)
 	}
@@ -264,7 +265,7 @@ func TestParsePublicFormats(t *testing.T) {
 }
 
 func TestParsePublicErrors(t *testing.T) {
-	raw := readFile(t, quoteDir, "ecc-ak.pub")
+	raw := testfixtures.Read(t, testfixtures.QuoteDir, "ecc-ak.pub")
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -281,7 +282,7 @@ func TestParsePublicErrors(t *testing.T) {
 		}
 	}
 	// keyBits must match the modulus.
-	rsaRaw := readFile(t, quoteDir, "rsa-ak.pub")
+	rsaRaw := testfixtures.Read(t, testfixtures.QuoteDir, "rsa-ak.pub")
 	_, err := ParseTPM2BPublic(patch(rsaRaw, 18, 0x04, 0x00))
 	var pe *ParseError
 	if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "keyBits says 1024 bits") {

@@ -1,4 +1,4 @@
-package quote
+package main
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/internal/strictjson"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -302,7 +303,7 @@ func decodeBatchLineJSON(line []byte, req *Request) error {
 // its check off as the field's absence does, where a script with an unset
 // variable meant to set it.
 func rejectEmptyValues(line []byte) error {
-	err := jsonMembers(line, true, func(key string, v json.RawMessage) error {
+	err := strictjson.Members(line, true, func(key string, v json.RawMessage) error {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, v); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package quote
+package tpmcert_test
 
 import (
 	"crypto/ecdsa"
@@ -12,15 +12,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goldenpcr/goldenpcr/quote"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // tcgSAN builds the TCG subjectAltName value: a directoryName with
 // tpmManufacturer, tpmModel and tpmVersion, one RDN each.
 func tcgSAN(t *testing.T) []byte {
 	name := pkix.RDNSequence{
-		{{Type: oidTPMManufacturer, Value: "id:49465800"}},
-		{{Type: oidTPMModel, Value: "SLB9670"}},
-		{{Type: oidTPMVersion, Value: "id:0007003D"}},
+		{{Type: asn1.ObjectIdentifier{2, 23, 133, 2, 1}, Value: "id:49465800"}},
+		{{Type: asn1.ObjectIdentifier{2, 23, 133, 2, 2}, Value: "SLB9670"}},
+		{{Type: asn1.ObjectIdentifier{2, 23, 133, 2, 3}, Value: "id:0007003D"}},
 	}
 	inner, err := asn1.Marshal(name)
 	if err != nil {
@@ -53,7 +57,7 @@ func ekChain(t *testing.T, ekus []asn1.ObjectIdentifier, extra []pkix.Extension)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exts := []pkix.Extension{{Id: oidSubjectAltName, Critical: true, Value: tcgSAN(t)}}
+	exts := []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Critical: true, Value: tcgSAN(t)}}
 	if ekus != nil {
 		v, _ := asn1.Marshal(ekus)
 		exts = append(exts, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Value: v})
@@ -68,7 +72,7 @@ func ekChain(t *testing.T, ekus []asn1.ObjectIdentifier, extra []pkix.Extension)
 }
 
 func TestVerifyEKExtensions(t *testing.T) {
-	tcgEKU := []asn1.ObjectIdentifier{oidEKCertificateEKU}
+	tcgEKU := []asn1.ObjectIdentifier{asn1.ObjectIdentifier{2, 23, 133, 8, 1}}
 	for _, c := range []struct {
 		name   string
 		ekus   []asn1.ObjectIdentifier
@@ -83,15 +87,15 @@ func TestVerifyEKExtensions(t *testing.T) {
 			false, "critical extensions goldenpcr does not handle: 1.2.3.4"},
 	} {
 		root, der, key := ekChain(t, c.ekus, c.extra)
-		ek, err := ParseTPMCertificate(der)
+		ek, err := tpmcert.ParseTPMCertificate(der)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		if ek.ManufacturerName() != "Infineon" || !ek.SANCritical {
 			t.Errorf("%s: manufacturer %q (%s), critical %v", c.name, ek.Manufacturer, ek.ManufacturerName(), ek.SANCritical)
 		}
-		pub := &PublicKey{Format: "test", Key: &key.PublicKey}
-		_, checks := VerifyEK(ek, &EKPolicy{Roots: []*x509.Certificate{root}, EKPub: pub})
+		pub := &tpmstruct.PublicKey{Format: "test", Key: &key.PublicKey}
+		_, checks := quote.VerifyEK(ek, &tpmcert.EKPolicy{Roots: []*x509.Certificate{root}, EKPub: pub}, nil)
 		chain := checks[0]
 		if chain.Passed != c.pass || !strings.Contains(chain.Reason, c.reason) {
 			t.Errorf("%s: %+v, want passed %v saying %q", c.name, chain, c.pass, c.reason)
@@ -118,7 +122,7 @@ func TestEKOAEPKey(t *testing.T) {
 	}
 	mod := append([]byte{}, der...)
 	mod[i+j+len(rsaOID)-1] = 0x07
-	ek, err := ParseTPMCertificate(mod)
+	ek, err := tpmcert.ParseTPMCertificate(mod)
 	if err != nil {
 		t.Fatal(err)
 	}

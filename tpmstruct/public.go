@@ -1,4 +1,4 @@
-package quote
+package tpmstruct
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/internal/tpmwire"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -195,103 +196,103 @@ func ParseTPM2BPublic(data []byte) (*TPMTPublic, error) {
 func ParseTPMTPublic(data []byte) (*TPMTPublic, error) { return parseTPMTPublic(data, 0) }
 
 func parseTPMTPublic(data []byte, base int) (*TPMTPublic, error) {
-	r := newReader(data, base, "TPMT_PUBLIC")
-	p := &TPMTPublic{Raw: r.data[:len(r.data):len(r.data)]}
-	typeAt := r.pos()
-	p.Type = KeyType(r.u16("type"))
-	p.NameAlg = pcr.Alg(r.u16("nameAlg"))
-	p.Attributes = ObjectAttributes(r.u32("objectAttributes"))
-	p.AuthPolicy = r.tpm2b(maxDigest, "authPolicy")
-	if r.err != nil {
-		return nil, r.err
+	r, raw := newReader(data, base, "TPMT_PUBLIC")
+	p := &TPMTPublic{Raw: raw}
+	typeAt := r.Pos()
+	p.Type = KeyType(r.U16("type"))
+	p.NameAlg = pcr.Alg(r.U16("nameAlg"))
+	p.Attributes = ObjectAttributes(r.U32("objectAttributes"))
+	p.AuthPolicy = r.TPM2B(maxDigest, "authPolicy")
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	if p.Type != KeyRSA && p.Type != KeyECC {
 		return nil, &ParseError{Struct: "TPMT_PUBLIC", Offset: typeAt,
 			Msg: fmt.Sprintf("type 0x%04x (%s) is not an asymmetric key: an attestation key is rsa (0x0001) or ecc (0x0023)", uint16(p.Type), p.Type)}
 	}
-	r.st = "TPMT_SYM_DEF_OBJECT"
-	p.Symmetric.Alg = r.u16("algorithm")
+	r.Struct = "TPMT_SYM_DEF_OBJECT"
+	p.Symmetric.Alg = r.U16("algorithm")
 	if p.Symmetric.Alg != algNull {
-		p.Symmetric.KeyBits = r.u16("keyBits")
-		p.Symmetric.Mode = r.u16("mode")
+		p.Symmetric.KeyBits = r.U16("keyBits")
+		p.Symmetric.Mode = r.U16("mode")
 	}
 	if p.Type == KeyRSA {
-		r.st = "TPMS_RSA_PARMS"
-		p.Scheme = SigScheme(r.u16("scheme.scheme"))
+		r.Struct = "TPMS_RSA_PARMS"
+		p.Scheme = SigScheme(r.U16("scheme.scheme"))
 		// RSAES (0x0015) has no details; every other non-null scheme a hash.
 		if p.Scheme != SchemeNull && p.Scheme != 0x0015 {
-			p.SchemeHash = pcr.Alg(r.u16("scheme.details.hashAlg"))
+			p.SchemeHash = pcr.Alg(r.U16("scheme.details.hashAlg"))
 		}
-		p.KeyBits = r.u16("keyBits")
-		p.Exponent = r.u32("exponent")
-		r.st = "TPMT_PUBLIC"
-		modAt := r.pos()
-		p.Modulus = r.tpm2b(maxRSABytes, "unique.rsa")
-		if r.err == nil && len(p.Modulus)*8 != int(p.KeyBits) {
-			r.failAt(modAt, "unique.rsa is %d bytes, keyBits says %d bits", len(p.Modulus), p.KeyBits)
+		p.KeyBits = r.U16("keyBits")
+		p.Exponent = r.U32("exponent")
+		r.Struct = "TPMT_PUBLIC"
+		modAt := r.Pos()
+		p.Modulus = r.TPM2B(maxRSABytes, "unique.rsa")
+		if r.Err() == nil && len(p.Modulus)*8 != int(p.KeyBits) {
+			r.Failf(modAt, "unique.rsa is %d bytes, keyBits says %d bits", len(p.Modulus), p.KeyBits)
 		}
 	} else {
-		r.st = "TPMS_ECC_PARMS"
-		p.Scheme = SigScheme(r.u16("scheme.scheme"))
+		r.Struct = "TPMS_ECC_PARMS"
+		p.Scheme = SigScheme(r.U16("scheme.scheme"))
 		if p.Scheme != SchemeNull {
-			p.SchemeHash = pcr.Alg(r.u16("scheme.details.hashAlg"))
+			p.SchemeHash = pcr.Alg(r.U16("scheme.details.hashAlg"))
 			if p.Scheme == SchemeECDAA {
-				p.SchemeCount = r.u16("scheme.details.count")
+				p.SchemeCount = r.U16("scheme.details.count")
 			}
 		}
-		p.Curve = Curve(r.u16("curveID"))
-		p.KDF = r.u16("kdf.scheme")
+		p.Curve = Curve(r.U16("curveID"))
+		p.KDF = r.U16("kdf.scheme")
 		if p.KDF != algNull {
-			p.KDFHash = pcr.Alg(r.u16("kdf.details.hashAlg"))
+			p.KDFHash = pcr.Alg(r.U16("kdf.details.hashAlg"))
 		}
-		r.st = "TPMS_ECC_POINT"
-		p.X = r.tpm2b(maxECCBytes, "x")
-		p.Y = r.tpm2b(maxECCBytes, "y")
-		r.st = "TPMT_PUBLIC"
+		r.Struct = "TPMS_ECC_POINT"
+		p.X = r.TPM2B(maxECCBytes, "x")
+		p.Y = r.TPM2B(maxECCBytes, "y")
+		r.Struct = "TPMT_PUBLIC"
 	}
-	r.end()
-	if r.err != nil {
-		return nil, r.err
+	r.End()
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	return p, nil
 }
 
 // Marshal returns the TPMT_PUBLIC wire encoding.
 func (p *TPMTPublic) Marshal() []byte {
-	var w writer
-	w.u16(uint16(p.Type))
-	w.u16(uint16(p.NameAlg))
-	w.u32(uint32(p.Attributes))
-	w.tpm2b(p.AuthPolicy)
-	w.u16(p.Symmetric.Alg)
+	var w tpmwire.Writer
+	w.U16(uint16(p.Type))
+	w.U16(uint16(p.NameAlg))
+	w.U32(uint32(p.Attributes))
+	w.TPM2B(p.AuthPolicy)
+	w.U16(p.Symmetric.Alg)
 	if p.Symmetric.Alg != algNull {
-		w.u16(p.Symmetric.KeyBits)
-		w.u16(p.Symmetric.Mode)
+		w.U16(p.Symmetric.KeyBits)
+		w.U16(p.Symmetric.Mode)
 	}
-	w.u16(uint16(p.Scheme))
+	w.U16(uint16(p.Scheme))
 	if p.Type == KeyRSA {
 		if p.Scheme != SchemeNull && p.Scheme != 0x0015 {
-			w.u16(uint16(p.SchemeHash))
+			w.U16(uint16(p.SchemeHash))
 		}
-		w.u16(p.KeyBits)
-		w.u32(p.Exponent)
-		w.tpm2b(p.Modulus)
-		return w.b
+		w.U16(p.KeyBits)
+		w.U32(p.Exponent)
+		w.TPM2B(p.Modulus)
+		return w.B
 	}
 	if p.Scheme != SchemeNull {
-		w.u16(uint16(p.SchemeHash))
+		w.U16(uint16(p.SchemeHash))
 		if p.Scheme == SchemeECDAA {
-			w.u16(p.SchemeCount)
+			w.U16(p.SchemeCount)
 		}
 	}
-	w.u16(uint16(p.Curve))
-	w.u16(p.KDF)
+	w.U16(uint16(p.Curve))
+	w.U16(p.KDF)
 	if p.KDF != algNull {
-		w.u16(uint16(p.KDFHash))
+		w.U16(uint16(p.KDFHash))
 	}
-	w.tpm2b(p.X)
-	w.tpm2b(p.Y)
-	return w.b
+	w.TPM2B(p.X)
+	w.TPM2B(p.Y)
+	return w.B
 }
 
 // Name returns the TPM Name of the key: nameAlg (2 bytes) followed by
@@ -365,7 +366,7 @@ func ParsePublic(data []byte) (*PublicKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		return fromTPM(p, "TPM2B_PUBLIC")
+		return FromTPM(p, "TPM2B_PUBLIC")
 	}
 	if len(data) > 0 && data[0] == 0x30 {
 		return parseDERPublic(data, "DER")
@@ -374,10 +375,12 @@ func ParsePublic(data []byte) (*PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not PEM, DER or TPM2B_PUBLIC, and as a TPMT_PUBLIC: %w", err)
 	}
-	return fromTPM(p, "TPMT_PUBLIC")
+	return FromTPM(p, "TPMT_PUBLIC")
 }
 
-func fromTPM(p *TPMTPublic, format string) (*PublicKey, error) {
+// FromTPM makes the attestation key of a parsed TPM public area; format
+// names the input ("TPM2B_PUBLIC", "TPMT_PUBLIC").
+func FromTPM(p *TPMTPublic, format string) (*PublicKey, error) {
 	k, err := p.CryptoKey()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", format, err)

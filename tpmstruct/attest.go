@@ -1,9 +1,10 @@
-package quote
+package tpmstruct
 
 import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/goldenpcr/goldenpcr/internal/tpmwire"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -27,16 +28,8 @@ const (
 	AttestNVDigest     AttestType = 0x801C
 )
 
-// Size limits from the TPM 2.0 specification and the TSS headers.
-const (
-	maxSizeofSelect     = 4  // TPM2_PCR_SELECT_MAX
-	maxSelections       = 16 // TPM2_NUM_PCR_BANKS
-	maxDigest           = 64 // sizeof(TPMU_HA)
-	maxHA               = 2 + maxDigest
-	maxName             = maxHA // sizeof(TPMU_NAME)
-	maxData             = maxHA // TPM2B_DATA holds a TPMT_HA
-	attestHeaderMinSize = 4 + 2
-)
+// attestHeaderMinSize is the magic and type of a TPMS_ATTEST.
+const attestHeaderMinSize = 4 + 2
 
 func (t AttestType) String() string {
 	names := map[AttestType]string{
@@ -117,72 +110,52 @@ func ParseAttest(data []byte) (*Attest, error) {
 }
 
 func parseTPMSAttest(data []byte, base int) (*Attest, error) {
-	r := newReader(data, base, "TPMS_ATTEST")
-	a := &Attest{Raw: r.data[:len(r.data):len(r.data)]}
-	a.Magic = r.u32("magic")
-	a.Type = AttestType(r.u16("type"))
-	a.QualifiedSigner = r.tpm2b(maxName, "qualifiedSigner")
-	a.ExtraData = r.tpm2b(maxData, "extraData")
-	a.ClockInfo.Clock = r.u64("clockInfo.clock")
-	a.ClockInfo.ResetCount = r.u32("clockInfo.resetCount")
-	a.ClockInfo.RestartCount = r.u32("clockInfo.restartCount")
-	safeAt := r.pos()
-	safe := r.u8("clockInfo.safe")
-	if r.err == nil && safe > 1 {
-		r.failAt(safeAt, "clockInfo.safe is %d, want 0 (NO) or 1 (YES)", safe)
+	r, raw := newReader(data, base, "TPMS_ATTEST")
+	a := &Attest{Raw: raw}
+	a.Magic = r.U32("magic")
+	a.Type = AttestType(r.U16("type"))
+	a.QualifiedSigner = r.TPM2B(maxName, "qualifiedSigner")
+	a.ExtraData = r.TPM2B(maxData, "extraData")
+	a.ClockInfo.Clock = r.U64("clockInfo.clock")
+	a.ClockInfo.ResetCount = r.U32("clockInfo.resetCount")
+	a.ClockInfo.RestartCount = r.U32("clockInfo.restartCount")
+	safeAt := r.Pos()
+	safe := r.U8("clockInfo.safe")
+	if r.Err() == nil && safe > 1 {
+		r.Failf(safeAt, "clockInfo.safe is %d, want 0 (NO) or 1 (YES)", safe)
 	}
 	a.ClockInfo.Safe = safe == 1
-	a.FirmwareVersion = r.u64("firmwareVersion")
-	if r.err != nil {
-		return nil, r.err
+	a.FirmwareVersion = r.U64("firmwareVersion")
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	if a.Type != AttestQuote {
-		a.Attested = r.bytes(len(data)-r.off, "attested")
-		return a, r.err
+		a.Attested = r.Bytes(r.Left(), "attested")
+		return a, r.Err()
 	}
-	r.st = "TPMS_QUOTE_INFO"
+	r.Struct = "TPMS_QUOTE_INFO"
 	q := &QuoteInfo{}
 	q.PCRSelect = readPCRSelection(r)
-	q.PCRDigest = r.tpm2b(maxDigest, "pcrDigest")
-	r.st = "TPMS_ATTEST"
-	r.end()
-	if r.err != nil {
-		return nil, r.err
+	q.PCRDigest = r.TPM2B(maxDigest, "pcrDigest")
+	r.Struct = "TPMS_ATTEST"
+	r.End()
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	a.Quote = q
 	return a, nil
 }
 
 // readPCRSelection reads a TPML_PCR_SELECTION.
-func readPCRSelection(r *reader) []PCRSelection {
-	at := r.pos()
-	n := r.u32("pcrSelect.count")
-	if r.err != nil {
-		return nil
+func readPCRSelection(r *tpmwire.Reader) []PCRSelection {
+	out, lim := tpmwire.ReadPCRSelection(r, func(s tpmwire.PCRSelection) PCRSelection {
+		return PCRSelection{Hash: pcr.Alg(s.Hash), Select: s.Select}
+	})
+	if lim != nil {
+		r.Failf(lim.Offset, "%s", lim.Error())
 	}
-	if n > maxSelections {
-		r.failAt(at, "pcrSelect.count %d exceeds %d banks", n, maxSelections)
+	if r.Err() != nil {
 		return nil
-	}
-	// Each entry is at least 3 bytes: never allocate beyond the input.
-	if int(n)*3 > len(r.data)-r.off {
-		r.failAt(at, "pcrSelect.count %d needs at least %d bytes, %d left", n, n*3, len(r.data)-r.off)
-		return nil
-	}
-	out := make([]PCRSelection, 0, n)
-	for i := 0; i < int(n); i++ {
-		var s PCRSelection
-		s.Hash = pcr.Alg(r.u16("pcrSelections.hash"))
-		sizeAt := r.pos()
-		size := int(r.u8("pcrSelections.sizeofSelect"))
-		if r.err == nil && size > maxSizeofSelect {
-			r.failAt(sizeAt, "pcrSelections[%d].sizeofSelect %d exceeds %d", i, size, maxSizeofSelect)
-		}
-		s.Select = r.bytes(size, "pcrSelections.pcrSelect")
-		if r.err != nil {
-			return nil
-		}
-		out = append(out, s)
 	}
 	return out
 }
@@ -227,30 +200,29 @@ func (q *QuoteInfo) Selection() (pcr.Selection, error) {
 
 // Marshal returns the TPMS_ATTEST wire encoding (bare, as signed).
 func (a *Attest) Marshal() []byte {
-	var w writer
-	w.u32(a.Magic)
-	w.u16(uint16(a.Type))
-	w.tpm2b(a.QualifiedSigner)
-	w.tpm2b(a.ExtraData)
-	w.u64(a.ClockInfo.Clock)
-	w.u32(a.ClockInfo.ResetCount)
-	w.u32(a.ClockInfo.RestartCount)
+	var w tpmwire.Writer
+	w.U32(a.Magic)
+	w.U16(uint16(a.Type))
+	w.TPM2B(a.QualifiedSigner)
+	w.TPM2B(a.ExtraData)
+	w.U64(a.ClockInfo.Clock)
+	w.U32(a.ClockInfo.ResetCount)
+	w.U32(a.ClockInfo.RestartCount)
 	if a.ClockInfo.Safe {
-		w.u8(1)
+		w.U8(1)
 	} else {
-		w.u8(0)
+		w.U8(0)
 	}
-	w.u64(a.FirmwareVersion)
+	w.U64(a.FirmwareVersion)
 	if a.Quote != nil {
-		w.u32(uint32(len(a.Quote.PCRSelect)))
-		for _, s := range a.Quote.PCRSelect {
-			w.u16(uint16(s.Hash))
-			w.u8(uint8(len(s.Select)))
-			w.raw(s.Select)
+		wire := make([]tpmwire.PCRSelection, len(a.Quote.PCRSelect))
+		for i, s := range a.Quote.PCRSelect {
+			wire[i] = tpmwire.PCRSelection{Hash: uint16(s.Hash), Select: s.Select}
 		}
-		w.tpm2b(a.Quote.PCRDigest)
+		tpmwire.WritePCRSelection(&w, wire)
+		w.TPM2B(a.Quote.PCRDigest)
 	} else {
-		w.raw(a.Attested)
+		w.Raw(a.Attested)
 	}
-	return w.b
+	return w.B
 }

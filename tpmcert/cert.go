@@ -1,4 +1,12 @@
-package quote
+// Package tpmcert owns the certificates of TPM keys: it reads EK and AK
+// certificates (PEM or DER) with the TCG fields Go's x509 package leaves
+// undecoded (the subjectAltName directoryName with the TPM's
+// manufacturer, model and version, the tpmSpecification attribute, an
+// RSAES-OAEP key), names TPM vendors, classifies the EK extended key
+// usage, and builds a certificate's chain to given roots. Turning those
+// facts into the ek-cert, ek-pub and ak-cert checks of a verdict is
+// package quote's.
+package tpmcert
 
 import (
 	"bytes"
@@ -16,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
 
 // TCG object identifiers of EK certificates (TCG EK Credential Profile
@@ -29,12 +39,6 @@ var (
 	oidSubjectAltName   = asn1.ObjectIdentifier{2, 5, 29, 17}
 	oidSubjectDirAttrs  = asn1.ObjectIdentifier{2, 5, 29, 9}
 	oidRSAESOAEP        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}
-)
-
-// Names of the EK checks.
-const (
-	CheckEKCert = "ek-cert"
-	CheckEKPub  = "ek-pub"
 )
 
 // TPMCertificate is a parsed certificate for a TPM key, an endorsement
@@ -246,7 +250,18 @@ type EKPolicy struct {
 	// Intermediates may help build the chain.
 	Intermediates []*x509.Certificate
 	// EKPub, if set, must be the certificate's public key.
-	EKPub *PublicKey
+	EKPub *tpmstruct.PublicKey
+	// Now is the verification time; zero means time.Now().
+	Now time.Time
+}
+
+// AKCertPolicy says how to check an AK certificate.
+type AKCertPolicy struct {
+	// Roots are the CAs that certify AKs (a privacy CA, a cloud's AK CA);
+	// none fails the check.
+	Roots []*x509.Certificate
+	// Intermediates may help build the chain.
+	Intermediates []*x509.Certificate
 	// Now is the verification time; zero means time.Now().
 	Now time.Time
 }
@@ -269,88 +284,55 @@ type EKSummary struct {
 	Chain            []string `json:"chain,omitempty" yaml:"chain,omitempty"`
 }
 
-func keyString(k crypto.PublicKey) string {
-	return (&PublicKey{Key: k}).String()
+// KeyString describes a certified key: "RSA 2048" or "ECC P-256".
+func KeyString(k crypto.PublicKey) string {
+	return (&tpmstruct.PublicKey{Key: k}).String()
 }
 
-// VerifyEK checks an EK certificate: its chain to one of p.Roots (through
-// p.Intermediates), its extended key usage, its critical extensions, and
-// optionally that it certifies p.EKPub. It returns the summary and the
-// ek-cert and ek-pub checks.
-//
-// Go's x509 verifier is used with two deliberate adjustments. The TCG
-// subjectAltName holds only a directoryName, which Go does not decode,
-// so Go lists a critical one as unhandled; goldenpcr decodes it and
-// removes it from the unhandled list, and only then, leaving every other
-// unhandled critical extension to fail the chain. And the chain is built
-// for any extended key usage (TPM CAs carry no serverAuth); the leaf must
-// then name tcg-kp-EKCertificate (2.23.133.8.1), or carry no EKU at all,
-// which older EK certificates do and the report notes.
-func VerifyEK(ek *TPMCertificate, p *EKPolicy) (*EKSummary, []Check) {
-	if p == nil {
-		p = &EKPolicy{}
-	}
-	c := ek.Cert
-	s := &EKSummary{
+// Summary describes the certificate, for a report; Chain is left for the
+// caller that verified it.
+func (tc *TPMCertificate) Summary() *EKSummary {
+	c := tc.Cert
+	return &EKSummary{
 		Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.String(),
 		NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339),
-		Key: keyString(ek.Key), Manufacturer: ek.Manufacturer, ManufacturerName: ek.ManufacturerName(),
-		Model: ek.Model, Version: ek.Version, Spec: ek.Spec, EKU: ek.EKU, SANCritical: ek.SANCritical,
+		Key: KeyString(tc.Key), Manufacturer: tc.Manufacturer, ManufacturerName: tc.ManufacturerName(),
+		Model: tc.Model, Version: tc.Version, Spec: tc.Spec, EKU: tc.EKU, SANCritical: tc.SANCritical,
 	}
-	return s, []Check{checkEKChain(ek, p, s), checkEKPub(ek, p)}
 }
 
-// EKError: the EK certificate does not verify or does not certify the
-// expected EK.
-type EKError struct {
-	Reason string
-}
+// EKUKind says what the extended key usage makes of an EK certificate.
+type EKUKind int
 
-func (e *EKError) Error() string  { return "EK: " + e.Reason }
-func (e *EKError) reason() string { return e.Reason }
+// The EKU kinds.
+const (
+	// EKUTCG: the EKU names tcg-kp-EKCertificate (2.23.133.8.1).
+	EKUTCG EKUKind = iota
+	// EKUNone: the certificate has no EKU, as older EK certificates.
+	EKUNone
+	// EKUOther: the EKU names other purposes only: not an EK certificate.
+	EKUOther
+)
 
-func checkEKChain(ek *TPMCertificate, p *EKPolicy, s *EKSummary) Check {
-	c := ek.Cert
-	details := []string{"subject", s.Subject, "issuer", s.Issuer}
-	if ek.Manufacturer != "" {
-		details = append(details, "tpm_manufacturer", ek.Manufacturer)
-	}
-	if len(p.Roots) == 0 {
-		return fail(CheckEKCert, &EKError{Reason: "no EK root CAs given (--ek-roots), so nothing shows the EK belongs to a real TPM"}).with(details...)
-	}
-	chain, err := ek.chain(p.Roots, p.Intermediates, p.Now)
-	if err != nil {
-		return fail(CheckEKCert, &EKError{Reason: "the EK certificate " + err.Error()}).with(details...)
-	}
-	s.Chain = chain
-	details = append(details, "chain", strings.Join(chain, " ← "))
-	ekuNote := ""
+// EKUKind classifies the certificate's extended key usage.
+func (tc *TPMCertificate) EKUKind() EKUKind {
+	c := tc.Cert
 	switch {
 	case len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0:
-		ekuNote = "; it has no extended key usage (older EK certificates lack tcg-kp-EKCertificate)"
+		return EKUNone
 	case hasOID(c.UnknownExtKeyUsage, oidEKCertificateEKU):
-		ekuNote = ", EKU tcg-kp-EKCertificate"
-	default:
-		return fail(CheckEKCert, &EKError{Reason: "the EK certificate's extended key usage (" + strings.Join(ek.EKU, ", ") +
-			") does not include tcg-kp-EKCertificate (2.23.133.8.1): it is not an EK certificate"}).with(details...)
+		return EKUTCG
 	}
-	sanNote := ""
-	if ek.SANDecoded {
-		sanNote = fmt.Sprintf("; TPM %s %s %s from the TCG subjectAltName", ek.Manufacturer, ek.Model, ek.Version)
-		if ek.SANCritical {
-			sanNote += " (critical, decoded by goldenpcr)"
-		}
-	}
-	return pass(CheckEKCert, fmt.Sprintf("chains to a given root (%s)%s%s", strings.Join(chain, " ← "), ekuNote, sanNote)).with(details...)
+	return EKUOther
 }
 
-// chain verifies the certificate's chain to one of roots through
+// Chain verifies the certificate's chain to one of roots through
 // intermediates, for any extended key usage (TPM CAs carry no serverAuth),
 // and returns the subjects from leaf to root. Go's verifier lists a
 // critical subjectAltName it cannot decode as unhandled; the TCG one,
 // which holds only a directoryName, is decoded here and taken off that
 // list, and only it: every other unhandled critical extension fails.
-func (tc *TPMCertificate) chain(roots, intermediates []*x509.Certificate, now time.Time) ([]string, error) {
+func (tc *TPMCertificate) Chain(roots, intermediates []*x509.Certificate, now time.Time) ([]string, error) {
 	var unhandled []asn1.ObjectIdentifier
 	for _, oid := range tc.Cert.UnhandledCriticalExtensions {
 		if oid.Equal(oidSubjectAltName) && tc.SANDecoded {
@@ -402,8 +384,8 @@ func hasOID(list []asn1.ObjectIdentifier, o asn1.ObjectIdentifier) bool {
 	return false
 }
 
-// samePublicKey compares two RSA or ECDSA public keys.
-func samePublicKey(a, b crypto.PublicKey) bool {
+// SamePublicKey compares two RSA or ECDSA public keys.
+func SamePublicKey(a, b crypto.PublicKey) bool {
 	switch ka := a.(type) {
 	case *rsa.PublicKey:
 		kb, ok := b.(*rsa.PublicKey)
@@ -413,17 +395,6 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 		return ok && ka.Equal(kb)
 	}
 	return false
-}
-
-func checkEKPub(ek *TPMCertificate, p *EKPolicy) Check {
-	if p.EKPub == nil {
-		return skip(CheckEKPub, "no EK public key given")
-	}
-	if !samePublicKey(ek.Key, p.EKPub.Key) {
-		return fail(CheckEKPub, &EKError{Reason: fmt.Sprintf("the EK certificate certifies %s, not the given EK (%s %s)",
-			keyString(ek.Key), p.EKPub.Format, p.EKPub)})
-	}
-	return pass(CheckEKPub, fmt.Sprintf("the EK certificate certifies the given EK (%s %s)", p.EKPub.Format, p.EKPub))
 }
 
 // ParseCertificates reads every certificate of a PEM file (any number of
