@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/verdict"
 )
 
 // The checks of a Report, in the order it lists them.
@@ -17,22 +18,12 @@ const (
 	CheckPolicy          = "policy"
 )
 
-// Check is one check of a Report. It passed, was skipped (not asked for,
-// or opted out of: a skipped check decides nothing), or failed. A failed
-// check either ran and found the evidence wrong, or could not run (NotRun)
+// Check is one check of a Report (verdict.Check). It passed, was skipped
+// (not asked for, or opted out of: a skipped check decides nothing), or
+// failed: it ran and found the evidence wrong, or could not run (NotRun)
 // because what it needs is missing; both fail the verdict, since nothing
 // verifies unless something proves it.
-type Check struct {
-	Name    string `json:"name" yaml:"name"`
-	Passed  bool   `json:"passed" yaml:"passed"`
-	Skipped bool   `json:"skipped,omitempty" yaml:"skipped,omitempty"`
-	// NotRun: the check was asked for but could not run. It fails.
-	NotRun bool   `json:"not_run,omitempty" yaml:"not_run,omitempty"`
-	Reason string `json:"reason" yaml:"reason"`
-}
-
-// Failed reports whether the check fails the verdict.
-func (c *Check) Failed() bool { return !c.Passed && !c.Skipped }
+type Check = verdict.Check
 
 func passed(name, format string, args ...any) Check {
 	return Check{Name: name, Passed: true, Reason: fmt.Sprintf(format, args...)}
@@ -76,8 +67,10 @@ type VerifyOptions struct {
 // verify it. The library decides; callers only render.
 type Report struct {
 	// Verified: at least one check passed and none failed.
-	Verified bool    `json:"verified" yaml:"verified"`
-	Checks   []Check `json:"checks" yaml:"checks"`
+	Verified bool `json:"verified" yaml:"verified"`
+	// Checks are every check, in report order; their Failed and Check
+	// methods are the report's.
+	verdict.Checks `json:"checks" yaml:"checks"`
 	// Alternative is the index of the Expect alternative compared: the
 	// first that matched, else 0. PCRs is that comparison (nil without
 	// Expect).
@@ -94,33 +87,7 @@ type Report struct {
 // Add appends a check (e.g. PolicyCheck's) and recomputes the verdict.
 func (r *Report) Add(c Check) {
 	r.Checks = append(r.Checks, c)
-	anyPassed, anyFailed := false, false
-	for i := range r.Checks {
-		anyPassed = anyPassed || r.Checks[i].Passed
-		anyFailed = anyFailed || r.Checks[i].Failed()
-	}
-	r.Verified = anyPassed && !anyFailed
-}
-
-// Check returns the check called name, or nil.
-func (r *Report) Check(name string) *Check {
-	for i := range r.Checks {
-		if r.Checks[i].Name == name {
-			return &r.Checks[i]
-		}
-	}
-	return nil
-}
-
-// Failed returns the checks that fail the verdict.
-func (r *Report) Failed() []Check {
-	var out []Check
-	for _, c := range r.Checks {
-		if c.Failed() {
-			out = append(out, c)
-		}
-	}
-	return out
+	r.Verified = r.Checks.Verified()
 }
 
 // Verify decides a replayed list: its template digests, its violations,

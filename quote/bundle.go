@@ -10,6 +10,7 @@ import (
 	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/verdict"
 )
 
 // Bundle-level check names.
@@ -20,11 +21,11 @@ const (
 
 // QuoteReport is the outcome of one quote of a bundle.
 type QuoteReport struct {
-	Index    int           `json:"index" yaml:"index"`
-	Bank     string        `json:"bank,omitempty" yaml:"bank,omitempty"`
-	Verified bool          `json:"verified" yaml:"verified"`
-	Quote    *QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
-	Checks   []Check       `json:"checks" yaml:"checks"`
+	Index    int            `json:"index" yaml:"index"`
+	Bank     string         `json:"bank,omitempty" yaml:"bank,omitempty"`
+	Verified bool           `json:"verified" yaml:"verified"`
+	Quote    *QuoteSummary  `json:"quote,omitempty" yaml:"quote,omitempty"`
+	Checks   verdict.Checks `json:"checks" yaml:"checks"`
 }
 
 // BundleReport is the outcome of VerifyBundle.
@@ -36,24 +37,18 @@ type BundleReport struct {
 	EK       *tpmcert.EKSummary `json:"ek,omitempty" yaml:"ek,omitempty"`
 	// Checks are the bundle-level checks (quotes present, PCR coverage,
 	// EK certificate).
-	Checks []Check       `json:"checks" yaml:"checks"`
-	Quotes []QuoteReport `json:"quotes" yaml:"quotes"`
+	Checks verdict.Checks `json:"checks" yaml:"checks"`
+	Quotes []QuoteReport  `json:"quotes" yaml:"quotes"`
 }
 
-// Failed lists the failed checks, bundle-level first, each quote's named
-// "quote N: check".
-func (r *BundleReport) Failed() []string {
-	var out []string
-	for _, c := range r.Checks {
-		if c.Failed() {
-			out = append(out, c.Name)
-		}
-	}
+// Failed returns the failed checks, bundle-level first, each quote's
+// named "quote N: check".
+func (r *BundleReport) Failed() []Check {
+	out := r.Checks.Failed()
 	for _, q := range r.Quotes {
-		for _, c := range q.Checks {
-			if c.Failed() {
-				out = append(out, fmt.Sprintf("quote %d: %s", q.Index, c.Name))
-			}
+		for _, c := range q.Checks.Failed() {
+			c.Name = fmt.Sprintf("quote %d: %s", q.Index, c.Name)
+			out = append(out, c)
 		}
 	}
 	return out

@@ -53,17 +53,17 @@ func VerifyAKCert(cert *tpmcert.TPMCertificate, ak *tpmstruct.PublicKey, p *tpmc
 	details := []string{"subject", cert.Cert.Subject.String(), "issuer", cert.Cert.Issuer.String()}
 	if len(p.Roots) == 0 {
 		return fail(CheckAKCert, &AKCertError{Missing: OptAKRoots,
-			Reason: "no AK root CAs given (" + names.name(OptAKRoots) + "), so nothing shows who certified the AK"}).with(details...)
+			Reason: "no AK root CAs given (" + names.name(OptAKRoots) + "), so nothing shows who certified the AK"}).With(details...)
 	}
 	chain, err := cert.Chain(p.Roots, p.Intermediates, p.Now)
 	if err != nil {
-		return fail(CheckAKCert, &AKCertError{Reason: "it " + err.Error()}).with(details...)
+		return fail(CheckAKCert, &AKCertError{Reason: "it " + err.Error()}).With(details...)
 	}
 	details = append(details, "chain", strings.Join(chain, " ← "))
 	if ak == nil || !tpmcert.SamePublicKey(cert.Key, ak.Key) {
-		return fail(CheckAKCert, &AKCertError{Reason: fmt.Sprintf("it certifies %s, not the AK that signed the quote (%s)", tpmcert.KeyString(cert.Key), akString(ak))}).with(details...)
+		return fail(CheckAKCert, &AKCertError{Reason: fmt.Sprintf("it certifies %s, not the AK that signed the quote (%s)", tpmcert.KeyString(cert.Key), akString(ak))}).With(details...)
 	}
-	return pass(CheckAKCert, fmt.Sprintf("certifies the quoting AK and chains to a given root (%s)", strings.Join(chain, " ← "))).with(details...)
+	return pass(CheckAKCert, fmt.Sprintf("certifies the quoting AK and chains to a given root (%s)", strings.Join(chain, " ← "))).With(details...)
 }
 
 func akString(ak *tpmstruct.PublicKey) string {
@@ -110,11 +110,11 @@ func checkEKChain(ek *tpmcert.TPMCertificate, p *tpmcert.EKPolicy, s *tpmcert.EK
 	}
 	if len(p.Roots) == 0 {
 		return fail(CheckEKCert, &EKError{Missing: OptEKRoots,
-			Reason: "no EK root CAs given (" + names.name(OptEKRoots) + "), so nothing shows the EK belongs to a real TPM"}).with(details...)
+			Reason: "no EK root CAs given (" + names.name(OptEKRoots) + "), so nothing shows the EK belongs to a real TPM"}).With(details...)
 	}
 	chain, err := ek.Chain(p.Roots, p.Intermediates, p.Now)
 	if err != nil {
-		return fail(CheckEKCert, &EKError{Reason: "the EK certificate " + err.Error()}).with(details...)
+		return fail(CheckEKCert, &EKError{Reason: "the EK certificate " + err.Error()}).With(details...)
 	}
 	s.Chain = chain
 	details = append(details, "chain", strings.Join(chain, " ← "))
@@ -126,7 +126,7 @@ func checkEKChain(ek *tpmcert.TPMCertificate, p *tpmcert.EKPolicy, s *tpmcert.EK
 		ekuNote = ", EKU tcg-kp-EKCertificate"
 	default:
 		return fail(CheckEKCert, &EKError{Reason: "the EK certificate's extended key usage (" + strings.Join(ek.EKU, ", ") +
-			") does not include tcg-kp-EKCertificate (2.23.133.8.1): it is not an EK certificate"}).with(details...)
+			") does not include tcg-kp-EKCertificate (2.23.133.8.1): it is not an EK certificate"}).With(details...)
 	}
 	sanNote := ""
 	if ek.SANDecoded {
@@ -135,7 +135,7 @@ func checkEKChain(ek *tpmcert.TPMCertificate, p *tpmcert.EKPolicy, s *tpmcert.EK
 			sanNote += " (critical, decoded by goldenpcr)"
 		}
 	}
-	return pass(CheckEKCert, fmt.Sprintf("chains to a given root (%s)%s%s", strings.Join(chain, " ← "), ekuNote, sanNote)).with(details...)
+	return pass(CheckEKCert, fmt.Sprintf("chains to a given root (%s)%s%s", strings.Join(chain, " ← "), ekuNote, sanNote)).With(details...)
 }
 
 func checkEKPub(ek *tpmcert.TPMCertificate, p *tpmcert.EKPolicy) Check {

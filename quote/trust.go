@@ -70,7 +70,7 @@ func checkAKTrust(ak *tpmstruct.PublicKey, p *Policy, name Check, cert *Check) C
 		reason = "nothing vouches for the AK: " + joinAnd(why)
 	}
 	if p.AllowUntrustedAK {
-		return skip(CheckAKTrust, "NOT CHECKED, accepted on request: "+reason).with("warning", "this verdict says nothing about which TPM, if any, made the quote")
+		return skip(CheckAKTrust, "NOT CHECKED, accepted on request: "+reason).With("warning", "this verdict says nothing about which TPM, if any, made the quote")
 	}
 	return fail(CheckAKTrust, &AKTrustError{Reason: reason})
 }

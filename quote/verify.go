@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
 	"github.com/goldenpcr/goldenpcr/tpmstruct"
+	"github.com/goldenpcr/goldenpcr/verdict"
 )
 
 // Evidence is what a verifier was handed. Only Attest is required; every
@@ -110,24 +110,10 @@ const (
 	CheckClock        = "clock"
 )
 
-// Check is one verification step. Exactly one of Passed and Skipped is
-// true unless the check failed; a check is skipped only when the policy
-// opted out of it or its optional input was not given.
-type Check struct {
-	Name    string            `json:"name" yaml:"name"`
-	Passed  bool              `json:"passed" yaml:"passed"`
-	Skipped bool              `json:"skipped,omitempty" yaml:"skipped,omitempty"`
-	Reason  string            `json:"reason" yaml:"reason"`
-	Details map[string]string `json:"details,omitempty" yaml:"details,omitempty"`
-	// Notes are facts that decide nothing but that a reader must see,
-	// whatever the outcome (e.g. quoted PCRs no event touched).
-	Notes []string `json:"notes,omitempty" yaml:"notes,omitempty"`
-	// Err is the typed error of a failed check.
-	Err error `json:"-" yaml:"-"`
-}
-
-// Failed reports whether the check failed.
-func (c *Check) Failed() bool { return !c.Passed && !c.Skipped }
+// Check is one verification step (verdict.Check): a check is skipped
+// only when the policy opted out of it or its optional input was not
+// given.
+type Check = verdict.Check
 
 // QuoteSummary is what the quote says, for the report.
 type QuoteSummary struct {
@@ -156,43 +142,14 @@ type AKSummary struct {
 
 // Report is the outcome of Verify: every check, and the verdict.
 type Report struct {
-	// Verified is true when no check failed.
+	// Verified: a check passed and none failed (verdict.Checks.Verified).
 	Verified bool               `json:"verified" yaml:"verified"`
 	Quote    *QuoteSummary      `json:"quote,omitempty" yaml:"quote,omitempty"`
 	AK       *AKSummary         `json:"ak,omitempty" yaml:"ak,omitempty"`
 	EK       *tpmcert.EKSummary `json:"ek,omitempty" yaml:"ek,omitempty"`
-	Checks   []Check            `json:"checks" yaml:"checks"`
-}
-
-// Failed returns the failed checks.
-func (r *Report) Failed() []Check {
-	var out []Check
-	for _, c := range r.Checks {
-		if c.Failed() {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// Check returns the check called name, or nil.
-func (r *Report) Check(name string) *Check {
-	for i := range r.Checks {
-		if r.Checks[i].Name == name {
-			return &r.Checks[i]
-		}
-	}
-	return nil
-}
-
-// Err joins the typed errors of all failed checks (nil when verified), so
-// errors.As finds e.g. a *ReplayError.
-func (r *Report) Err() error {
-	var errs []error
-	for _, c := range r.Failed() {
-		errs = append(errs, c.Err)
-	}
-	return errors.Join(errs...)
+	// Checks are every check, in report order; their Failed, Check and Err
+	// methods are the report's.
+	verdict.Checks `json:"checks" yaml:"checks"`
 }
 
 func pass(name, reason string) Check { return Check{Name: name, Passed: true, Reason: reason} }
@@ -209,21 +166,6 @@ func fail(name string, err error) Check {
 		msg = r.reason()
 	}
 	return Check{Name: name, Reason: msg, Err: err}
-}
-
-func (c Check) note(notes ...string) Check {
-	c.Notes = append(c.Notes, notes...)
-	return c
-}
-
-func (c Check) with(kv ...string) Check {
-	if c.Details == nil {
-		c.Details = map[string]string{}
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		c.Details[kv[i]] = kv[i+1]
-	}
-	return c
 }
 
 // Verify checks in against policy p (nil means the zero Policy) and
@@ -248,7 +190,7 @@ func Verify(in *Evidence, p *Policy) *Report {
 		rep.EK, checks = verifyEKEvidence(in.EKCert, p)
 		rep.Checks = append(rep.Checks, checks...)
 	}
-	rep.Verified = len(rep.Failed()) == 0
+	rep.Verified = rep.Checks.Verified()
 	return rep
 }
 
@@ -301,7 +243,7 @@ func verifyQuote(in *Evidence, p *Policy, akChecks []Check) *Report {
 			}
 		}
 	}
-	rep.Verified = len(rep.Failed()) == 0
+	rep.Verified = rep.Checks.Verified()
 	return rep
 }
 
@@ -395,16 +337,16 @@ func checkSignature(in *Evidence) Check {
 		}
 		if sig.Scheme == tpmstruct.SchemeRSASSA {
 			if err := rsa.VerifyPKCS1v15(pub, h, digest, sig.RSA); err != nil {
-				return sigErr(fmt.Sprintf("RSASSA-PKCS1-v1_5 with %s does not verify under the AK (%s): %v", over, ak, err)).with(details...)
+				return sigErr(fmt.Sprintf("RSASSA-PKCS1-v1_5 with %s does not verify under the AK (%s): %v", over, ak, err)).With(details...)
 			}
-			return pass(CheckSignature, fmt.Sprintf("RSASSA-PKCS1-v1_5 with %s verifies under the AK (%s)", over, ak)).with(details...)
+			return pass(CheckSignature, fmt.Sprintf("RSASSA-PKCS1-v1_5 with %s verifies under the AK (%s)", over, ak)).With(details...)
 		}
 		if err := rsa.VerifyPSS(pub, h, digest, sig.RSA, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: h}); err != nil {
-			return sigErr(fmt.Sprintf("RSASSA-PSS with %s does not verify under the AK (%s): %v", over, ak, err)).with(details...)
+			return sigErr(fmt.Sprintf("RSASSA-PSS with %s does not verify under the AK (%s): %v", over, ak, err)).With(details...)
 		}
 		salt := pssSaltLength(pub, h, sig.RSA)
 		return pass(CheckSignature, fmt.Sprintf("RSASSA-PSS with %s (salt %d bytes) verifies under the AK (%s)", over, salt, ak)).
-			with(details...).with("pss_salt_length", fmt.Sprint(salt))
+			With(details...).With("pss_salt_length", fmt.Sprint(salt))
 	case tpmstruct.SchemeECDSA:
 		pub, ok := ak.Key.(*ecdsa.PublicKey)
 		if !ok {
@@ -412,9 +354,9 @@ func checkSignature(in *Evidence) Check {
 		}
 		r, s := new(big.Int).SetBytes(sig.R), new(big.Int).SetBytes(sig.S)
 		if !ecdsa.Verify(pub, digest, r, s) {
-			return sigErr(fmt.Sprintf("ECDSA with %s does not verify under the AK (%s)", over, ak)).with(details...)
+			return sigErr(fmt.Sprintf("ECDSA with %s does not verify under the AK (%s)", over, ak)).With(details...)
 		}
-		return pass(CheckSignature, fmt.Sprintf("ECDSA with %s verifies under the AK (%s)", over, ak)).with(details...)
+		return pass(CheckSignature, fmt.Sprintf("ECDSA with %s verifies under the AK (%s)", over, ak)).With(details...)
 	}
 	return sigErr(fmt.Sprintf("scheme %s is not one goldenpcr verifies (rsassa, rsapss, ecdsa)", sig.Scheme))
 }
@@ -493,15 +435,15 @@ func checkAKAttributes(ak *tpmstruct.PublicKey, p *Policy) Check {
 	}
 	switch {
 	case len(missing) == 0:
-		return pass(CheckAKAttributes, "restricted signing key ("+attrs.String()+")").with(details...).note(notes...)
+		return pass(CheckAKAttributes, "restricted signing key ("+attrs.String()+")").With(details...).Note(notes...)
 	case attrs&tpmstruct.AttrSign == 0:
 		return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing,
-			Reason: "the AK is not a signing key (" + attrs.String() + ")"}).with(details...).note(notes...)
+			Reason: "the AK is not a signing key (" + attrs.String() + ")"}).With(details...).Note(notes...)
 	case p.AllowUnrestricted:
-		return pass(CheckAKAttributes, "unrestricted signing key accepted by "+p.name(OptAllowUnrestricted)+" ("+attrs.String()+"); such a key can sign a forged TPMS_ATTEST, so trust rests on who holds it").with(details...).note(notes...)
+		return pass(CheckAKAttributes, "unrestricted signing key accepted by "+p.name(OptAllowUnrestricted)+" ("+attrs.String()+"); such a key can sign a forged TPMS_ATTEST, so trust rests on who holds it").With(details...).Note(notes...)
 	}
 	return fail(CheckAKAttributes, &AKAttributesError{Known: true, Attributes: attrs, Missing: missing, OptOut: OptAllowUnrestricted,
-		Reason: "the AK is not restricted (" + attrs.String() + "): an unrestricted signing key signs any data, a forged TPMS_ATTEST included; quote with a restricted AK, or pass " + p.name(OptAllowUnrestricted) + " (GyroidOS CML keys are unrestricted)"}).with(details...).note(notes...)
+		Reason: "the AK is not restricted (" + attrs.String() + "): an unrestricted signing key signs any data, a forged TPMS_ATTEST included; quote with a restricted AK, or pass " + p.name(OptAllowUnrestricted) + " (GyroidOS CML keys are unrestricted)"}).With(details...).Note(notes...)
 }
 
 func checkAKName(ak *tpmstruct.PublicKey, p *Policy) Check {
@@ -531,18 +473,18 @@ func checkNonce(a *tpmstruct.Attest, p *Policy) Check {
 	if len(p.Nonce) == 0 {
 		if p.NoNonce {
 			return skip(CheckNonce, "not checked ("+p.name(OptNoNonce)+"): without a nonce this quote may be replayed from any earlier time; extraData is "+got).
-				with("extra_data", got)
+				With("extra_data", got)
 		}
 		c := fail(CheckNonce, &NonceError{Got: a.ExtraData})
 		c.Reason = "no nonce given: a recorded quote without a fresh nonce can be replayed forever (give " + p.name(OptNonce) + ", or " + p.name(OptNoNonce) + " to accept that); extraData is " + got
-		return c.with("extra_data", got)
+		return c.With("extra_data", got)
 	}
 	if !bytes.Equal(a.ExtraData, p.Nonce) {
 		c := fail(CheckNonce, &NonceError{Expected: p.Nonce, Got: a.ExtraData})
 		if len(a.ExtraData) > len(p.Nonce) && bytes.HasPrefix(a.ExtraData, p.Nonce) {
 			c.Reason = fmt.Sprintf("extraData %s starts with the nonce but has %d more bytes (rattestation compares only the first 8 bytes; goldenpcr the whole field)", got, len(a.ExtraData)-len(p.Nonce))
 		}
-		return c.with("extra_data", got, "nonce", hex.EncodeToString(p.Nonce))
+		return c.With("extra_data", got, "nonce", hex.EncodeToString(p.Nonce))
 	}
 	return pass(CheckNonce, fmt.Sprintf("extraData equals the %d-byte nonce %s", len(p.Nonce), got))
 }
@@ -628,9 +570,9 @@ func checkPCRDigest(a *tpmstruct.Attest, in *Evidence, sel pcr.Selection, selErr
 	details := []string{"hash", alg.String(), "quoted", hex.EncodeToString(quoted), "computed", hex.EncodeToString(got)}
 	if !bytes.Equal(got, quoted) {
 		return fail(CheckPCRDigest, &PCRDigestError{Alg: alg, Quoted: quoted, Computed: got,
-			Reason: fmt.Sprintf("%s of the supplied values in quote order is %x, the quote's pcrDigest is %x: a supplied value differs from what the TPM quoted%s", alg, got, quoted, note)}).with(details...)
+			Reason: fmt.Sprintf("%s of the supplied values in quote order is %x, the quote's pcrDigest is %x: a supplied value differs from what the TPM quoted%s", alg, got, quoted, note)}).With(details...)
 	}
-	return pass(CheckPCRDigest, fmt.Sprintf("%s of the %d supplied values in quote order equals pcrDigest %x%s", alg, len(refs(sel)), quoted, note)).with(details...)
+	return pass(CheckPCRDigest, fmt.Sprintf("%s of the %d supplied values in quote order equals pcrDigest %x%s", alg, len(refs(sel)), quoted, note)).With(details...)
 }
 
 // refSet is a set of bank:PCR references.
@@ -725,11 +667,11 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 				c.Reason += fmt.Sprintf("; %d PCRs differ in all: %s", len(failing), refList(failing))
 			}
 		}
-		return c.with(details...)
+		return c.With(details...)
 	}
 	if len(matched) == 0 {
 		c := fail(CheckEventLog, &ReplayError{PCR: -1, LastEvent: -1,
-			Reason: fmt.Sprintf("the event log extends none of the quoted PCRs (%s), so it explains nothing the quote says", sel)}).with(details...)
+			Reason: fmt.Sprintf("the event log extends none of the quoted PCRs (%s), so it explains nothing the quote says", sel)}).With(details...)
 		return c
 	}
 	reason := fmt.Sprintf("the log's %d events replay to the quoted value of %s", rp.Events, refList(matched))
@@ -739,7 +681,7 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 	if len(byOther) > 0 {
 		reason += fmt.Sprintf("; %s extended outside the log (the log does not vouch for them)", refList(byOther))
 	}
-	return pass(CheckEventLog, reason).with(details...)
+	return pass(CheckEventLog, reason).With(details...)
 }
 
 func containsAlg(list []pcr.Alg, a pcr.Alg) bool {
@@ -824,7 +766,7 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Ch
 	if len(m.Reasons) > 0 {
 		c.Reason += " (" + strings.Join(m.Reasons, "; ") + ")"
 	}
-	return c.with(details...), explained
+	return c.With(details...), explained
 }
 
 // obfuscationNote: TPM 2.0 Part 1, "Obfuscation": a key outside the
@@ -869,10 +811,10 @@ func checkClock(a *tpmstruct.Attest, p *Policy) Check {
 		}
 		c := fail(CheckClock, errs[0])
 		c.Reason = strings.Join(msgs, "; ") + " (" + state + ")"
-		return c.with(details...).note(notes...)
+		return c.With(details...).Note(notes...)
 	}
 	if p.MinResetCount == 0 && p.MinRestartCount == 0 && p.MinClock == 0 && p.MaxClock == 0 && !p.RequireSafe {
-		return skip(CheckClock, "no limits set; "+state).with(details...).note(notes...)
+		return skip(CheckClock, "no limits set; "+state).With(details...).Note(notes...)
 	}
-	return pass(CheckClock, "within the limits: "+state).with(details...).note(notes...)
+	return pass(CheckClock, "within the limits: "+state).With(details...).Note(notes...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/goldenpcr/goldenpcr/ima"
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/verdict"
 )
 
 type imaReplayOptions struct {
@@ -281,9 +282,9 @@ func (r *imaReplayReport) exit() error {
 	return nil
 }
 
-// checkMark is how text shows a check: ✓ passed, ✗ ran and failed, -
-// could not run or was not asked for.
-func checkMark(c *ima.Check) string {
+// checkMark is how text shows a check, in every report: ✓ passed, ✗ ran
+// and failed, - could not run (which fails) or was not asked for.
+func checkMark(c *verdict.Check) string {
 	switch {
 	case c.Passed:
 		return "✓"

@@ -414,13 +414,11 @@ func writeQuoteCheckLines(w io.Writer, checks []quote.Check, indent string) (fai
 		width = max(width, len(c.Name))
 	}
 	for _, c := range checks {
-		mark := "✓"
+		mark := checkMark(&c)
 		switch {
 		case c.Skipped:
-			mark = "-"
 			skipped++
-		case !c.Passed:
-			mark = "✗"
+		case c.Failed():
 			failed++
 		}
 		fmt.Fprintf(w, "%s%s %-*s  %s\n", indent, mark, width, c.Name, c.Reason)

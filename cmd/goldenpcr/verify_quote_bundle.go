@@ -102,7 +102,11 @@ func renderBundle(opts *verifyQuoteOptions, v *verification, out io.Writer) erro
 		return err
 	}
 	if failed := rep.Failed(); len(failed) > 0 {
-		return mismatch("attestation NOT verified: %d checks failed (%s)", len(failed), strings.Join(failed, ", "))
+		names := make([]string, len(failed))
+		for i, c := range failed {
+			names[i] = c.Name
+		}
+		return mismatch("attestation NOT verified: %d checks failed (%s)", len(failed), strings.Join(names, ", "))
 	}
 	return nil
 }

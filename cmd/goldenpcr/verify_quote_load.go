@@ -68,17 +68,17 @@ type verification struct {
 	policy *quote.Policy
 }
 
-// verdict is the outcome of a verification: one of the two reports.
-type verdict struct {
+// outcome is the verdict of a verification: one of the two reports.
+type outcome struct {
 	single *quote.Report
 	bundle *quote.BundleReport
 }
 
-func (v *verification) verify() verdict {
+func (v *verification) verify() outcome {
 	if v.bundle != nil {
-		return verdict{bundle: quote.VerifyBundle(v.bundle, v.log, v.policy)}
+		return outcome{bundle: quote.VerifyBundle(v.bundle, v.log, v.policy)}
 	}
-	return verdict{single: quote.Verify(v.ev, v.policy)}
+	return outcome{single: quote.Verify(v.ev, v.policy)}
 }
 
 // leanVerified is quote.Verified's answer for a single quote, which
@@ -87,7 +87,7 @@ func (v *verification) leanVerified() bool {
 	return v.bundle == nil && quote.Verified(v.ev, v.policy)
 }
 
-func (d verdict) verified() bool {
+func (d outcome) verified() bool {
 	if d.bundle != nil {
 		return d.bundle.Verified
 	}
@@ -96,22 +96,16 @@ func (d verdict) verified() bool {
 
 // failed lists the failed checks with their reasons; a bundle's quote
 // checks are named "quote N: check".
-func (d verdict) failed() []batchFailedCheck {
+func (d outcome) failed() []batchFailedCheck {
+	var failed []quote.Check
+	if d.bundle != nil {
+		failed = d.bundle.Failed()
+	} else {
+		failed = d.single.Failed()
+	}
 	var out []batchFailedCheck
-	add := func(prefix string, checks []quote.Check) {
-		for _, c := range checks {
-			if c.Failed() {
-				out = append(out, batchFailedCheck{Check: prefix + c.Name, Reason: c.Reason})
-			}
-		}
-	}
-	if d.bundle == nil {
-		add("", d.single.Checks)
-		return out
-	}
-	add("", d.bundle.Checks)
-	for _, q := range d.bundle.Quotes {
-		add(fmt.Sprintf("quote %d: ", q.Index), q.Checks)
+	for _, c := range failed {
+		out = append(out, batchFailedCheck{Check: c.Name, Reason: c.Reason})
 	}
 	return out
 }
