@@ -104,8 +104,8 @@ type Key struct {
 }
 
 var (
-	unsignedTag = []byte{0xd9, 0x01, 0xf5}  // #6.501 unsigned-corim
-	sign1Tag    = []byte{0xd2}              // #6.18 COSE_Sign1
+	unsignedTag = []byte{0xd9, 0x01, 0xf5} // #6.501 unsigned-corim
+	sign1Tag    = []byte{0xd2}             // #6.18 COSE_Sign1
 	corimSigned = []byte{0xd9, 0x01, 0xf4} // #6.500 tagged-corim-type-choice, before #6.502
 )
 
