@@ -61,6 +61,9 @@ type Result struct {
 // finish wraps a scheme's CoMID in a CoRIM, signs it if asked, and decodes
 // and validates the bytes before returning them.
 func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Result, error) {
+	if opts.Generation != Current && opts.Generation != Legacy {
+		return nil, fmt.Errorf("Veraison generation %d: want current or legacy", opts.Generation)
+	}
 	profile := opts.Profile
 	if profile == "" {
 		var err error
@@ -118,6 +121,7 @@ func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Resu
 		return nil, fmt.Errorf("the CoRIM built does not verify: %s", dec.Signature.Problem)
 	}
 	dec.MediaType = MediaType(profile, opts.Sign != nil, opts.Generation)
+	dec.Veraison = opts.Generation.String()
 	return &Result{CBOR: data, Decoded: dec, Notes: notes}, nil
 }
 

@@ -157,15 +157,18 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 		if d.Profile, err = uc.Profile.Get(); err != nil {
 			return nil, fmt.Errorf("profile: %w", err)
 		}
-		if s, g, ok := schemeOfProfile(d.Profile); ok && scheme == "" {
-			scheme, gen = s, g
+		if s, g, ok := schemeOfProfile(d.Profile); ok {
+			gen = g
+			if scheme == "" {
+				scheme = s
+			}
 		}
 	}
 	d.Scheme = scheme
 	d.Validated = "CoRIM and CoMID rules of the corim library"
 	if scheme != "" {
 		d.Validated += ", " + string(scheme) + " profile rules"
-		d.Veraison = [...]string{"current", "legacy"}[gen]
+		d.Veraison = gen.String()
 		if d.Profile != "" {
 			d.MediaType = MediaType(d.Profile, d.Signed, gen)
 		}

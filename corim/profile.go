@@ -30,6 +30,14 @@ const (
 	Legacy
 )
 
+// String is "current" or "legacy".
+func (g Generation) String() string {
+	if g == Legacy {
+		return "legacy"
+	}
+	return "current"
+}
+
 // Profile URIs by scheme and generation (docs/corim.md, "Profiles").
 const (
 	ProfileParsecTPM        = "tag:github.com/parallaxsecond,2023-03-03:tpm"
