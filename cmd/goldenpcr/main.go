@@ -75,6 +75,7 @@ var commandGroups = []struct {
 	{"refvals", newRefvalsCmd},
 	{"verify", newVerifyCmd},
 	{"ima", newIMACmd},
+	{"corim", newCorimCmd},
 }
 
 // newRootCmd builds the command tree. When args name a command group, only
