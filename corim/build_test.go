@@ -72,7 +72,7 @@ func TestParsecRoundTrip(t *testing.T) {
 	if len(ta) != 1 || ta[0].Environment.Instance != hex.EncodeToString(id) || ta[0].Keys[0].Kind != "RSA-2048" {
 		t.Errorf("trust anchor %+v", ta)
 	}
-	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "bank sha1 of PCR 0,4,7 not carried") {
+	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "bank sha1 of PCRs 0,4,7 not carried") {
 		t.Errorf("notes %q", r.Notes)
 	}
 }

@@ -129,7 +129,7 @@ func NewParsecTPM(in ParsecTPMInput, opts Options) (*Result, error) {
 	}
 	var notes []string
 	for _, alg := range sortedKeys(skipped) {
-		notes = append(notes, fmt.Sprintf("bank %s of PCR %s not carried: it has no IANA named-information hash id, so a CoRIM cannot name it", alg, pcr.FormatPCRList(skipped[alg])))
+		notes = append(notes, fmt.Sprintf("bank %s of PCRs %s not carried: it has no IANA named-information hash id, so a CoRIM cannot name it", alg, pcr.FormatPCRList(skipped[alg])))
 	}
 	return finish(ParsecTPM, cm, opts, notes)
 }
