@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -100,7 +101,7 @@ func NewParsecTPM(in ParsecTPMInput, opts Options) (*Result, error) {
 	for _, p := range b.PCRs {
 		for ci, cand := range append([]map[string]string{p.Values}, p.Variants...) {
 			m := comid.MustNewUintMeasurement(uint64(p.Index))
-			for _, bank := range sortedBanks(cand) {
+			for _, bank := range slices.Sorted(maps.Keys(cand)) {
 				alg, err := pcr.ParseAlg(bank)
 				if err != nil {
 					return nil, fmt.Errorf("PCR %d: %w", p.Index, err)
@@ -119,7 +120,7 @@ func NewParsecTPM(in ParsecTPMInput, opts Options) (*Result, error) {
 				m.AddDigest(id, d)
 			}
 			if m.Val.Digests == nil || len(*m.Val.Digests) == 0 {
-				return nil, fmt.Errorf("PCR %d%s: no bank a CoRIM can carry (it has %s; a CoRIM digest is sha256, sha384 or sha512)", p.Index, candidateName(ci), strings.Join(sortedBanks(cand), ", "))
+				return nil, fmt.Errorf("PCR %d%s: no bank a CoRIM can carry (it has %s; a CoRIM digest is sha256, sha384 or sha512)", p.Index, candidateName(ci), strings.Join(slices.Sorted(maps.Keys(cand)), ", "))
 			}
 			var rv comid.ValueTriple
 			rv.Environment = comid.Environment{Class: class}
@@ -128,7 +129,7 @@ func NewParsecTPM(in ParsecTPMInput, opts Options) (*Result, error) {
 		}
 	}
 	var notes []string
-	for _, alg := range sortedKeys(skipped) {
+	for _, alg := range slices.Sorted(maps.Keys(skipped)) {
 		notes = append(notes, fmt.Sprintf("bank %s of PCRs %s not carried: it has no IANA named-information hash id, so a CoRIM cannot name it", alg, pcr.FormatPCRList(skipped[alg])))
 	}
 	return finish(ParsecTPM, cm, opts, notes)
@@ -253,22 +254,4 @@ func candidateName(i int) string {
 		return ""
 	}
 	return fmt.Sprintf(" variant %d", i)
-}
-
-func sortedBanks(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func sortedKeys[V any](m map[pcr.Alg]V) []pcr.Alg {
-	out := make([]pcr.Alg, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
