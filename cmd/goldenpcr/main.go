@@ -79,6 +79,7 @@ var commandGroups = []commandGroup{
 	{"verify", newVerifyCmd},
 	{"ima", newIMACmd},
 	{"version", newVersionCmd},
+	{"corim", newCorimCmd},
 }
 
 // hiddenCommands are top-level commands left out of the help, added by

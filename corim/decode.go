@@ -1,0 +1,311 @@
+package corim
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/veraison/corim/comid"
+	vcorim "github.com/veraison/corim/corim"
+	cose "github.com/veraison/go-cose"
+)
+
+// Decoded is a CoRIM as people read it: ids, profile, what each CoMID
+// carries, and for a signed CoRIM its signature and certificate chain.
+type Decoded struct {
+	Signed  bool   `json:"signed" yaml:"signed"`
+	ID      string `json:"corim_id" yaml:"corim_id"`
+	Profile string `json:"profile,omitempty" yaml:"profile,omitempty"`
+	// Scheme is the scheme whose rules the CoRIM was validated with, or
+	// empty when its profile is none goldenpcr knows.
+	Scheme Scheme `json:"scheme,omitempty" yaml:"scheme,omitempty"`
+	// Veraison is "current" or "legacy": the release line the profile
+	// belongs to.
+	Veraison  string `json:"veraison,omitempty" yaml:"veraison,omitempty"`
+	MediaType string `json:"media_type,omitempty" yaml:"media_type,omitempty"`
+	// Validated says which rules the CoRIM passed.
+	Validated string     `json:"validated" yaml:"validated"`
+	Signature *Signature `json:"signature,omitempty" yaml:"signature,omitempty"`
+	Comids    []Comid    `json:"comids" yaml:"comids"`
+}
+
+// Signature reports a COSE_Sign1's signature and x5chain.
+type Signature struct {
+	Algorithm string `json:"algorithm" yaml:"algorithm"`
+	Signer    string `json:"signer" yaml:"signer"`
+	// Verified is true when the signature verifies with the x5chain
+	// leaf's public key; Problem says why not.
+	Verified bool   `json:"verified" yaml:"verified"`
+	Problem  string `json:"problem,omitempty" yaml:"problem,omitempty"`
+	// Chain is the x5chain, leaf first. ChainLinked is true when each
+	// certificate is signed by the next; no trust root is checked here.
+	Chain        []Certificate `json:"chain" yaml:"chain"`
+	ChainLinked  bool          `json:"chain_linked" yaml:"chain_linked"`
+	ChainProblem string        `json:"chain_problem,omitempty" yaml:"chain_problem,omitempty"`
+}
+
+// Certificate is one x5chain entry.
+type Certificate struct {
+	Subject   string `json:"subject" yaml:"subject"`
+	Issuer    string `json:"issuer" yaml:"issuer"`
+	Serial    string `json:"serial" yaml:"serial"`
+	NotBefore string `json:"not_before" yaml:"not_before"`
+	NotAfter  string `json:"not_after" yaml:"not_after"`
+}
+
+// Comid is what one CoMID carries that the TPM schemes use.
+type Comid struct {
+	TagID           string           `json:"tag_id" yaml:"tag_id"`
+	ReferenceValues []ReferenceValue `json:"reference_values,omitempty" yaml:"reference_values,omitempty"`
+	TrustAnchors    []TrustAnchor    `json:"trust_anchors,omitempty" yaml:"trust_anchors,omitempty"`
+}
+
+// Environment names what a triple is about.
+type Environment struct {
+	ClassID      string `json:"class_id,omitempty" yaml:"class_id,omitempty"`
+	Instance     string `json:"instance,omitempty" yaml:"instance,omitempty"`
+	InstanceType string `json:"instance_type,omitempty" yaml:"instance_type,omitempty"`
+}
+
+// ReferenceValue is a reference-value triple.
+type ReferenceValue struct {
+	Environment  Environment   `json:"environment" yaml:"environment"`
+	Measurements []Measurement `json:"measurements" yaml:"measurements"`
+}
+
+// Measurement is one measurement of a reference value: a PCR's digests
+// (PARSEC_TPM), or the composite PCR digest with no key (ENACTTRUST).
+type Measurement struct {
+	PCR     *uint64  `json:"pcr,omitempty" yaml:"pcr,omitempty"`
+	Key     string   `json:"mkey,omitempty" yaml:"mkey,omitempty"`
+	Digests []Digest `json:"digests" yaml:"digests"`
+}
+
+// Digest is one digest, its algorithm by its named-information name.
+type Digest struct {
+	Alg   string `json:"alg" yaml:"alg"`
+	Value string `json:"value" yaml:"value"`
+}
+
+// TrustAnchor is an attestation-verification-key triple.
+type TrustAnchor struct {
+	Environment Environment `json:"environment" yaml:"environment"`
+	Keys        []Key       `json:"keys" yaml:"keys"`
+}
+
+// Key is a verification key.
+type Key struct {
+	Type string `json:"type" yaml:"type"`
+	// Kind is e.g. "ECDSA P-256" when the key parses.
+	Kind  string `json:"kind,omitempty" yaml:"kind,omitempty"`
+	Value string `json:"value" yaml:"value"`
+}
+
+var (
+	unsignedTag = []byte{0xd9, 0x01, 0xf5} // #6.501 unsigned-corim
+	sign1Tag    = []byte{0xd2}             // #6.18 COSE_Sign1
+	corimSigned = []byte{0xd9, 0x01, 0xf4} // #6.500 tagged-corim-type-choice, before #6.502
+)
+
+// Decode reads a CoRIM, unsigned or COSE_Sign1-signed, validates it with
+// the rules of the scheme its profile names (the CoRIM rules alone for a
+// profile goldenpcr does not know), and verifies a signature with its
+// x5chain leaf. A signature that does not verify is reported in the
+// result, not as an error.
+func Decode(data []byte) (*Decoded, error) { return decode(data, "") }
+
+// DecodeScheme is Decode validating with scheme's rules whatever profile
+// the CoRIM names (a CoRIM with an overridden profile URI).
+func DecodeScheme(data []byte, scheme Scheme) (*Decoded, error) {
+	if _, err := ProfileURI(scheme, Current); err != nil {
+		return nil, err
+	}
+	return decode(data, scheme)
+}
+
+func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
+	// The corim library indexes its input before checking lengths in
+	// places; whatever it trips over, a malformed file is an error here.
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, fmt.Errorf("not a well-formed CoRIM (the decoder failed: %v)", r)
+		}
+	}()
+	var uc *vcorim.UnsignedCorim
+	d = &Decoded{}
+	switch {
+	case len(data) > 3 && bytes.HasPrefix(data, unsignedTag):
+		if uc, err = vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(data); err != nil {
+			return nil, fmt.Errorf("unsigned CoRIM: %w", err)
+		}
+	case len(data) > 1 && (bytes.HasPrefix(data, sign1Tag) || bytes.HasPrefix(data, corimSigned)):
+		sc, err := vcorim.UnmarshalAndValidateSignedCorimFromCBOR(data)
+		if err != nil {
+			return nil, fmt.Errorf("signed CoRIM: %w", err)
+		}
+		uc = &sc.UnsignedCorim
+		d.Signed = true
+		d.Signature = signature(data, sc)
+	default:
+		return nil, fmt.Errorf("not a CoRIM: %s; want an unsigned CoRIM (CBOR tag 501, d9 01 f5) or a COSE_Sign1 (tag 18, d2)", head(data))
+	}
+	d.ID = uc.GetID()
+	gen := Current
+	if uc.Profile != nil {
+		if d.Profile, err = uc.Profile.Get(); err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+		if s, g, ok := schemeOfProfile(d.Profile); ok {
+			gen = g
+			if scheme == "" {
+				scheme = s
+			}
+		}
+	}
+	d.Scheme = scheme
+	d.Validated = "CoRIM and CoMID rules of the corim library"
+	if scheme != "" {
+		d.Validated += ", " + string(scheme) + " profile rules"
+		d.Veraison = gen.String()
+		if d.Profile != "" {
+			d.MediaType = MediaType(d.Profile, d.Signed, gen)
+		}
+	}
+	for i, tag := range uc.Tags {
+		if tag.Number != vcorim.ComidTag {
+			return nil, fmt.Errorf("tag %d: CBOR tag %d is not a CoMID (506); the TPM schemes carry CoMIDs only", i, tag.Number)
+		}
+		cm, err := vcorim.UnmarshalComidFromCBOR(tag.Content, uc.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("CoMID %d: %w", i, err)
+		}
+		if scheme != "" {
+			// Also when the profile is overridden, so the library did
+			// not pick the rules from it.
+			if err := validator(scheme)(&cm.Triples); err != nil {
+				return nil, fmt.Errorf("CoMID %d: %s: %w", i, scheme, err)
+			}
+		}
+		d.Comids = append(d.Comids, describeComid(cm))
+	}
+	return d, nil
+}
+
+func head(data []byte) string {
+	if len(data) == 0 {
+		return "the input is empty"
+	}
+	n := min(len(data), 8)
+	return "it starts with " + hex.EncodeToString(data[:n])
+}
+
+func describeComid(cm *comid.Comid) Comid {
+	out := Comid{TagID: cm.TagIdentity.TagID.String()}
+	for rv := range cm.IterRefVals() {
+		r := ReferenceValue{Environment: describeEnv(rv.Environment)}
+		for _, m := range rv.Measurements.Values {
+			dm := Measurement{Digests: []Digest{}}
+			if m.Key != nil && m.Key.IsSet() {
+				if m.Key.Type() == comid.UintType {
+					if v, err := m.Key.GetKeyUint(); err == nil {
+						dm.PCR = &v
+					}
+				} else {
+					dm.Key = m.Key.Value.String()
+				}
+			}
+			if m.Val.Digests != nil {
+				for _, h := range *m.Val.Digests {
+					dm.Digests = append(dm.Digests, Digest{Alg: algName(h.HashAlgID), Value: hex.EncodeToString(h.HashValue)})
+				}
+			}
+			r.Measurements = append(r.Measurements, dm)
+		}
+		out.ReferenceValues = append(out.ReferenceValues, r)
+	}
+	for kt := range cm.IterAttestVerifKeys() {
+		ta := TrustAnchor{Environment: describeEnv(kt.Environment)}
+		for _, k := range kt.VerifKeys {
+			if k == nil || k.Value == nil {
+				continue
+			}
+			dk := Key{Type: k.Type(), Value: k.String()}
+			if pub, err := k.PublicKey(); err == nil {
+				dk.Kind = keyKind(pub)
+			}
+			ta.Keys = append(ta.Keys, dk)
+		}
+		out.TrustAnchors = append(out.TrustAnchors, ta)
+	}
+	return out
+}
+
+func describeEnv(env comid.Environment) Environment {
+	var e Environment
+	if env.Class != nil && env.Class.ClassID != nil && env.Class.ClassID.Value != nil {
+		e.ClassID = env.Class.ClassID.String()
+	}
+	if in := env.Instance; in != nil && in.Value != nil {
+		e.InstanceType = in.Type()
+		e.Instance = in.String()
+		if in.Type() == comid.BytesType {
+			e.Instance = hex.EncodeToString(in.Bytes())
+		}
+	}
+	return e
+}
+
+// signature verifies a signed CoRIM with its x5chain leaf and checks that
+// the chain links up.
+func signature(data []byte, sc *vcorim.SignedCorim) *Signature {
+	s := &Signature{Signer: sc.Meta.Signer.Name, Chain: []Certificate{}}
+	msg := cose.NewSign1Message()
+	if err := msg.UnmarshalCBOR(bytes.TrimPrefix(data, append(append([]byte{}, corimSigned...), 0xd9, 0x01, 0xf6))); err == nil {
+		if alg, err := msg.Headers.Protected.Algorithm(); err == nil {
+			s.Algorithm = alg.String()
+		}
+	}
+	chain := sc.IntermediateCerts
+	if sc.SigningCert != nil {
+		chain = append([]*x509.Certificate{sc.SigningCert}, chain...)
+	}
+	for _, c := range chain {
+		s.Chain = append(s.Chain, Certificate{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.Text(16),
+			NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339)})
+	}
+	if sc.SigningCert == nil {
+		s.Problem = "no x5chain: nothing to verify the signature with (Veraison requires one)"
+		s.ChainProblem = "no x5chain"
+		return s
+	}
+	if err := sc.Verify(sc.SigningCert.PublicKey); err != nil {
+		s.Problem = "the signature does not verify with the x5chain leaf's key: " + err.Error()
+	} else {
+		s.Verified = true
+	}
+	s.ChainLinked = true
+	for i := 0; i+1 < len(chain); i++ {
+		if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
+			s.ChainLinked = false
+			s.ChainProblem = fmt.Sprintf("certificate %d (%s) is not signed by certificate %d (%s): %v", i, chain[i].Subject, i+1, chain[i+1].Subject, err)
+			break
+		}
+	}
+	now := time.Now()
+	for i, c := range chain {
+		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+			s.ChainProblem = join(s.ChainProblem, fmt.Sprintf("certificate %d (%s) is not valid now (%s to %s)", i, c.Subject,
+				c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly)))
+		}
+	}
+	return s
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
