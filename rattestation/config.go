@@ -211,7 +211,7 @@ func (c *Config) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "name: %s\n", quote(c.Name))
+	fmt.Fprintf(&b, "name: %s\n", quoteString(c.Name))
 	fmt.Fprintf(&b, "atype: %s\n", c.AType)
 	b.WriteString("halg: SHA256\n")
 	if c.AType == Advanced {
@@ -220,7 +220,7 @@ func (c *Config) Marshal() ([]byte, error) {
 	for _, p := range c.Quoted() {
 		fmt.Fprintf(&b, "pcr_values {\n  number: %d\n  value: \"%s\"\n}\n", p, hex.EncodeToString(c.Values[p]))
 	}
-	fmt.Fprintf(&b, "kmod_sign_cert: %s\n", quote(c.KmodCert))
+	fmt.Fprintf(&b, "kmod_sign_cert: %s\n", quoteString(c.KmodCert))
 	fmt.Fprintf(&b, "verify_ima: %t\n", c.VerifyIMA)
 	if c.IMAPCR != IMAPCR {
 		fmt.Fprintf(&b, "ima_pcr: %d\n", c.IMAPCR)
@@ -241,9 +241,9 @@ func bitmap(pcrs []int) int32 {
 	return m
 }
 
-// quote writes s as a protobuf-c-text string; checkText has refused what
+// quoteString writes s as a protobuf-c-text string; checkText has refused what
 // it cannot carry.
-func quote(s string) string {
+func quoteString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {

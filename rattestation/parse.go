@@ -389,16 +389,18 @@ func (p *parser) scalar(name string, kind fieldKind) (value, error) {
 func (p *parser) config(top message) (*Config, error) {
 	c := &Config{AType: Basic, VerifyIMA: true, VerifyContainers: true, IMAPCR: IMAPCR, ContainerPCR: ContainerPCR, Values: map[int][]byte{}}
 	f := top.fields
-	at := func(field string, err error) error {
-		line := p.last
-		if v, ok := f[field]; ok {
-			line = v.tok.line
+	// at puts err on the line of the first of fields the file sets.
+	at := func(err error, fields ...string) error {
+		for _, field := range fields {
+			if v, ok := f[field]; ok {
+				return &ParseError{Line: v.tok.line, Err: err}
+			}
 		}
-		return &ParseError{Line: line, Err: err}
+		return &ParseError{Line: p.last, Err: err}
 	}
 	for _, req := range []string{"name", "kmod_sign_cert"} {
 		if _, ok := f[req]; !ok {
-			return nil, at(req, fieldErr(req, "missing: the field is required"))
+			return nil, at(fieldErr(req, "missing: the field is required"))
 		}
 	}
 	c.Name = f["name"].tok.text
@@ -407,11 +409,11 @@ func (p *parser) config(top message) (*Config, error) {
 		c.AType = map[string]AType{"BASIC": Basic, "ALL": All, "ADVANCED": Advanced}[v.tok.text]
 	}
 	if v, ok := f["halg"]; ok && v.tok.text != "SHA256" {
-		return nil, at("halg", &BankError{PCR: -1, Banks: []string{v.tok.text}})
+		return nil, at(&BankError{PCR: -1, Banks: []string{v.tok.text}}, "halg")
 	}
 	if v, ok := f["pcrs"]; ok {
 		if v.num <= 0 || v.num >= 1<<24 {
-			return nil, at("pcrs", fieldErr("pcrs", "bitmap %d: bit n selects PCR n, n < 24, and at least one bit is set", v.num))
+			return nil, at(fieldErr("pcrs", "bitmap %d: bit n selects PCR n, n < 24, and at least one bit is set", v.num), "pcrs")
 		}
 		for i := 0; i < 24; i++ {
 			if v.num&(1<<i) != 0 {
@@ -437,7 +439,7 @@ func (p *parser) config(top message) (*Config, error) {
 		if errors.As(err, &fe) {
 			field = fe.Field
 		}
-		return nil, at(field, err)
+		return nil, at(err, field, "atype")
 	}
 	pcrLine, err := c.readValues(top.pcrs)
 	if err != nil {
@@ -445,7 +447,7 @@ func (p *parser) config(top message) (*Config, error) {
 	}
 	if strings.Contains(c.KmodCert, "-----BEGIN") {
 		if _, err := CertificatePEM([]byte(c.KmodCert)); err != nil {
-			return nil, at("kmod_sign_cert", err)
+			return nil, at(err, "kmod_sign_cert")
 		}
 	} else {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("kmod_sign_cert %q is no PEM text (a file name?): rattestation fails at the first signed IMA entry", truncate(c.KmodCert, 40)))
@@ -462,11 +464,11 @@ func (p *parser) config(top message) (*Config, error) {
 		case errors.As(err, &u):
 			line = pcrLine[u.PCR]
 		case errors.As(err, &nq):
-			return nil, at(nq.Field, err)
+			return nil, at(err, nq.Field, "atype")
 		case errors.As(err, &fe):
-			return nil, at(fe.Field, err)
+			return nil, at(err, fe.Field)
 		default:
-			return nil, at("atype", err)
+			return nil, at(err, "atype")
 		}
 		return nil, &ParseError{Line: line, Err: err}
 	}
