@@ -2,7 +2,6 @@ package rattestation
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/quote"
 )
 
 // AType is IdsAttestationType: which PCRs the device quotes.
@@ -269,31 +269,14 @@ func quoteString(s string) string {
 // data (PEM or DER), as kmod_sign_cert carries it: a CERTIFICATE block
 // with LF line endings and nothing around it.
 func CertificatePEM(data []byte) (string, error) {
-	der := data
-	if bytes.Contains(data, []byte("-----BEGIN")) {
-		var blocks []*pem.Block
-		for rest := data; ; {
-			var blk *pem.Block
-			blk, rest = pem.Decode(rest)
-			if blk == nil {
-				break
-			}
-			blocks = append(blocks, blk)
-		}
-		switch {
-		case len(blocks) == 0:
-			return "", fieldErr("kmod_sign_cert", "no PEM block could be read")
-		case len(blocks) > 1:
-			return "", fieldErr("kmod_sign_cert", "%d PEM blocks; give the one certificate that signs kernel modules and IMA signatures", len(blocks))
-		case blocks[0].Type != "CERTIFICATE":
-			return "", fieldErr("kmod_sign_cert", "PEM block %q, want CERTIFICATE", blocks[0].Type)
-		}
-		der = blocks[0].Bytes
-	}
-	if _, err := x509.ParseCertificate(der); err != nil {
+	certs, err := quote.ParseCertificates(data)
+	switch {
+	case err != nil:
 		return "", fieldErr("kmod_sign_cert", "not an X.509 certificate: %v", err)
+	case len(certs) > 1:
+		return "", fieldErr("kmod_sign_cert", "%d certificates; give the one that signs kernel modules and IMA signatures", len(certs))
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs[0].Raw})), nil
 }
 
 // FileNameError refuses a config file name rattestation does not read.

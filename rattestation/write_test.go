@@ -181,7 +181,7 @@ func TestWriteRefuses(t *testing.T) {
 		{"no certificate", ref(synthetic(span(0, 11)...)), Options{KmodCert: []byte("/etc/kmod.pem")},
 			func(err error) bool { var e *FieldError; return errors.As(err, &e) && e.Field == "kmod_sign_cert" }, "kmod_sign_cert: not an X.509 certificate"},
 		{"two certificates", ref(synthetic(span(0, 11)...)), Options{KmodCert: append(append([]byte{}, cert...), cert...)},
-			func(err error) bool { var e *FieldError; return errors.As(err, &e) && e.Field == "kmod_sign_cert" }, "2 PEM blocks"},
+			func(err error) bool { var e *FieldError; return errors.As(err, &e) && e.Field == "kmod_sign_cert" }, "2 certificates"},
 		{"a name with a non-ASCII byte", ref(synthetic(span(0, 11)...)), Options{Name: "Gerät", KmodCert: cert},
 			func(err error) bool { var e *FieldError; return errors.As(err, &e) && e.Field == "name" }, "name: byte 0xc3"},
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/rattestation"
 )
@@ -121,12 +120,5 @@ func runRattestationConfig(opts *rattestationConfigOptions, out io.Writer) error
 	if err != nil {
 		return rattestationFlagError(err, opts)
 	}
-	if opts.OutFile == "" {
-		_, err = out.Write(conf)
-		return err
-	}
-	if err := atomicfile.Write(opts.OutFile, conf, 0o644, opts.Baseline, opts.KmodCert); err != nil {
-		return fmt.Errorf("-O: %w", err)
-	}
-	return nil
+	return writeOutput(out, conf, opts.OutFile, opts.Baseline, opts.KmodCert)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
-	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
 	"github.com/goldenpcr/goldenpcr/rattestation"
 )
 
@@ -93,12 +92,5 @@ func runRattestationImport(opts *rattestationImportOptions, stdin io.Reader, out
 	if err != nil {
 		return err
 	}
-	if opts.OutFile == "" {
-		_, err = out.Write(enc)
-		return err
-	}
-	if err := atomicfile.Write(opts.OutFile, enc, 0o644, opts.File); err != nil {
-		return fmt.Errorf("-O: %w", err)
-	}
-	return nil
+	return writeOutput(out, enc, opts.OutFile, opts.File)
 }

@@ -2,49 +2,20 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 const cmlPCRs = "../../fixtures/cml/pcrs-sha256.txt"
-
-// kmodCertFile writes a self-signed certificate standing in for the
-// kernel-module signing certificate.
-func kmodCertFile(t *testing.T, dir string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kmod signing (test)"},
-		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4102444800, 0)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "kmod.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // config → import → config is byte-identical, written to -O or stdout,
 // for BASIC and ADVANCED; the imported baseline diffs equal with the
 // values the config was made from.
 func TestRattestationRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	cert := kmodCertFile(t, dir)
+	cert := newAKCA(t, dir, "kmod").pem
 	for i, extra := range [][]string{
 		nil,
 		{"--name", "lab device A"},
@@ -96,7 +67,7 @@ func TestRattestationRoundTrip(t *testing.T) {
 // check as meant exit 2, the message naming the option and what to do.
 func TestRattestationConfigRefuses(t *testing.T) {
 	dir := t.TempDir()
-	cert := kmodCertFile(t, dir)
+	cert := newAKCA(t, dir, "kmod").pem
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(text), 0o644)
@@ -166,7 +137,7 @@ func TestRattestationConfigRefuses(t *testing.T) {
 // file and line, and warns of what rattestation stumbles on later.
 func TestRattestationImport(t *testing.T) {
 	dir := t.TempDir()
-	cert := kmodCertFile(t, dir)
+	cert := newAKCA(t, dir, "kmod").pem
 	conf := filepath.Join(dir, "rattestation.conf")
 	if code, _, errs := run(t, "rattestation", "config", "--baseline", cmlPCRs, "--kmod-cert", cert, "-O", conf); code != exitOK {
 		t.Fatal(errs)
