@@ -78,6 +78,7 @@ var commandGroups = []commandGroup{
 	{"refvals", newRefvalsCmd},
 	{"verify", newVerifyCmd},
 	{"ima", newIMACmd},
+	{"rattestation", newRattestationCmd},
 	{"version", newVersionCmd},
 	{"corim", newCorimCmd},
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
+
+	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
 )
 
 // reportFormats are the -o formats of every command that prints a report;
@@ -82,4 +84,17 @@ func render(w io.Writer, format string, v any, text func(io.Writer) error) error
 		return enc.Close()
 	}
 	return fmt.Errorf("unknown output format %q (want text, json or yaml)", format)
+}
+
+// writeOutput writes data to stdout, or with -O (outFile) atomically to
+// that file, never over one of inputs (internal/atomicfile).
+func writeOutput(out io.Writer, data []byte, outFile string, inputs ...string) error {
+	if outFile == "" {
+		_, err := out.Write(data)
+		return err
+	}
+	if err := atomicfile.Write(outFile, data, 0o644, inputs...); err != nil {
+		return fmt.Errorf("-O: %w", err)
+	}
+	return nil
 }

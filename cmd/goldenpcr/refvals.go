@@ -13,7 +13,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
-	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/refvals"
 )
@@ -276,14 +275,7 @@ func (a *artifactFlags) write(doc *baseline.Baseline, out io.Writer, extraInputs
 	if err != nil {
 		return err
 	}
-	if a.OutFile == "" {
-		_, err = out.Write(data)
-		return err
-	}
-	if err := atomicfile.Write(a.OutFile, data, 0o644, a.outputInputs(doc, extraInputs)...); err != nil {
-		return fmt.Errorf("-O: %w", err)
-	}
-	return nil
+	return writeOutput(out, data, a.OutFile, a.outputInputs(doc, extraInputs)...)
 }
 
 // outputInputs is everything the computation read: the files its inputs
