@@ -22,8 +22,11 @@ type Reference struct {
 	Composite *Composite
 	// CoversQuoted: the reference must name every PCR a quote selects, in
 	// the quote's bank; CompareQuoted fails a quoted PCR it does not name
-	// (Veraison's PARSEC_TPM rule). Without it only the PCRs the
-	// reference names are compared.
+	// (Veraison's PARSEC_TPM rule), and compares the reference in the
+	// quote's banks only, since the digests a CoRIM gives one PCR are one
+	// measurement in several algorithms, of which Veraison takes the
+	// quote's. Without it only the PCRs the reference names are compared,
+	// in every bank of their primary value.
 	CoversQuoted bool
 	// Label names the kind of reference for reports when it is neither a
 	// PCR file nor a baseline document (e.g. "CoRIM PARSEC_TPM").
@@ -154,8 +157,14 @@ func (r *Reference) Compare(got pcr.Values, banks []pcr.Alg) (*Match, error) {
 		}
 	}
 	m.ByVariant = len(byVariant)
+	// A PCR's reason counts only where a compared row of it differs: with
+	// banks given, a PCR may fail in a bank that is not compared.
+	differs := map[int]bool{}
+	for _, row := range m.Rows {
+		differs[row.Index] = differs[row.Index] || row.Status != pcr.Match
+	}
 	for _, p := range res.PCRs {
-		if !p.Matched && p.Reason != "" {
+		if !p.Matched && p.Reason != "" && differs[p.Index] {
 			m.Reasons = append(m.Reasons, p.Reason)
 		}
 	}
@@ -175,9 +184,16 @@ func (r *Reference) CompareQuoted(quoted pcr.Selection, got pcr.Values) (*Match,
 	if r.Composite != nil {
 		return r.Composite.compare(nonEmpty(quoted), got), nil
 	}
-	m, err := r.Compare(got, nil)
-	if err != nil || !r.CoversQuoted {
-		return m, err
+	if !r.CoversQuoted {
+		return r.Compare(got, nil)
+	}
+	var banks []pcr.Alg
+	for _, b := range nonEmpty(quoted) {
+		banks = append(banks, b.Alg)
+	}
+	m, err := r.Compare(got, banks)
+	if err != nil {
+		return nil, err
 	}
 	var lacking []string
 	for _, b := range quoted {
