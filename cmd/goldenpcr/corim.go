@@ -22,7 +22,7 @@ func newCorimCmd() *cobra.Command {
 		Use:   "corim",
 		Short: "Write and read CoRIMs: a baseline as the reference values a Veraison verifier is provisioned with",
 	}
-	c.AddCommand(newCorimCreateCmd(), newCorimShowCmd())
+	c.AddCommand(newCorimCreateCmd(), newCorimShowCmd(), newCorimSubmitCmd())
 	return c
 }
 
