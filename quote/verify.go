@@ -764,7 +764,11 @@ func expectedCheck(m *baseline.Match) (Check, refSet) {
 		}
 		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1, PCRs: bad})
 		c.Reason = strings.Join(m.Reasons, "; ")
-		return c.With("composite_selection", cm.Selection, "composite_digest", cm.Expected, "computed", cm.Computed), explained
+		c = c.With("composite_selection", cm.Selection, "composite_digest", cm.Expected)
+		if cm.Computed != "" {
+			c = c.With("computed", cm.Computed)
+		}
+		return c, explained
 	}
 	if m.OK {
 		if len(rows) == 0 {

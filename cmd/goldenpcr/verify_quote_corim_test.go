@@ -268,8 +268,13 @@ func TestVerifyQuoteCorimSwtpm(t *testing.T) {
 		}
 	})
 	if testing.Verbose() {
-		_, out, _ := run(t, append([]string{"verify", "quote", "-m", l.path("good.msg"), "-s", l.path("good.sig"), "--pcrs", l.path("good.pcrs"),
-			"--corim", l.path("parsec-signed.corim")}, withAK...)...)
-		t.Log("\n" + out)
+		for _, c := range []struct{ q, corim string }{{"good", "parsec-signed.corim"}, {"moved", "enact.corim"}} {
+			args := []string{"verify", "quote", "-m", l.path(c.q + ".msg"), "-s", l.path(c.q + ".sig"), "--pcrs", l.path(c.q + ".pcrs"), "--corim", l.path(c.corim)}
+			if strings.HasPrefix(c.corim, "enact") {
+				args = append(args, enactSel...)
+			}
+			_, out, _ := run(t, append(args, withAK...)...)
+			t.Log("\n" + out)
+		}
 	}
 }
