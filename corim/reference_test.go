@@ -187,13 +187,7 @@ func TestReferenceSigned(t *testing.T) {
 // reference or refuses with an error, never a panic; an accepted
 // reference compares without error.
 func FuzzReference(f *testing.F) {
-	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor"} {
-		data, err := os.ReadFile("testdata/" + g)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	addGoldenSeeds(f)
 	sel, _ := pcr.ParseSelection("sha256:0,4")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Decode(data)

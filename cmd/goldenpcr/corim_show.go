@@ -58,14 +58,7 @@ func readCorimInput(path string, stdin io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, maxCorimFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxCorimFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxCorimFile)
-	}
-	return data, nil
+	return readLimited(r, path, maxCorimFile)
 }
 
 func runCorimShow(opts *corimShowOptions, stdin io.Reader, out io.Writer) error {
