@@ -141,6 +141,16 @@ verified quote). Pin the bundle's AK with --ak-name, --ak or --ak-roots.
 An empty option value ('--ak-name ""') and an option given twice are bad
 usage (exit 2), never a check switched off.
 
+CoRIMs: --corim C.cbor takes the expected values and the trusted AK from a
+PARSEC_TPM or TPM_ENACTTRUST CoRIM (goldenpcr corim create), as Veraison
+appraises them: a PARSEC_TPM CoRIM must name every quoted PCR, and every PCR
+it names must be quoted with its value; a TPM_ENACTTRUST CoRIM's composite
+digest must be the quote's over exactly --corim-sel (the CoRIM does not
+carry its selection). The CoRIM's trust anchor is the trusted AK (an --ak
+beside it must be that key; without --ak it also verifies the signature),
+and the nonce is always checked (--no-nonce is refused). A signed CoRIM must
+verify with its x5chain; its signer is reported. Not with --expected.
+
 EK certificates: --ek-cert with --ek-roots (and --ek-intermediates) adds
 "ek-cert" (chain, EKU 2.23.133.8.1, critical extensions, the TCG
 subjectAltName decoded into the report) and, with --ek-pub, "ek-pub" (the
