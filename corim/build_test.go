@@ -309,9 +309,8 @@ func TestDecodeNotCorim(t *testing.T) {
 	}
 }
 
-// FuzzDecode feeds Decode arbitrary bytes, seeded with the golden CoRIMs:
-// it must return an error or a result, never panic or hang.
-func FuzzDecode(f *testing.F) {
+// addGoldenSeeds seeds a fuzz target with the golden CoRIMs.
+func addGoldenSeeds(f *testing.F) {
 	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor"} {
 		data, err := os.ReadFile("testdata/" + g)
 		if err != nil {
@@ -319,6 +318,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(data)
 	}
+}
+
+// FuzzDecode feeds Decode arbitrary bytes, seeded with the golden CoRIMs:
+// it must return an error or a result, never panic or hang.
+func FuzzDecode(f *testing.F) {
+	addGoldenSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Decode(data)
 		if err == nil && d == nil {

@@ -2,6 +2,7 @@ package corim
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -101,6 +102,8 @@ type Key struct {
 	// Kind is e.g. "ECDSA P-256" when the key parses.
 	Kind  string `json:"kind,omitempty" yaml:"kind,omitempty"`
 	Value string `json:"value" yaml:"value"`
+	// Public is the parsed key, nil when it does not parse.
+	Public crypto.PublicKey `json:"-" yaml:"-"`
 }
 
 var (
@@ -233,7 +236,7 @@ func describeComid(cm *comid.Comid) Comid {
 			}
 			dk := Key{Type: k.Type(), Value: k.String()}
 			if pub, err := k.PublicKey(); err == nil {
-				dk.Kind = keyKind(pub)
+				dk.Kind, dk.Public = keyKind(pub), pub
 			}
 			ta.Keys = append(ta.Keys, dk)
 		}

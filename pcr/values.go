@@ -94,6 +94,9 @@ const (
 	Mismatch Status = "mismatch"
 	// Missing: the reference names the PCR but the other side has no value.
 	Missing Status = "missing"
+	// Unreferenced: the other side has a value (a quoted PCR) that a
+	// reference which must name every quoted PCR does not name.
+	Unreferenced Status = "unreferenced"
 )
 
 // Comparison is one PCR of a Compare result.

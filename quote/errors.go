@@ -163,8 +163,11 @@ func (e *PCRMismatchError) reason() string {
 }
 
 func statusWord(s pcr.Status) string {
-	if s == pcr.Missing {
+	switch s {
+	case pcr.Missing:
 		return "not quoted"
+	case pcr.Unreferenced:
+		return "quoted but not in the reference"
 	}
 	return string(s)
 }

@@ -3,6 +3,7 @@ package quote
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/goldenpcr/goldenpcr/tpmcert"
 	"github.com/goldenpcr/goldenpcr/tpmstruct"
@@ -44,8 +45,11 @@ func checkAKTrust(ak *tpmstruct.PublicKey, p *Policy, name Check, cert *Check) C
 	if ak == nil {
 		return fail(CheckAKTrust, &AKTrustError{Reason: "no AK given, so nothing can vouch for it"})
 	}
-	for _, k := range p.TrustedAKs {
+	for i, k := range p.TrustedAKs {
 		if sameAK(k, ak) {
+			if i < len(p.TrustedAKOrigins) && p.TrustedAKOrigins[i] != "" {
+				return pass(CheckAKTrust, fmt.Sprintf("the AK is %s (%s)", p.TrustedAKOrigins[i], k))
+			}
 			return pass(CheckAKTrust, fmt.Sprintf("the AK is a key the verifier trusts (%s %s)", k.Format, k))
 		}
 	}
@@ -57,7 +61,17 @@ func checkAKTrust(ak *tpmstruct.PublicKey, p *Policy, name Check, cert *Check) C
 	}
 	var why []string
 	if len(p.TrustedAKs) > 0 {
-		why = append(why, fmt.Sprintf("it is none of the %d keys the verifier trusts", len(p.TrustedAKs)))
+		var origins []string
+		for _, o := range p.TrustedAKOrigins {
+			if o != "" {
+				origins = append(origins, o)
+			}
+		}
+		w := fmt.Sprintf("it is none of the %d keys the verifier trusts", len(p.TrustedAKs))
+		if len(origins) > 0 {
+			w += " (" + strings.Join(origins, "; ") + ")"
+		}
+		why = append(why, w)
 	}
 	if name.Failed() {
 		why = append(why, "its Name is not the pinned one")

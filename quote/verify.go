@@ -72,7 +72,11 @@ type Policy struct {
 	// them, have the AKName, or be certified under AKCert; else the
 	// ak-trust check fails, unless AllowUntrustedAK accepts that (the
 	// check is then reported as skipped, with a warning).
-	TrustedAKs       []*tpmstruct.PublicKey
+	TrustedAKs []*tpmstruct.PublicKey
+	// TrustedAKOrigins, where set, say why TrustedAKs[i] is trusted, for
+	// the ak-trust reason ("the trust anchor of CoRIM c.cbor, which the
+	// verifier gave"); by default a trusted key is the verifier's own copy.
+	TrustedAKOrigins []string
 	AllowUntrustedAK bool
 	// AKCert, if set, requires Evidence.AKCert to chain to its roots and
 	// certify the AK.
@@ -720,12 +724,19 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Ch
 	if in.PCRs != nil {
 		quoted = sel.Filter(in.PCRs)
 	}
-	m, err := p.Expected.Compare(quoted, nil)
+	m, err := p.Expected.CompareQuoted(sel, quoted)
 	if err != nil {
 		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
 		c.Reason = "baseline: " + err.Error()
-		return c, nil
+		return c.Note(p.Expected.Notes...), nil
 	}
+	c, explained := expectedCheck(m)
+	return c.Note(p.Expected.Notes...), explained
+}
+
+// expectedCheck words the outcome of comparing the quoted values with the
+// expected ones, and returns the PCRs found equal to them.
+func expectedCheck(m *baseline.Match) (Check, refSet) {
 	rows, idx := m.Rows, m.Alternative
 	explained := refSet{}
 	for _, r := range rows {
@@ -740,6 +751,24 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Ch
 	}
 	if m.ByVariant > 0 {
 		variants = fmt.Sprintf(" (%d by an accepted variant)", m.ByVariant)
+	}
+	if cm := m.Composite; cm != nil {
+		if m.OK {
+			return pass(CheckExpected, fmt.Sprintf("%s of the quoted values of %s in selection order equals the composite digest %s", cm.Hash, cm.Selection, cm.Expected)), explained
+		}
+		var bad []pcr.Comparison
+		for _, r := range rows {
+			if r.Status != pcr.Match {
+				bad = append(bad, r)
+			}
+		}
+		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1, PCRs: bad})
+		c.Reason = strings.Join(m.Reasons, "; ")
+		c = c.With("composite_selection", cm.Selection, "composite_digest", cm.Expected)
+		if cm.Computed != "" {
+			c = c.With("computed", cm.Computed)
+		}
+		return c, explained
 	}
 	if m.OK {
 		if len(rows) == 0 {

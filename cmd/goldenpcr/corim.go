@@ -20,9 +20,9 @@ import (
 func newCorimCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "corim",
-		Short: "Write and read CoRIMs: a baseline as the reference values a Veraison verifier is provisioned with",
+		Short: "Write, read and submit CoRIMs: a baseline as the reference values a Veraison verifier is provisioned with",
 	}
-	c.AddCommand(newCorimCreateCmd(), newCorimShowCmd())
+	c.AddCommand(newCorimCreateCmd(), newCorimShowCmd(), newCorimSubmitCmd())
 	return c
 }
 

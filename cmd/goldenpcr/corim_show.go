@@ -51,6 +51,16 @@ CoRIM that breaks its profile's rules (the message names the field).`,
 // kilobytes.
 const maxCorimFile = 16 << 20
 
+// readCorimInput reads a CoRIM file, or stdin for "-".
+func readCorimInput(path string, stdin io.Reader) ([]byte, error) {
+	r, err := openInput(path, stdin)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return readLimited(r, path, maxCorimFile)
+}
+
 func runCorimShow(opts *corimShowOptions, stdin io.Reader, out io.Writer) error {
 	var scheme corim.Scheme
 	switch opts.Scheme {
@@ -62,17 +72,9 @@ func runCorimShow(opts *corimShowOptions, stdin io.Reader, out io.Writer) error 
 	default:
 		return fmt.Errorf("--scheme %q: want parsec-tpm or enacttrust", opts.Scheme)
 	}
-	r, err := openInput(opts.File, stdin)
+	data, err := readCorimInput(opts.File, stdin)
 	if err != nil {
 		return err
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxCorimFile+1))
-	r.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", opts.File, err)
-	}
-	if len(data) > maxCorimFile {
-		return fmt.Errorf("%s: larger than %d bytes", opts.File, maxCorimFile)
 	}
 	var d *corim.Decoded
 	if scheme != "" {

@@ -41,6 +41,8 @@ type verifyQuoteOptions struct {
 	Expected          string
 	ExpectedFormat    string
 	ExpectedSel       string
+	Corim             string
+	CorimSel          string
 	AllowUnrestricted bool
 	MinResetCount     uint32
 	MinRestartCount   uint32
@@ -139,6 +141,16 @@ verified quote). Pin the bundle's AK with --ak-name, --ak or --ak-roots.
 An empty option value ('--ak-name ""') and an option given twice are bad
 usage (exit 2), never a check switched off.
 
+CoRIMs: --corim C.cbor takes the expected values and the trusted AK from a
+PARSEC_TPM or TPM_ENACTTRUST CoRIM (goldenpcr corim create), as Veraison
+appraises them: a PARSEC_TPM CoRIM must name every quoted PCR, and every PCR
+it names must be quoted with its value; a TPM_ENACTTRUST CoRIM's composite
+digest must be the quote's over exactly --corim-sel (the CoRIM does not
+carry its selection). The CoRIM's trust anchor is the trusted AK (an --ak
+beside it must be that key; without --ak it also verifies the signature),
+and the nonce is always checked (--no-nonce is refused). A signed CoRIM must
+verify with its x5chain; its signer is reported. Not with --expected.
+
 EK certificates: --ek-cert with --ek-roots (and --ek-intermediates) adds
 "ek-cert" (chain, EKU 2.23.133.8.1, critical extensions, the TCG
 subjectAltName decoded into the report) and, with --ek-pub, "ek-pub" (the
@@ -204,6 +216,8 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringVar(&opts.Expected, "expected", "", "expected PCR values: a goldenpcr baseline (variants accepted) or a PCR file; any alternative (CHARRA document) may match")
 	f.StringVar(&opts.ExpectedFormat, "expected-format", "", "format of --expected (default: detected)")
 	f.StringVar(&opts.ExpectedSel, "expected-sel", "", "selection of an --expected file in -F values format")
+	f.StringVar(&opts.Corim, "corim", "", "a PARSEC_TPM or TPM_ENACTTRUST CoRIM (signed or not): the expected values, and its trust anchor the trusted AK")
+	f.StringVar(&opts.CorimSel, "corim-sel", "", "the PCR selection a TPM_ENACTTRUST CoRIM's composite digest is over (corim create --pcrs), e.g. sha256:0-7")
 	f.BoolVar(&opts.AllowUnrestricted, "allow-unrestricted", false, "accept an AK that is not a restricted signing key, or whose attributes are unknown (PEM, DER, certificate)")
 	f.Uint32Var(&opts.MinResetCount, "min-reset-count", 0, "fail if clockInfo.resetCount (TPM resets, i.e. reboots) is below N")
 	f.Uint32Var(&opts.MinRestartCount, "min-restart-count", 0, "fail if clockInfo.restartCount (resumes since the last reset) is below N")
@@ -244,7 +258,13 @@ func readSmall(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	return readLimited(f, path, max)
+}
+
+// readLimited reads all of r, named path in errors, refusing more than max
+// bytes.
+func readLimited(r io.Reader, path string, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -289,6 +309,7 @@ type verifyInputs struct {
 	PCRs      string `json:"pcrs,omitempty" yaml:"pcrs,omitempty"`
 	EventLog  string `json:"eventlog,omitempty" yaml:"eventlog,omitempty"`
 	Expected  string `json:"expected,omitempty" yaml:"expected,omitempty"`
+	Corim     string `json:"corim,omitempty" yaml:"corim,omitempty"`
 }
 
 type verifyQuoteOutput struct {
@@ -307,6 +328,7 @@ func (o *verifyQuoteOptions) request() *Request {
 		PCRs: o.PCRs, PCRsFormat: o.PCRsFormat, PCRsSel: o.PCRsSel,
 		Nonce: o.Nonce, NonceFile: o.NonceFile, NoNonce: o.NoNonce,
 		EventLog: o.EventLog, Expected: o.Expected, ExpectedFormat: o.ExpectedFormat, ExpectedSel: o.ExpectedSel,
+		Corim: o.Corim, CorimSel: o.CorimSel,
 		AllowUnrestricted: o.AllowUnrestricted, MinResetCount: o.MinResetCount, MinRestartCount: o.MinRestartCount,
 		MinClock: o.MinClock, MaxClock: o.MaxClock, RequireSafe: o.RequireSafe,
 		Attestation: o.Attestation, AttestationFormat: o.AttestationFormat, PlatformParameters: o.PlatformParameters,
@@ -331,7 +353,7 @@ func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
 	o := verifyQuoteOutput{
 		Verified: rep.Verified,
 		Inputs: verifyInputs{Message: opts.Message, Signature: opts.Signature, AK: opts.AK,
-			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected},
+			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected, Corim: opts.Corim},
 		Quote: rep.Quote, AK: rep.AK, EK: rep.EK, Checks: rep.Checks,
 	}
 	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
@@ -362,7 +384,11 @@ func verifyQuoteText(w io.Writer, o *verifyQuoteOutput) error {
 			orNone(q.ExtraData), q.Clock, q.ResetCount, q.RestartCount, safe, q.FirmwareVersion)
 	}
 	if ak := o.AK; ak != nil {
-		fmt.Fprintf(w, "AK %s: %s, %s", o.Inputs.AK, ak.Format, ak.Key)
+		name := o.Inputs.AK
+		if name == "" && o.Inputs.Corim != "" {
+			name = "of " + o.Inputs.Corim
+		}
+		fmt.Fprintf(w, "AK %s: %s, %s", name, ak.Format, ak.Key)
 		if ak.Attributes != "" {
 			fmt.Fprintf(w, ", %s, scheme %s", ak.Attributes, ak.Scheme)
 		}

@@ -94,6 +94,7 @@ var batchFields = []struct {
 	{"attestation", fString}, {"attestation_format", fString}, {"platform_parameters", fString},
 	{"nonce_file", fString}, {"ak_cert", fString}, {"allow_untrusted_ak", fBool}, {"ek_cert", fString},
 	{"ek_pub", fString}, {"require_eventlog", fBool}, {"allow_missing_eventlog", fBool}, {"unlogged_pcrs", fString},
+	{"corim", fString}, {"corim_sel", fString},
 }
 
 var batchFieldIndex = func() map[string]int {
@@ -159,6 +160,10 @@ func stringField(req *Request, name string) *string {
 		return &req.EKPub
 	case "unlogged_pcrs":
 		return &req.UnloggedPCRs
+	case "corim":
+		return &req.Corim
+	case "corim_sel":
+		return &req.CorimSel
 	}
 	return nil
 }

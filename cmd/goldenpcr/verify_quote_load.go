@@ -117,16 +117,12 @@ func loadRequest(req *Request, src requestSource) (*verification, error) {
 		return nil, err
 	}
 	v := &verification{}
-	p, err := loadQuotePolicy(req, src)
+	p, ak, err := loadQuotePolicy(req, src)
 	if err != nil {
 		return nil, err
 	}
 	v.policy = p
-	var trusted *tpmstruct.PublicKey
-	if len(p.TrustedAKs) > 0 {
-		trusted = p.TrustedAKs[0]
-	}
-	akCert, err := readAKCert(req, src, trusted)
+	akCert, err := readAKCert(req, src, ak)
 	if err != nil {
 		return nil, err
 	}
@@ -159,13 +155,64 @@ func loadRequest(req *Request, src requestSource) (*verification, error) {
 	if v.ev, err = loadQuoteEvidence(req, src); err != nil {
 		return nil, err
 	}
-	v.ev.AK, v.ev.AKCert, v.ev.EKCert = trusted, akCert, ekCert
+	v.ev.AK, v.ev.AKCert, v.ev.EKCert = ak, akCert, ekCert
 	return v, nil
 }
 
 // loadQuotePolicy reads what the verifier expects: nonce, trusted AK, AK name,
-// certificate roots, expected PCR values, event-log rules and limits.
-func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, error) {
+// certificate roots, expected PCR values, event-log rules and limits. It
+// also returns the AK a single quote is verified with: ak, or else the
+// trust anchor of the CoRIM; nil when neither is given.
+func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, *tpmstruct.PublicKey, error) {
+	p, err := readQuotePolicy(req, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	ak, err := readInline(src, "ak", req.AKBytes, req.AK, maxKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	var key *tpmstruct.PublicKey
+	if ak != nil {
+		if key, err = tpmstruct.ParsePublic(ak); err != nil {
+			return nil, nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
+		}
+	}
+	if req.Corim == "" {
+		if key != nil {
+			p.TrustedAKs = []*tpmstruct.PublicKey{key}
+		}
+		return p, key, nil
+	}
+	ref, err := readReference(src.path(req.Corim), "", req.CorimSel, "", src.name("corim_sel"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", src.name("corim"), err)
+	}
+	if ref.corim == nil {
+		return nil, nil, fmt.Errorf("%s %s is not a CoRIM (CBOR tag 501 or a COSE_Sign1); a baseline or PCR file goes to %s", src.name("corim"), req.Corim, src.name("expected"))
+	}
+	p.Expected = &ref.Reference
+	// The CoRIM names the AK the verifier trusts; a key given beside it
+	// is the one the quote was made with, and must be that anchor.
+	anchors := ref.corim.Anchors()
+	if len(anchors) == 0 {
+		return nil, nil, fmt.Errorf("%s %s names no trust anchor key", src.name("corim"), req.Corim)
+	}
+	for _, a := range anchors {
+		p.TrustedAKs = append(p.TrustedAKs, &tpmstruct.PublicKey{Format: "CoRIM trust anchor (pkix-base64-key)", Key: a.Key})
+		p.TrustedAKOrigins = append(p.TrustedAKOrigins, fmt.Sprintf("the trust anchor of CoRIM %s (%s %s), which the verifier gave", req.Corim, ref.corim.Scheme, a))
+	}
+	if key == nil && !req.Bundle() {
+		if len(anchors) > 1 {
+			return nil, nil, fmt.Errorf("%s %s names %d trust anchors: give the quote's AK with %s", src.name("corim"), req.Corim, len(anchors), src.name("ak"))
+		}
+		key = p.TrustedAKs[0]
+	}
+	return p, key, nil
+}
+
+// readQuotePolicy reads the policy but for the trusted AKs.
+func readQuotePolicy(req *Request, src requestSource) (*quote.Policy, error) {
 	p := &quote.Policy{
 		NoNonce:           req.NoNonce,
 		AllowUnrestricted: req.AllowUnrestricted,
@@ -206,17 +253,7 @@ func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, error) {
 		}
 		p.AKName = b
 	}
-	ak, err := readInline(src, "ak", req.AKBytes, req.AK, maxKeyFile)
-	if err != nil {
-		return nil, err
-	}
-	if ak != nil {
-		k, err := tpmstruct.ParsePublic(ak)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
-		}
-		p.TrustedAKs = []*tpmstruct.PublicKey{k}
-	}
+	var err error
 	if req.AKCert != "" || len(req.AKRoots) > 0 {
 		p.AKCert = &tpmcert.AKCertPolicy{}
 		if p.AKCert.Roots, err = readCertsPaths(src.name("ak_roots"), src.paths(req.AKRoots)); err != nil {

@@ -47,6 +47,11 @@ type Request struct {
 	Expected       string `json:"expected,omitempty"`
 	ExpectedFormat string `json:"expected_format,omitempty"`
 	ExpectedSel    string `json:"expected_sel,omitempty"`
+	// Corim is a PARSEC_TPM or TPM_ENACTTRUST CoRIM: the expected values
+	// and the trusted AK (its trust anchor) at once; CorimSel is the PCR
+	// selection of a TPM_ENACTTRUST CoRIM's composite digest.
+	Corim    string `json:"corim,omitempty"`
+	CorimSel string `json:"corim_sel,omitempty"`
 
 	AllowUnrestricted bool   `json:"allow_unrestricted,omitempty"`
 	MinResetCount     uint32 `json:"min_reset_count,omitempty"`
@@ -161,6 +166,7 @@ func (req *Request) Validate(name func(field string) string) error {
 		{"nonce", "nonce_file", req.Nonce != "", req.NonceFile != ""},
 		{"attestation", "platform_parameters", req.Attestation != "", req.PlatformParameters != ""},
 		{"require_eventlog", "allow_missing_eventlog", req.RequireEventLog, req.AllowMissingEventLog},
+		{"expected", "corim", req.Expected != "", req.Corim != ""},
 	} {
 		if pair.aSet && pair.bSet {
 			return both(pair.a, pair.b)
@@ -168,6 +174,9 @@ func (req *Request) Validate(name func(field string) string) error {
 	}
 	if req.NoNonce && (req.Nonce != "" || req.NonceFile != "") {
 		return fmt.Errorf("%s contradicts %s", name("no_nonce"), set("nonce", "nonce_file"))
+	}
+	if req.NoNonce && req.Corim != "" {
+		return fmt.Errorf("%s contradicts %s: a quote appraised against a CoRIM always has its nonce checked (Veraison does not check it for TPM_ENACTTRUST; goldenpcr does)", name("no_nonce"), name("corim"))
 	}
 	for _, dep := range []struct {
 		field, needs string
@@ -182,6 +191,7 @@ func (req *Request) Validate(name func(field string) string) error {
 		{"ek_intermediates", "ek_cert", len(req.EKIntermediates) > 0, req.EKCert != ""},
 		{"ek_pub", "ek_cert", req.EKPub != "", req.EKCert != ""},
 		{"ak_intermediates", "ak_roots", len(req.AKIntermediates) > 0, len(req.AKRoots) > 0},
+		{"corim_sel", "corim", req.CorimSel != "", req.Corim != ""},
 	} {
 		if dep.set && !dep.has {
 			return needs(dep.field, dep.needs)
@@ -200,6 +210,9 @@ func (req *Request) Validate(name func(field string) string) error {
 			if f.set {
 				single = append(single, f.field)
 			}
+		}
+		if req.Corim != "" && (req.AK != "" || req.AKHex != "") {
+			return fmt.Errorf("%s: an attestation carries its AK, and the trust anchor of %s is the key it must be; %s adds nothing", either("ak", "ak_hex"), name("corim"), either("ak", "ak_hex"))
 		}
 		if len(single) > 0 {
 			return fmt.Errorf("%s: an attestation carries its own quotes, signatures, PCR values and event log requirement (pin its AK with %s, or give the trusted key as %s)",
