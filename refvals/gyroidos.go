@@ -155,6 +155,8 @@ func readGuestOS(dir, osName, ver string) (GuestOS, []string, error) {
 		}
 		named = append(named, m.ImageFile+".img")
 		switch {
+		case !m.measuredAtStart() && m.SHA256 == "":
+			continue // no image file (EMPTY, DEVICE, …)
 		case !m.measuredAtStart():
 			notes = append(notes, fmt.Sprintf("%s: %s.img (%s) is not checked when a container starts, so not measured", name, m.ImageFile, m.MountType))
 			continue
