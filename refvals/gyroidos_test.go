@@ -254,7 +254,9 @@ func TestYoctoGyroidOSGuestDir(t *testing.T) {
 	if err := os.Rename(filepath.Dir(l.Guests), moved); err != nil {
 		t.Fatal(err)
 	}
-	flags := func(o YoctoOption) string { return map[YoctoOption]string{YoctoGuestOSDir: "--cml-guests", YoctoReferenceLog: "--reference-log"}[o] }
+	flags := func(o YoctoOption) string {
+		return map[YoctoOption]string{YoctoGuestOSDir: "--cml-guests", YoctoReferenceLog: "--reference-log"}[o]
+	}
 	d, doc, err := gyroidCompute(t, l, YoctoOptions{OptionName: flags})
 	if err != nil {
 		t.Fatal(err)
@@ -368,13 +370,13 @@ mounts < image_file: 'etc' mount_type: OVERLAY_RO >
 	}
 	for bad, why := range map[string]string{
 		"mounts { image_sha2_256: \"" + sum + "\" image_sha2_256: \"" + sum + "\" }": "line 1: mounts entry of line 1: image_sha2_256 given twice",
-		"mounts { image_sha2_256: \"abc\" }":                                        "not a SHA-256",
-		"mounts { image_file: \"root\"":                                             "want a field name, got \"end of file\"",
-		"name: \"open":                                                              "string not closed",
-		"mounts image_file":                                                         "want { after mounts",
-		"a { b: 1":                                                                  "{ not closed",
-		"x: \"\\q\"":                                                                "unknown escape",
-		"mounts { mount_type: \"SHARED\" }":                                         "want an enum name",
+		"mounts { image_sha2_256: \"abc\" }":                                         "not a SHA-256",
+		"mounts { image_file: \"root\"":                                              "want a field name, got \"end of file\"",
+		"name: \"open":                                                               "string not closed",
+		"mounts image_file":                                                          "want { after mounts",
+		"a { b: 1":                                                                   "{ not closed",
+		"x: \"\\q\"":                                                                 "unknown escape",
+		"mounts { mount_type: \"SHARED\" }":                                          "want an enum name",
 	} {
 		if _, err := ReadGuestOSConf([]byte(bad)); err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("%q: %v, want %q", bad, err, why)
