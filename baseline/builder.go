@@ -78,6 +78,27 @@ func (b *Builder) Extend(index int, m Measurement) error {
 	return nil
 }
 
+// Unextended records that nothing extends PCR index: its value is the
+// reset value in every bank, with no events. A PCR something was already
+// extended into is left as it is.
+func (b *Builder) Unextended(index int) error {
+	if index < 0 || index >= pcr.NumPCRs {
+		return fmt.Errorf("PCR index %d out of range", index)
+	}
+	if b.pcrs[index] != nil {
+		return nil
+	}
+	p := &PCR{Index: index, Values: map[string]string{}}
+	for _, alg := range b.banks {
+		p.Values[alg.String()] = hex.EncodeToString(pcr.InitialValue(alg, index, 0))
+	}
+	b.pcrs[index] = p
+	return nil
+}
+
+// Has reports whether the builder holds PCR index.
+func (b *Builder) Has(index int) bool { return b.pcrs[index] != nil }
+
 // Baseline returns the document built so far, PCRs ascending.
 func (b *Builder) Baseline() *Baseline {
 	out := &Baseline{Version: SchemaVersion, Metadata: b.meta}

@@ -3,7 +3,6 @@ package refvals
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"unicode/utf16"
 
@@ -157,30 +156,4 @@ func taggedEvent(id uint32, desc string) []byte {
 	out := binary.LittleEndian.AppendUint32(nil, id)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(d)))
 	return append(out, d...)
-}
-
-// CMLImagesPCR11 appends what GyroidOS's cmld extends into PCR 11: the
-// SHA-256 of each guest-OS image, in the order given, directly (there is
-// no event log; the sha256 bank is the only one it uses).
-func CMLImagesPCR11(b *baseline.Builder, images []string) error {
-	for _, p := range images {
-		sum, err := baseline.FileSHA256(p)
-		if err != nil {
-			return err
-		}
-		b.AddInput(baseline.Input{Role: "cml-image", Path: p, SHA256: sum})
-		digest, _ := hex.DecodeString(sum)
-		err = b.Extend(PCRKernelBoot, baseline.Measurement{Type: "CML_IMAGE", Description: "cmld: image " + p,
-			Digest: func(alg pcr.Alg) ([]byte, error) {
-				if alg != pcr.SHA256 {
-					return nil, fmt.Errorf("GyroidOS measures images into the sha256 bank only, not %s", alg)
-				}
-				return digest, nil
-			},
-			Provenance: baseline.Provenance{Rule: "GyroidOS cmld: SHA-256 of the image file", Artifact: p, ArtifactSHA256: sum}})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

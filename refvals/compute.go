@@ -3,14 +3,17 @@ package refvals
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
 	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/internal/optname"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -39,7 +42,21 @@ type Inputs struct {
 	GRUBCfg          string
 	GRUB             GRUBOptions
 	Disk             string // disk image with a GPT
-	CMLImages        []string
+	// CMLImages are GyroidOS images cmld measures into PCR 11, in this
+	// order; given, they take the place of GuestOSes.
+	CMLImages []string
+	// GuestOSes are a GyroidOS build's guest OSes (DiscoverYocto finds
+	// them), whose images cmld measures into PCR 11 when it starts them.
+	GuestOSes []GuestOS
+	// CML says the boot is GyroidOS's: PCRs 8 and 9 are recorded as zero,
+	// and notes say what PCR 10 and the firmware PCRs need.
+	CML bool
+	// ReferenceLog is an event log of the target hardware: PCRs 0-3 and
+	// 5-7 the artifacts do not determine are taken from it.
+	ReferenceLog string
+	// OptionName, if set, words an option for notes and errors in the
+	// caller's terms (as YoctoOptions.OptionName does).
+	OptionName func(YoctoOption) string
 	// Extracted names the temporary files among the inputs that hold a
 	// file extracted from an image: temporary path → IMAGE:PATH, the image
 	// and the file's path inside it (as a UKI's kernel is UKI:.linux). The
@@ -63,6 +80,13 @@ func (in *Inputs) Files() []string {
 	add(in.EFIApps...)
 	add(in.UKI, in.Initrd, in.PK, in.KEK, in.DB, in.DBX, in.EFIVars, in.GRUBCfg, in.Disk)
 	add(in.CMLImages...)
+	add(in.ReferenceLog)
+	for _, g := range in.GuestOSes {
+		add(g.Conf)
+		for _, img := range g.Images {
+			add(img.Path)
+		}
+	}
 	grubPaths := make([]string, 0, len(in.GRUB.Files))
 	for p := range in.GRUB.Files {
 		grubPaths = append(grubPaths, p)
@@ -158,8 +182,28 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 			return nil, err
 		}
 	}
-	if len(in.CMLImages) > 0 {
+	var variants11 []map[string]string
+	switch {
+	case len(in.CMLImages) > 0:
 		if err := CMLImagesPCR11(b, in.CMLImages); err != nil {
+			return nil, err
+		}
+		if in.CML {
+			b.Note("PCR 11: the guest-OS images given, measured in the order given")
+		}
+	case len(in.GuestOSes) > 0:
+		var err error
+		if variants11, err = GuestOSesPCR11(b, in.GuestOSes); err != nil {
+			return nil, err
+		}
+		if variants11 != nil {
+			b.Note("PCR 11: to pin one value, give the images in the order the device measures them (%s)", in.opt(YoctoCMLImages))
+		}
+	case in.CML:
+		b.Note("PCR 11: not computed: no guest-OS images (give the gyroidos-guests directory, %s, or the images, %s)", in.opt(YoctoGuestOSDir), in.opt(YoctoCMLImages))
+	}
+	if in.CML {
+		if err := cmlQuietPCRs(b, in); err != nil {
 			return nil, err
 		}
 	}
@@ -167,8 +211,131 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 	if len(doc.PCRs) == 0 {
 		return nil, fmt.Errorf("nothing to compute: no boot artifacts given")
 	}
+	if variants11 != nil {
+		for i := range doc.PCRs {
+			if doc.PCRs[i].Index == PCRKernelBoot {
+				doc.PCRs[i].Variants = variants11
+			}
+		}
+	}
+	if in.ReferenceLog != "" {
+		if err := addReferenceLog(doc, in); err != nil {
+			return nil, err
+		}
+	} else if in.CML {
+		var missing []int
+		for _, i := range firmwarePCRs {
+			if !hasPCR(doc, i) {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) > 0 {
+			doc.Metadata.Notes = append(doc.Metadata.Notes, fmt.Sprintf("PCRs %s: not computed: firmware code, configuration and the boot disk depend on the target hardware; give a reference event log of it (%s)", pcr.FormatPCRList(missing), in.opt(YoctoReferenceLog)))
+		}
+	}
 	in.nameExtracted(doc)
 	return doc, nil
+}
+
+// opt words an option for the caller.
+func (in *Inputs) opt(o YoctoOption) string { return optname.Word(in.OptionName, o) }
+
+// cmlQuietPCRs records what GyroidOS leaves alone: PCRs 8 and 9 stay
+// zero (no boot loader; the kernel's command line and initramfs are built
+// in, so its EFI stub measures neither), and PCR 10 is IMA's.
+func cmlQuietPCRs(b *baseline.Builder, in Inputs) error {
+	for _, i := range []int{8, 9} {
+		if b.Has(i) {
+			continue
+		}
+		if err := b.Unextended(i); err != nil {
+			return err
+		}
+		b.Note("PCR %d: zero: GyroidOS starts its kernel directly (no boot loader) with the command line and initramfs built in, so nothing measures into it", i)
+	}
+	b.Note("PCR 10: not computed: IMA extends it with every file the policy measures, in the order they are opened; its golden values are per file: goldenpcr ima policy makes them from the rootfs, and a device's IMA list is checked against them")
+	return nil
+}
+
+// firmwarePCRs are the PCRs a reference log of the target hardware gives
+// when the artifacts do not: firmware code and data, option ROMs and
+// their configuration, the boot disk's GPT, the secure-boot policy.
+var firmwarePCRs = []int{0, 1, 2, 3, 5, 6, 7}
+
+func hasPCR(doc *baseline.Baseline, i int) bool {
+	for _, p := range doc.PCRs {
+		if p.Index == i {
+			return true
+		}
+	}
+	return false
+}
+
+// addReferenceLog takes PCRs 0-3 and 5-7 the artifacts did not determine
+// from the reference log, after checking that it replays consistently:
+// it parses to its end, carries the baseline's banks, every event whose
+// digest its data determines agrees with it, and the PCRs taken replay
+// to the values a whole replay gives. PCR 5 is taken from the log unless
+// a disk image was given: without one, the GPT event firmware measures
+// is not predicted.
+func addReferenceLog(doc *baseline.Baseline, in Inputs) error {
+	data, err := os.ReadFile(in.ReferenceLog)
+	if err != nil {
+		return err
+	}
+	banks := in.Banks
+	whole, err := eventlog.ReplayLog(bytes.NewReader(data), &eventlog.ReplayOptions{Banks: banks, CheckDigests: true})
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.ReferenceLog, err)
+	}
+	if len(whole.DigestIssues) > 0 {
+		d := whole.DigestIssues[0]
+		return fmt.Errorf("%s: event %d (PCR %d, %s, offset %d): its %s digest is not %s: the log contradicts itself (%d such events)",
+			in.ReferenceLog, d.Event, d.PCR, d.Type, d.Offset, strings.Join(d.Check.Mismatched, ","), d.Check.Rule, len(whole.DigestIssues))
+	}
+	if len(banks) == 0 {
+		banks = whole.Banks
+	}
+	if in.Disk == "" {
+		doc.PCRs = slices.DeleteFunc(doc.PCRs, func(p baseline.PCR) bool { return p.Index == PCRBootManagerData })
+	}
+	rd, err := eventlog.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.ReferenceLog, err)
+	}
+	sum := hex.EncodeToString(pcr.SHA256.Sum(data))
+	take := func(i int) bool { return slices.Contains(firmwarePCRs, i) && !hasPCR(doc, i) }
+	kept, err := logPCRs(rd, banks, take, baseline.Provenance{Artifact: in.ReferenceLog, ArtifactSHA256: sum})
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.ReferenceLog, err)
+	}
+	var taken, absent []int
+	for _, i := range firmwarePCRs {
+		p, ok := kept[i]
+		if !ok {
+			if !hasPCR(doc, i) {
+				absent = append(absent, i)
+			}
+			continue
+		}
+		for _, a := range banks {
+			v, _ := whole.Values.Get(a, i)
+			if p.Values[a.String()] != hex.EncodeToString(v) {
+				return fmt.Errorf("%s: PCR %d: its events replay to %s, the whole log to %x", in.ReferenceLog, i, p.Values[a.String()], v)
+			}
+		}
+		taken = append(taken, i)
+		doc.PCRs = append(doc.PCRs, *p)
+	}
+	slices.SortFunc(doc.PCRs, func(x, y baseline.PCR) int { return x.Index - y.Index })
+	doc.Metadata.Inputs = append(doc.Metadata.Inputs, baseline.Input{Role: "reference-log", Path: in.ReferenceLog, SHA256: sum})
+	if len(taken) > 0 {
+		doc.Metadata.Notes = append(doc.Metadata.Notes, fmt.Sprintf("PCRs %s: taken from the reference log %s (the target hardware's firmware)", pcr.FormatPCRList(taken), in.ReferenceLog))
+	}
+	if len(absent) > 0 {
+		doc.Metadata.Notes = append(doc.Metadata.Notes, fmt.Sprintf("PCRs %s: neither computed nor extended in the reference log", pcr.FormatPCRList(absent)))
+	}
+	return nil
 }
 
 // computePCR9 predicts the Linux EFI stub's events from Cmdline and

@@ -44,6 +44,32 @@ func Predict(reference io.Reader, in Inputs) (*baseline.Baseline, error) {
 	for _, p := range computed.PCRs {
 		predicted[p.Index] = true
 	}
+	kept, err := logPCRs(rd, banks, func(i int) bool { return !predicted[i] }, baseline.Provenance{})
+	if err != nil {
+		return nil, err
+	}
+	out := computed
+	for _, p := range kept {
+		out.PCRs = append(out.PCRs, *p)
+	}
+	slices.SortFunc(out.PCRs, func(x, y baseline.PCR) int { return x.Index - y.Index })
+	out.Metadata.Notes = append(out.Metadata.Notes, fmt.Sprintf("PCRs %s taken from the reference log; the others computed from the artifacts", pcrList(kept)))
+	return out, nil
+}
+
+func pcrList(m map[int]*baseline.PCR) string {
+	var idx []int
+	for i := range m {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	return pcr.FormatPCRList(idx)
+}
+
+// logPCRs replays a reference log in the banks and returns, for each PCR
+// take accepts, the events the log extended into it and the value they
+// leave. Each event's provenance is from, with its rule naming the event.
+func logPCRs(rd *eventlog.Reader, banks []pcr.Alg, take func(int) bool, from baseline.Provenance) (map[int]*baseline.PCR, error) {
 	rp, err := eventlog.NewReplayer(banks, true)
 	if err != nil {
 		return nil, err
@@ -61,7 +87,7 @@ func Predict(reference io.Reader, in Inputs) (*baseline.Baseline, error) {
 			return nil, fmt.Errorf("reference log: %w", err)
 		}
 		i := int(ev.PCR)
-		if ev.Type == eventlog.EvNoAction || predicted[i] {
+		if ev.Type == eventlog.EvNoAction || !take(i) {
 			continue
 		}
 		p := kept[i]
@@ -69,8 +95,9 @@ func Predict(reference io.Reader, in Inputs) (*baseline.Baseline, error) {
 			p = &baseline.PCR{Index: i, Values: map[string]string{}}
 			kept[i] = p
 		}
-		e := baseline.Event{Type: ev.Type.String(), Digests: map[string]string{}, Data: hex.EncodeToString(ev.Data),
-			Provenance: baseline.Provenance{Rule: fmt.Sprintf("recorded in the reference log (event %d)", ev.Index)}}
+		prov := from
+		prov.Rule = fmt.Sprintf("recorded in the reference log (event %d)", ev.Index)
+		e := baseline.Event{Type: ev.Type.String(), Digests: map[string]string{}, Data: hex.EncodeToString(ev.Data), Provenance: prov}
 		if payload, err := eventlog.Decode(ev); err == nil {
 			e.Description = payload.Summary()
 		}
@@ -81,24 +108,11 @@ func Predict(reference io.Reader, in Inputs) (*baseline.Baseline, error) {
 		p.Events = append(p.Events, e)
 	}
 	res := rp.Result()
-	out := computed
 	for i, p := range kept {
 		for _, a := range banks {
 			v, _ := res.Values.Get(a, i)
 			p.Values[a.String()] = hex.EncodeToString(v)
 		}
-		out.PCRs = append(out.PCRs, *p)
 	}
-	slices.SortFunc(out.PCRs, func(x, y baseline.PCR) int { return x.Index - y.Index })
-	out.Metadata.Notes = append(out.Metadata.Notes, fmt.Sprintf("PCRs %s taken from the reference log; the others computed from the artifacts", pcrList(kept)))
-	return out, nil
-}
-
-func pcrList(m map[int]*baseline.PCR) string {
-	var idx []int
-	for i := range m {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	return pcr.FormatPCRList(idx)
+	return kept, nil
 }

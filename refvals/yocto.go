@@ -37,6 +37,10 @@ type YoctoOptions struct {
 	// EFI/BOOT/boot<arch>.efi) even when systemd-boot<arch>.efi is
 	// deployed.
 	UKIDirect bool
+	// GuestOSDir is GyroidOS's gyroidos-guests directory (or one that
+	// holds it), for a build whose guest OSes are not where Yocto puts
+	// them: in the deploy directory, or in tmp_container's beside it.
+	GuestOSDir string
 	// OptionName, if set, words a YoctoOption in the caller's terms for
 	// errors and notes that name it (a CLI names its flags); nil or ""
 	// keeps the library's words, the option's field.
@@ -54,6 +58,15 @@ const (
 	// YoctoStubLoadsKernel says systemd-stub loads its kernel with
 	// LoadImage (Inputs.StubLoadsKernel).
 	YoctoStubLoadsKernel YoctoOption = "StubLoadsKernel"
+	// YoctoGuestOSDir points to GyroidOS's gyroidos-guests directory
+	// (YoctoOptions.GuestOSDir).
+	YoctoGuestOSDir YoctoOption = "GuestOSDir"
+	// YoctoCMLImages gives the guest-OS images in the device's order
+	// (Inputs.CMLImages).
+	YoctoCMLImages YoctoOption = "CMLImages"
+	// YoctoReferenceLog is an event log of the target hardware
+	// (Inputs.ReferenceLog).
+	YoctoReferenceLog YoctoOption = "ReferenceLog"
 )
 
 // name words o for the caller.
@@ -389,6 +402,10 @@ func DiscoverYoctoWith(opts YoctoOptions) (*YoctoDeploy, error) {
 		d.Flow = YoctoGyroidOS
 		in.EFIApps = []string{signed}
 		d.use("GyroidOS: firmware starts %s directly as EFI/BOOT/BOOTX64.EFI (command line built in; PCRs 8/9 stay zero)", signed)
+		in.CML = true
+		if err := d.gyroidGuests(dir, opts); err != nil {
+			return nil, err
+		}
 		ok = true
 		return d, nil
 	}

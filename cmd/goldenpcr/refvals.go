@@ -53,12 +53,15 @@ type artifactFlags struct {
 	Machine       string
 	Image         string
 	YoctoUKIBoots bool
+	CMLGuests     string
 	secureBootSet bool
 	banksSet      bool
 	// set records every flag given on the command line: with
 	// --yocto-deploy, those override what was discovered.
 	set   map[string]bool
 	yocto *refvals.YoctoDeploy
+	// notes are added to the baseline's.
+	notes []string
 	// read are the files the inputs name, which -O must not write over.
 	read []string
 }
@@ -81,12 +84,16 @@ const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EF
   PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
           the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
-          the UKI), then each --phase; --cml-images: GyroidOS guest-OS images.
+          the UKI), then each --phase; --cml-images: GyroidOS guest-OS images,
+          SHA-256 of each extended directly, a repeated (hash, name) once.
 
 --yocto-deploy DIR finds these artifacts in a Yocto deploy directory (UKI +
 systemd-boot, GRUB with grub.cfg read from the .wic image's ESP, shim → GRUB of
 meta-secure-core, GyroidOS); artifact flags given as well override what it
-found, and the baseline's notes say which files it used and why.
+found, and the baseline's notes say which files it used and why. For GyroidOS
+it also reads the guest OSes under gyroidos-guests/ (--cml-guests DIR when
+they are not in the deploy directory or tmp_container's beside it): PCR 11
+from their images, checked against image_sha2_256 of each guest-OS .conf.
 
 What is not simulated is listed in the baseline's notes.`
 
@@ -124,6 +131,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.StringArrayVar(&a.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
 	f.StringVar(&a.YoctoDeploy, "yocto-deploy", "", "Yocto deploy directory (tmp/deploy/images/MACHINE): find the boot artifacts and the boot flow there; other flags override what is found")
 	f.StringVar(&a.Machine, "machine", "", "with --yocto-deploy: MACHINE (default: from testdata.json or the kernel link)")
+	f.StringVar(&a.CMLGuests, "cml-guests", "", "with --yocto-deploy: GyroidOS's gyroidos-guests directory (default: in the deploy directory, or tmp_container's beside it)")
 	f.StringVar(&a.Image, "image", "", "with --yocto-deploy: IMAGE_BASENAME when several images share the directory")
 	f.BoolVar(&a.YoctoUKIBoots, "yocto-uki-direct", false, "with --yocto-deploy: the UKI is EFI/BOOT/BOOTX64.EFI itself, not loaded by the deployed systemd-boot")
 	f.StringSliceVar(&a.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
@@ -139,10 +147,23 @@ func (a *artifactFlags) inputs() (in refvals.Inputs, err error) {
 	if a.YoctoDeploy != "" {
 		return a.yoctoInputs()
 	}
-	if a.Machine != "" || a.Image != "" || a.YoctoUKIBoots {
-		return refvals.Inputs{}, fmt.Errorf("--machine, --image and --yocto-uki-direct go with --yocto-deploy")
+	if a.Machine != "" || a.Image != "" || a.YoctoUKIBoots || a.CMLGuests != "" {
+		return refvals.Inputs{}, fmt.Errorf("--machine, --image, --yocto-uki-direct and --cml-guests go with --yocto-deploy")
 	}
-	return a.flagInputs()
+	in, err = a.flagInputs()
+	a.cmlBanks(&in)
+	return in, err
+}
+
+// cmlBanks predicts the sha256 bank alone, unless --bank says otherwise,
+// when GyroidOS's cmld measures: it extends PCR 11 in that bank only, and
+// the device quotes no other.
+func (a *artifactFlags) cmlBanks(in *refvals.Inputs) {
+	if a.banksSet || !in.CML && len(in.CMLImages) == 0 {
+		return
+	}
+	in.Banks = []pcr.Alg{pcr.SHA256}
+	a.notes = append(a.notes, "banks: sha256 only: GyroidOS's cmld extends PCR 11 in the sha256 bank and the device quotes no other (--bank to choose)")
 }
 
 func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
@@ -151,7 +172,8 @@ func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 		Cmdline: a.Cmdline, Initrd: a.Initrd,
 		PK: a.PK, KEK: a.KEK, DB: a.DB, DBX: a.DBX, EFIVars: a.EFIVars,
 		GRUBCfg: a.GRUBCfg, Disk: a.Disk, CMLImages: a.CMLImages,
-		GRUB: refvals.GRUBOptions{Root: a.GRUBRoot, Prefix: a.GRUBPrefix, DebianPrelude: a.GRUBDebian, OECore: a.GRUBOECore, Files: map[string]string{}},
+		GRUB:       refvals.GRUBOptions{Root: a.GRUBRoot, Prefix: a.GRUBPrefix, DebianPrelude: a.GRUBDebian, OECore: a.GRUBOECore, Files: map[string]string{}},
+		OptionName: yoctoOptionFlag,
 	}
 	for _, name := range a.Banks {
 		alg, err := pcr.ParseAlg(name)
@@ -175,7 +197,7 @@ func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 
 func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
 	d, err := refvals.DiscoverYoctoWith(refvals.YoctoOptions{Dir: a.YoctoDeploy, Machine: a.Machine, Image: a.Image, UKIDirect: a.YoctoUKIBoots,
-		OptionName: yoctoOptionFlag})
+		GuestOSDir: a.CMLGuests, OptionName: yoctoOptionFlag})
 	if err != nil {
 		return refvals.Inputs{}, fmt.Errorf("--yocto-deploy: %w", err)
 	}
@@ -230,6 +252,8 @@ func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
 	if in.GRUB.Prefix == "" {
 		in.GRUB.Prefix = flags.GRUB.Prefix
 	}
+	in.OptionName = yoctoOptionFlag
+	a.cmlBanks(&in)
 	return in, nil
 }
 
@@ -240,6 +264,7 @@ var overridable = []string{"efi-app", "uki", "stub-loads-kernel", "cmdline", "in
 // noteYocto records in the baseline which files --yocto-deploy used and
 // why.
 func (a *artifactFlags) noteYocto(doc *baseline.Baseline) {
+	doc.Metadata.Notes = append(doc.Metadata.Notes, a.notes...)
 	if a.yocto == nil {
 		return
 	}
@@ -415,6 +440,9 @@ func eventCount(n int) string {
 var yoctoOptionFlags = map[refvals.YoctoOption]string{
 	refvals.YoctoImage:           "--image",
 	refvals.YoctoStubLoadsKernel: "--stub-loads-kernel",
+	refvals.YoctoGuestOSDir:      "--cml-guests",
+	refvals.YoctoCMLImages:       "--cml-images",
+	refvals.YoctoReferenceLog:    "--reference-log",
 }
 
 func yoctoOptionFlag(o refvals.YoctoOption) string { return yoctoOptionFlags[o] }
