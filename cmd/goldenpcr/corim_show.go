@@ -53,12 +53,7 @@ const maxCorimFile = 16 << 20
 
 // readCorimInput reads a CoRIM file, or stdin for "-".
 func readCorimInput(path string, stdin io.Reader) ([]byte, error) {
-	r, err := openInput(path, stdin)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return readLimited(r, path, maxCorimFile)
+	return readInput(path, stdin, maxCorimFile)
 }
 
 func runCorimShow(opts *corimShowOptions, stdin io.Reader, out io.Writer) error {

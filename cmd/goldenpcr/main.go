@@ -239,6 +239,17 @@ func refuseRepeated(fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
+// readInput reads a file named on the command line, or stdin for "-",
+// refusing more than max bytes.
+func readInput(path string, stdin io.Reader, max int64) ([]byte, error) {
+	r, err := openInput(path, stdin)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return readLimited(r, path, max)
+}
+
 // openInput opens a file named on the command line, or stdin for "-".
 func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
 	if path == "-" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,7 +21,7 @@ func newVerifyCmd() *cobra.Command {
 		Use:   "verify",
 		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs",
 	}
-	c.AddCommand(newVerifyQuoteCmd())
+	c.AddCommand(newVerifyQuoteCmd(), newVerifyEARCmd())
 	return c
 }
 
@@ -50,6 +51,7 @@ type verifyQuoteOptions struct {
 	MaxClock          uint64
 	RequireSafe       bool
 	Output            string
+	EARKey            string
 	// Who vouches for the AK, and what the event log must explain.
 	AllowUntrustedAK     bool
 	RequireEventLog      bool
@@ -240,7 +242,8 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringArrayVar(&opts.AKIntermediates, "ak-intermediates", nil, "intermediate CAs for the AK certificate: a PEM/DER file or a folder of them (repeatable)")
 	f.StringVar(&opts.Batch, "batch", "", "verify every line of a JSON Lines file (see docs/verify.md) and print one JSON result per line")
 	f.IntVar(&opts.Jobs, "jobs", 0, "parallel verifications of --batch (default: one per CPU)")
-	outputFlag(c, &opts.Output)
+	registerOutput(c, &opts.Output, "text", "output format: text, json, yaml, or ear (the verdict as an EAR JWT signed with --ear-key)", append(slices.Clip(reportFormats), "ear")...)
+	f.StringVar(&opts.EARKey, "ear-key", "", "with -o ear: PEM private key (ECDSA or RSA) that signs the EAR")
 	return c
 }
 
@@ -356,7 +359,7 @@ func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
 			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected, Corim: opts.Corim},
 		Quote: rep.Quote, AK: rep.AK, EK: rep.EK, Checks: rep.Checks,
 	}
-	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
+	if err := renderVerdict(out, opts, v, rep.Checks, o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
 		return err
 	}
 	if failed := rep.Failed(); len(failed) > 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/goldenpcr/goldenpcr/attestation"
 	"github.com/goldenpcr/goldenpcr/quote"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/verdict"
 )
 
 // maxBundleFile bounds an attestation file: quotes are small, but the
@@ -98,7 +99,11 @@ func renderBundle(opts *verifyQuoteOptions, v *verification, out io.Writer) erro
 	if v.log != nil {
 		o.Attestation.EventLogEvents = v.log.Events
 	}
-	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyBundleText(w, path, &o) }); err != nil {
+	all := append(verdict.Checks{}, rep.Checks...)
+	for _, q := range rep.Quotes {
+		all = append(all, q.Checks...)
+	}
+	if err := renderVerdict(out, opts, v, all, o, func(w io.Writer) error { return verifyBundleText(w, path, &o) }); err != nil {
 		return err
 	}
 	if failed := rep.Failed(); len(failed) > 0 {
