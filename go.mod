@@ -12,7 +12,7 @@ require (
 	github.com/spf13/pflag v1.0.9
 	github.com/ulikunitz/xz v0.5.12
 	github.com/veraison/corim v1.1.3-0.20260309101151-2fa49d7c02e3
-	github.com/veraison/eat v0.0.0-20210331113810-3da8a4dd42ff
+	github.com/veraison/eat v0.0.0-20220117140849-ddaf59d69f53
 	github.com/veraison/go-cose v1.3.0
 	github.com/veraison/swid v1.1.1-0.20251003121634-fd1f7f1e1897
 	google.golang.org/protobuf v1.36.12
@@ -44,6 +44,8 @@ require (
 	github.com/segmentio/asm v1.2.0 // indirect
 	github.com/spf13/cast v1.4.1 // indirect
 	github.com/stretchr/testify v1.11.1 // indirect
+	github.com/veraison/ccatoken v1.3.1 // indirect
+	github.com/veraison/psatoken v1.2.1-0.20240719122628-26fe500fd5d4 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.4 // indirect

@@ -312,7 +312,7 @@ func TestDecodeNotCorim(t *testing.T) {
 // FuzzDecode feeds Decode arbitrary bytes, seeded with the golden CoRIMs:
 // it must return an error or a result, never panic or hang.
 func FuzzDecode(f *testing.F) {
-	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor"} {
+	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor", "psa.cbor", "cca-platform.cbor", "cca-realm.cbor"} {
 		data, err := os.ReadFile("testdata/" + g)
 		if err != nil {
 			f.Fatal(err)
