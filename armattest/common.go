@@ -46,7 +46,9 @@ func components(scs []psatoken.ISwComponent) []Component {
 	return out
 }
 
-func pass(name, reason string) verdict.Check { return verdict.Check{Name: name, Passed: true, Reason: reason} }
+func pass(name, reason string) verdict.Check {
+	return verdict.Check{Name: name, Passed: true, Reason: reason}
+}
 
 func fail(name, format string, args ...any) verdict.Check {
 	msg := fmt.Sprintf(format, args...)
@@ -59,7 +61,9 @@ func notRun(name, format string, args ...any) verdict.Check {
 	return c
 }
 
-func skip(name, reason string) verdict.Check { return verdict.Check{Name: name, Skipped: true, Reason: reason} }
+func skip(name, reason string) verdict.Check {
+	return verdict.Check{Name: name, Skipped: true, Reason: reason}
+}
 
 // short is the first bytes of a long value, for reasons.
 func short(b []byte) string {

@@ -81,8 +81,8 @@ func readSign1(data []byte, what string) (*cose.Sign1Message, error) {
 
 // PSAReport is the outcome of VerifyPSA.
 type PSAReport struct {
-	Verified bool      `json:"verified" yaml:"verified"`
-	Token    *PSAToken `json:"token" yaml:"token"`
+	Verified       bool      `json:"verified" yaml:"verified"`
+	Token          *PSAToken `json:"token" yaml:"token"`
 	verdict.Checks `json:"checks" yaml:"checks"`
 }
 
@@ -123,4 +123,3 @@ func lifecycleCheck(v uint16, state string, secured bool) verdict.Check {
 	}
 	return fail("security-lifecycle", "0x%04x: %s, want secured (0x3000-0x30ff)", v, state)
 }
-

@@ -179,7 +179,9 @@ func TestPSAVerify(t *testing.T) {
 	bl := swc("BL", bytes.Repeat([]byte{0xb1}, 32), bytes.Repeat([]byte{0x51}, 32))
 	ref := psaCorim(t, &iak.PublicKey, taComponent,
 		corim.SwComponent{Type: "BL", Alg: "sha-256", Value: *bl.MeasurementValue, SignerID: *bl.SignerID})
-	good := func() []psatoken.SwComponent { return []psatoken.SwComponent{swc("PRoT", seedTAValue, seedTASigner), bl} }
+	good := func() []psatoken.SwComponent {
+		return []psatoken.SwComponent{swc("PRoT", seedTAValue, seedTASigner), bl}
+	}
 
 	tok, err := ReadPSA(signPSA(t, iak, psaClaims(t, nonce, good()...)))
 	if err != nil {
