@@ -91,7 +91,7 @@ func verifySign1(msg *cose.Sign1Message, key crypto.PublicKey) error {
 
 // anchorChecks are the implementation-id, trust-anchor and signature
 // checks of a token signed by the key of (impl, inst).
-func anchorChecks(ref *corim.ArmReference, impl, inst []byte, msg *cose.Sign1Message, keyName string) []verdict.Check {
+func anchorChecks(ref *corim.ArmReference, impl, inst []byte, msg *cose.Sign1Message, keyName, sigName string) []verdict.Check {
 	var cs []verdict.Check
 	if ref.KnowsImplementation(impl) {
 		cs = append(cs, pass("implementation-id", fmt.Sprintf("%s is in the CoRIM", Hex(impl))))
@@ -101,14 +101,14 @@ func anchorChecks(ref *corim.ArmReference, impl, inst []byte, msg *cose.Sign1Mes
 	ta := ref.TrustAnchor(impl, inst)
 	if ta == nil {
 		cs = append(cs, fail("trust-anchor", "the CoRIM has no %s for instance %s of implementation %s", keyName, Hex(inst), Hex(impl)),
-			notRun("signature", "no %s to check it with", keyName))
+			notRun(sigName, "no %s to check it with", keyName))
 		return cs
 	}
 	cs = append(cs, pass("trust-anchor", fmt.Sprintf("the CoRIM's %s for instance %s", keyName, Hex(inst))))
 	if err := verifySign1(msg, ta.Key); err != nil {
-		return append(cs, fail("signature", "not signed by the %s of instance %s: %v", keyName, Hex(inst), err))
+		return append(cs, fail(sigName, "not signed by the %s of instance %s: %v", keyName, Hex(inst), err))
 	}
-	return append(cs, pass("signature", fmt.Sprintf("signed by the %s of instance %s", keyName, Hex(inst))))
+	return append(cs, pass(sigName, fmt.Sprintf("signed by the %s of instance %s", keyName, Hex(inst))))
 }
 
 func knownImpls(ref *corim.ArmReference) string {

@@ -109,7 +109,7 @@ func VerifyPSA(tok *PSAToken, ref *corim.ArmReference, nonce []byte) *PSAReport 
 	} else {
 		rep.Checks = append(rep.Checks, pass("claims", fmt.Sprintf("valid %s claims", tok.Profile)))
 	}
-	rep.Checks = append(rep.Checks, anchorChecks(ref, tok.ImplID, tok.InstID, tok.msg, "IAK")...)
+	rep.Checks = append(rep.Checks, anchorChecks(ref, tok.ImplID, tok.InstID, tok.msg, "IAK", "signature")...)
 	rep.Checks = append(rep.Checks, nonceCheck("nonce", tok.Nonce, nonce, "the nonce given"))
 	rep.Checks = append(rep.Checks, componentChecks(ref, tok.ImplID, tok.Components)...)
 	rep.Checks = append(rep.Checks, lifecycleCheck(tok.Lifecycle, psatoken.LifeCycleToState(tok.Lifecycle).String(), psatoken.LifeCycleToState(tok.Lifecycle) == psatoken.StateSecured))
