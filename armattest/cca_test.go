@@ -4,104 +4,35 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/veraison/ccatoken"
 	"github.com/veraison/ccatoken/platform"
 	"github.com/veraison/ccatoken/realm"
-	cose "github.com/veraison/go-cose"
 	"github.com/veraison/psatoken"
 
 	"github.com/goldenpcr/goldenpcr/corim"
+	"github.com/goldenpcr/goldenpcr/internal/armtest"
 )
 
-var (
-	ccaImplID   = bytes.Repeat([]byte{0x7a}, 32)
-	ccaInstID   = append([]byte{0x01}, bytes.Repeat([]byte{0xcc}, 32)...)
-	ccaConfig   = []byte{0xcf, 0xed, 0x00, 0x01}
-	rmmValue    = bytes.Repeat([]byte{0x22}, 32)
-	rmmSigner   = bytes.Repeat([]byte{0x52}, 32)
-	bl2Value    = bytes.Repeat([]byte{0x11}, 32)
-	bl2Signer   = bytes.Repeat([]byte{0x51}, 32)
-	realmRIM    = bytes.Repeat([]byte{0xa0}, 64)
-	realmREM    = [][]byte{bytes.Repeat([]byte{0xa1}, 64), bytes.Repeat([]byte{0xa2}, 64), bytes.Repeat([]byte{0xa3}, 64), bytes.Repeat([]byte{0xa4}, 64)}
-	realmRPV    = bytes.Repeat([]byte{0xad}, 64)
-	islandNonce = bytes.Repeat([]byte{0x4e}, 64)
-)
+var islandNonce = bytes.Repeat([]byte{0x4e}, 64)
 
-// ccaKeys are a platform's CPAK (P-384) and a realm's RAK (P-384).
-type ccaKeys struct{ cpak, rak *ecdsa.PrivateKey }
-
-func newCCAKeys(t testing.TB) ccaKeys {
-	return ccaKeys{newKey(t, elliptic.P384()), newKey(t, elliptic.P384())}
+func comp(typ string, value, signer []byte) psatoken.ISwComponent {
+	c := armtest.Component(typ, value, signer)
+	return &c
 }
-
-// ccaToken is a token ccatoken signs: the platform token by the CPAK, the
-// realm token by the RAK, bound by the platform challenge H(RAK). edit may
-// change the claims after they are bound.
-func ccaToken(t testing.TB, k ccaKeys, challenge []byte, edit func(platform.IClaims, realm.IClaims)) []byte {
-	t.Helper()
-	p := platform.NewClaims()
-	comps := []psatoken.ISwComponent{ptr(swc("RSE_BL2", bl2Value, bl2Signer)), ptr(swc("RMM", rmmValue, rmmSigner))}
-	for _, err := range []error{
-		p.SetImplID(ccaImplID), p.SetInstID(ccaInstID), p.SetSecurityLifeCycle(0x3000), p.SetSoftwareComponents(comps),
-		p.SetConfig(ccaConfig), p.SetHashAlgID("sha-256"), p.SetVSI("https://veraison.example/v1/challenge-response"),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	rak, err := cose.NewKeyFromPublic(&k.rak.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rakCOSE, err := rak.MarshalCBOR()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := realm.NewClaims()
-	for _, err := range []error{
-		r.SetChallenge(challenge), r.SetPersonalizationValue(realmRPV), r.SetInitialMeasurement(realmRIM),
-		r.SetExtensibleMeasurements(realmREM), r.SetHashAlgID("sha-512"), r.SetPubKey(rakCOSE), r.SetPubKeyHashAlgID("sha-256"),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	var ev ccatoken.Evidence
-	if err := ev.SetClaims(p, r); err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(p, r)
-	}
-	data, err := ev.Sign(signer(t, k.cpak), signer(t, k.rak))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-func ptr[T any](v T) *T { return &v }
 
 func ccaCorims(t testing.TB, cpak *ecdsa.PublicKey) (plat, rlm *corim.ArmReference) {
 	t.Helper()
-	pr, err := corim.NewCCAPlatform(corim.CCAPlatformInput{ImplID: ccaImplID, InstID: ccaInstID, CPAK: cpak, Config: ccaConfig,
+	pr, err := corim.NewCCAPlatform(corim.CCAPlatformInput{ImplID: armtest.CCAImplID, InstID: armtest.CCAInstID, CPAK: cpak, Config: armtest.CCAConfig,
 		Components: []corim.SwComponent{
-			{Type: "RSE_BL2", Alg: "sha-256", Value: bl2Value, SignerID: bl2Signer},
-			{Type: "RMM", Alg: "sha-256", Value: rmmValue, SignerID: rmmSigner},
+			{Type: "RSE_BL2", Alg: "sha-256", Value: armtest.BL2Value, SignerID: armtest.BL2Signer},
+			{Type: "RMM", Alg: "sha-256", Value: armtest.RMMValue, SignerID: armtest.RMMSigner},
 		}}, corim.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr, err := corim.NewCCARealm(corim.CCARealmInput{RIM: realmRIM, REMs: [4][]byte{realmREM[0], nil, realmREM[2], realmREM[3]}, RPV: realmRPV}, corim.Options{})
+	rr, err := corim.NewCCARealm(corim.CCARealmInput{RIM: armtest.RealmRIM, REMs: [4][]byte{armtest.RealmREMs[0], nil, armtest.RealmREMs[2], armtest.RealmREMs[3]}, RPV: armtest.RealmRPV}, corim.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +46,9 @@ func ccaCorims(t testing.TB, cpak *ecdsa.PublicKey) (plat, rlm *corim.ArmReferen
 }
 
 func TestCCAVerify(t *testing.T) {
-	k := newCCAKeys(t)
-	plat, rlm := ccaCorims(t, &k.cpak.PublicKey)
-	tok, err := ReadCCA(ccaToken(t, k, islandNonce, nil))
+	k := armtest.NewCCAKeys(t)
+	plat, rlm := ccaCorims(t, &k.CPAK.PublicKey)
+	tok, err := ReadCCA(armtest.CCAToken(t, k, islandNonce, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +72,7 @@ func TestCCAVerify(t *testing.T) {
 		t.Fatalf("platform only: %+v", rep.Checks)
 	}
 
-	otherPlat, _ := ccaCorims(t, &newKey(t, elliptic.P384()).PublicKey)
+	otherPlat, _ := ccaCorims(t, &armtest.Key(t, elliptic.P384()).PublicKey)
 	for _, tc := range []struct {
 		name      string
 		edit      func(platform.IClaims, realm.IClaims)
@@ -151,10 +82,10 @@ func TestCCAVerify(t *testing.T) {
 		reason    string
 	}{
 		{"wrong measurement", func(p platform.IClaims, _ realm.IClaims) {
-			_ = p.SetSoftwareComponents([]psatoken.ISwComponent{ptr(swc("RSE_BL2", bl2Value, bl2Signer)), ptr(swc("RMM", bytes.Repeat([]byte{0xee}, 32), rmmSigner))})
+			_ = p.SetSoftwareComponents([]psatoken.ISwComponent{comp("RSE_BL2", armtest.BL2Value, armtest.BL2Signer), comp("RMM", bytes.Repeat([]byte{0xee}, 32), armtest.RMMSigner)})
 		}, islandNonce, plat, "software-component 1 (RMM)", "measurement value eeee"},
 		{"wrong signer id", func(p platform.IClaims, _ realm.IClaims) {
-			_ = p.SetSoftwareComponents([]psatoken.ISwComponent{ptr(swc("RSE_BL2", bl2Value, bytes.Repeat([]byte{0x99}, 32))), ptr(swc("RMM", rmmValue, rmmSigner))})
+			_ = p.SetSoftwareComponents([]psatoken.ISwComponent{comp("RSE_BL2", armtest.BL2Value, bytes.Repeat([]byte{0x99}, 32)), comp("RMM", armtest.RMMValue, armtest.RMMSigner)})
 		}, islandNonce, plat, "software-component 0 (RSE_BL2)", "signer id 9999"},
 		{"wrong implementation id", func(p platform.IClaims, _ realm.IClaims) { _ = p.SetImplID(bytes.Repeat([]byte{0x77}, 32)) },
 			islandNonce, plat, "implementation-id", "7777777777777777777777777777777777777777777777777777777777777777 is not in the CoRIM"},
@@ -167,11 +98,11 @@ func TestCCAVerify(t *testing.T) {
 		{"wrong RIM", func(_ platform.IClaims, r realm.IClaims) { _ = r.SetInitialMeasurement(bytes.Repeat([]byte{0xbb}, 64)) },
 			islandNonce, plat, "realm-rim", "is no realm of the realm CoRIM"},
 		{"wrong REM3", func(_ platform.IClaims, r realm.IClaims) {
-			_ = r.SetExtensibleMeasurements([][]byte{realmREM[0], realmREM[1], realmREM[2], bytes.Repeat([]byte{0xbb}, 64)})
+			_ = r.SetExtensibleMeasurements([][]byte{armtest.RealmREMs[0], armtest.RealmREMs[1], armtest.RealmREMs[2], bytes.Repeat([]byte{0xbb}, 64)})
 		}, islandNonce, plat, "realm-rem3", "differs from the reference's a4a4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := ReadCCA(ccaToken(t, k, tc.challenge, tc.edit))
+			tok, err := ReadCCA(armtest.CCAToken(t, k, tc.challenge, tc.edit))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,38 +115,14 @@ func TestCCAVerify(t *testing.T) {
 	}
 }
 
-// ratlsCert is an Islet RA-TLS certificate: self-signed by key, the token
-// in extension 1.3.3.3.7, its realm challenge SHA-512(nonce ‖ SPKI of
-// bindTo).
-func ratlsCert(t testing.TB, k ccaKeys, key, bindTo *ecdsa.PrivateKey, nonce []byte) []byte {
-	t.Helper()
-	spki, err := x509.MarshalPKIXPublicKey(&bindTo.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	challenge := RATLSChallenge(nonce, &x509.Certificate{RawSubjectPublicKeyInfo: spki})
-	tmpl := &x509.Certificate{
-		SerialNumber:    big.NewInt(7),
-		Subject:         pkix.Name{CommonName: "RA-TLS realm"},
-		NotBefore:       time.Now().Add(-time.Hour),
-		NotAfter:        time.Now().Add(time.Hour),
-		ExtraExtensions: []pkix.Extension{{Id: OIDRATLSToken, Value: ccaToken(t, k, challenge, nil)}},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
 func TestRATLS(t *testing.T) {
-	k := newCCAKeys(t)
-	plat, rlm := ccaCorims(t, &k.cpak.PublicKey)
-	certKey, otherKey := newKey(t, elliptic.P256()), newKey(t, elliptic.P256())
+	k := armtest.NewCCAKeys(t)
+	plat, rlm := ccaCorims(t, &k.CPAK.PublicKey)
+	certKey, otherKey := armtest.Key(t, elliptic.P256()), armtest.Key(t, elliptic.P256())
 	nonce := []byte("islet-server-challenge-0123456789")
 	policy := CCAPolicy{Platform: plat, Realm: rlm}
 
-	c, err := ReadRATLS(ratlsCert(t, k, certKey, certKey, nonce))
+	c, err := ReadRATLS(armtest.RATLSCert(t, k, certKey, certKey, nonce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +138,7 @@ func TestRATLS(t *testing.T) {
 	}
 
 	// A token whose challenge binds another key: a relayed token.
-	c, err = ReadRATLS(ratlsCert(t, k, certKey, otherKey, nonce))
+	c, err = ReadRATLS(armtest.RATLSCert(t, k, certKey, otherKey, nonce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,15 +150,15 @@ func TestRATLS(t *testing.T) {
 		t.Fatalf("challenge bound to another key: %+v", rep.Checks)
 	}
 	// The right key, another session's nonce.
-	c, _ = ReadRATLS(ratlsCert(t, k, certKey, certKey, nonce))
+	c, _ = ReadRATLS(armtest.RATLSCert(t, k, certKey, certKey, nonce))
 	if rep, _ := VerifyRATLS(c, []byte("another nonce"), policy); rep.Verified {
 		t.Fatal("verified with another nonce")
 	}
 }
 
 func TestReadCCANotToken(t *testing.T) {
-	k := newCCAKeys(t)
-	good := ccaToken(t, k, islandNonce, nil)
+	k := armtest.NewCCAKeys(t)
+	good := armtest.CCAToken(t, k, islandNonce, nil)
 	for name, tc := range map[string]struct {
 		data []byte
 		want string
@@ -261,7 +168,7 @@ func TestReadCCANotToken(t *testing.T) {
 		"truncated": {good[:len(good)/2], "not a well-formed collection"},
 		"no realm":  {[]byte{0xd9, 0x01, 0x8f, 0xa1, 0x19, 0xac, 0xca, 0x41, 0x00}, "no realm token"},
 		"CMW":       {[]byte{0xd9, 0x03, 0x8b, 0xa0}, "CMW collection"},
-		"PSA token": {signPSA(t, k.cpak, psaClaims(t, bytes.Repeat([]byte{1}, 32), swc("BL", bl2Value, bl2Signer))), "not a CCA token"},
+		"PSA token": {armtest.SignPSA(t, k.CPAK, armtest.PSAClaims(t, bytes.Repeat([]byte{1}, 32), armtest.Component("BL", armtest.BL2Value, armtest.BL2Signer))), "not a CCA token"},
 	} {
 		if _, err := ReadCCA(tc.data); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)

@@ -5,6 +5,8 @@ import (
 	"crypto/elliptic"
 	"os"
 	"testing"
+
+	"github.com/goldenpcr/goldenpcr/internal/armtest"
 )
 
 // FuzzReadPSA feeds ReadPSA arbitrary bytes, seeded with the OP-TEE seed's
@@ -15,7 +17,7 @@ func FuzzReadPSA(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(seed)
-	f.Add(signPSA(f, newKey(f, elliptic.P256()), psaClaims(f, bytes.Repeat([]byte{1}, 64), swc("BL", bl2Value, bl2Signer))))
+	f.Add(armtest.SignPSA(f, armtest.Key(f, elliptic.P256()), armtest.PSAClaims(f, bytes.Repeat([]byte{1}, 64), armtest.Component("BL", armtest.BL2Value, armtest.BL2Signer))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := ReadPSA(data)
 		if (tok == nil) == (err == nil) {
@@ -27,7 +29,7 @@ func FuzzReadPSA(f *testing.F) {
 // FuzzReadCCA feeds ReadCCA arbitrary bytes, seeded with a token ccatoken
 // signed here.
 func FuzzReadCCA(f *testing.F) {
-	f.Add(ccaToken(f, newCCAKeys(f), islandNonce, nil))
+	f.Add(armtest.CCAToken(f, armtest.NewCCAKeys(f), islandNonce, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := ReadCCA(data)
 		if (tok == nil) == (err == nil) {
@@ -39,10 +41,10 @@ func FuzzReadCCA(f *testing.F) {
 // FuzzReadRATLS feeds ReadRATLS arbitrary bytes, seeded with an RA-TLS
 // certificate made here, and verifies what reads.
 func FuzzReadRATLS(f *testing.F) {
-	k := newCCAKeys(f)
-	key := newKey(f, elliptic.P256())
-	f.Add(ratlsCert(f, k, key, key, []byte("nonce")))
-	plat, rlm := ccaCorims(f, &k.cpak.PublicKey)
+	k := armtest.NewCCAKeys(f)
+	key := armtest.Key(f, elliptic.P256())
+	f.Add(armtest.RATLSCert(f, k, key, key, []byte("nonce")))
+	plat, rlm := ccaCorims(f, &k.CPAK.PublicKey)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ReadRATLS(data)
 		if err != nil {

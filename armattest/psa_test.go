@@ -3,40 +3,22 @@ package armattest
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"os"
 	"strings"
 	"testing"
 
-	cose "github.com/veraison/go-cose"
 	"github.com/veraison/psatoken"
 
 	"github.com/goldenpcr/goldenpcr/corim"
+	"github.com/goldenpcr/goldenpcr/internal/armtest"
 )
 
-// The OP-TEE seed: Veraison's provisioning of the remote-attestation TA
-// and the token the PTA produced for nonce e3088baf… (testdata/SOURCES.md).
-var (
-	seedImplID   = []byte("acme-implementation-id-000000001")
-	seedInstID   = b64("Ac7rrnuJJ6MiflMDz14PH3s0u1Qq1yUKwD+83jbsLxUI")
-	seedTAValue  = b64("tNHB5PpzYZcMCNsS0lNMaa/BxXFwWGreLZwfGU/WzUw=")
-	seedTASigner = b64("rLsRx+TaIXIFUjzkzhokWuGiOa48a/2eeHH35di66Gs=")
-	seedNonce    = unhex("e3088baffa105a3820490242af825be81b5a3623da757535041f601750b9cb82")
-)
-
-func b64(s string) []byte {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
+// The nonce Veraison gave the OP-TEE seed's session (testdata/SOURCES.md).
+var seedNonce = unhex("e3088baffa105a3820490242af825be81b5a3623da757535041f601750b9cb82")
 
 func unhex(s string) []byte {
 	b, err := hex.DecodeString(s)
@@ -60,34 +42,9 @@ func readPEMKey(t *testing.T, path string) crypto.PublicKey {
 	return k
 }
 
-func newKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(c, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func signer(t testing.TB, k *ecdsa.PrivateKey) cose.Signer {
-	t.Helper()
-	alg := cose.AlgorithmES256
-	switch k.Curve {
-	case elliptic.P384():
-		alg = cose.AlgorithmES384
-	case elliptic.P521():
-		alg = cose.AlgorithmES512
-	}
-	s, err := cose.NewSigner(alg, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func psaCorim(t testing.TB, iak crypto.PublicKey, comps ...corim.SwComponent) *corim.ArmReference {
 	t.Helper()
-	r, err := corim.NewPSA(corim.PSAInput{ImplID: seedImplID, InstID: seedInstID, IAK: iak, Components: comps}, corim.Options{})
+	r, err := corim.NewPSA(corim.PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: comps}, corim.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +55,7 @@ func psaCorim(t testing.TB, iak crypto.PublicKey, comps ...corim.SwComponent) *c
 	return ref
 }
 
-var taComponent = corim.SwComponent{Type: "PRoT", Alg: "sha-256", Value: seedTAValue, SignerID: seedTASigner}
+var taComponent = corim.SwComponent{Type: "PRoT", Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}
 
 // The real token OP-TEE's PTA produced verifies against a CoRIM made from
 // the seed's provisioning values, with Veraison's test IAK.
@@ -111,7 +68,7 @@ func TestPSASeedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.Profile != "http://arm.com/psa/2.0.0" || !bytes.Equal(tok.ImplID, seedImplID) || tok.Lifecycle != 0x3000 || len(tok.Components) != 1 {
+	if tok.Profile != "http://arm.com/psa/2.0.0" || !bytes.Equal(tok.ImplID, armtest.PSAImplID) || tok.Lifecycle != 0x3000 || len(tok.Components) != 1 {
 		t.Fatalf("token %+v", tok)
 	}
 	ref := psaCorim(t, readPEMKey(t, "../corim/testdata/psa-iak.pem"), taComponent)
@@ -125,65 +82,26 @@ func TestPSASeedToken(t *testing.T) {
 	// The measurement the seed first provisioned (before 4.3) is not the
 	// TA's: Veraison answered "warning", goldenpcr fails the component.
 	stale := taComponent
-	stale.Value = b64("D0JzrYvFZbi5gzXBgvKZ2f5K34LdnjVo/IFSOQRHqpc=")
+	stale.Value = unhex("0f4273ad8bc565b8b98335c182f299d9fe4adf82dd9e3568fc8152390447aa97")
 	rep = VerifyPSA(tok, psaCorim(t, readPEMKey(t, "../corim/testdata/psa-iak.pem"), stale), seedNonce)
 	if c := rep.Check("software-component 0 (PRoT)"); rep.Verified || c == nil || !strings.Contains(c.Reason, "differs from the reference's 0f4273ad") {
 		t.Fatalf("stale reference: %+v", rep.Checks)
 	}
 }
 
-// psaClaims are the claims of a test token from the OP-TEE seed's device.
-func psaClaims(t testing.TB, nonce []byte, comps ...psatoken.SwComponent) psatoken.IClaims {
-	t.Helper()
-	c, err := psatoken.NewClaims(psatoken.Profile2Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var scs []psatoken.ISwComponent
-	for i := range comps {
-		scs = append(scs, &comps[i])
-	}
-	for _, err := range []error{
-		c.SetClientID(1), c.SetSecurityLifeCycle(0x3000), c.SetImplID(seedImplID), c.SetInstID(seedInstID),
-		c.SetNonce(nonce), c.SetSoftwareComponents(scs),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
-}
-
-func swc(typ string, value, signer []byte) psatoken.SwComponent {
-	return psatoken.SwComponent{MeasurementType: &typ, MeasurementValue: &value, SignerID: &signer}
-}
-
-func signPSA(t testing.TB, k *ecdsa.PrivateKey, c psatoken.IClaims) []byte {
-	t.Helper()
-	ev := psatoken.Evidence{}
-	if err := ev.SetClaims(c); err != nil {
-		t.Fatal(err)
-	}
-	data, err := ev.ValidateAndSign(signer(t, k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // Tokens signed here with psatoken verify against the CoRIM, and each
 // wrong claim fails its own check with its reason.
 func TestPSAVerify(t *testing.T) {
-	iak := newKey(t, elliptic.P256())
+	iak := armtest.Key(t, elliptic.P256())
 	nonce := bytes.Repeat([]byte{0x5a}, 32)
-	bl := swc("BL", bytes.Repeat([]byte{0xb1}, 32), bytes.Repeat([]byte{0x51}, 32))
+	bl := armtest.Component("BL", bytes.Repeat([]byte{0xb1}, 32), bytes.Repeat([]byte{0x51}, 32))
 	ref := psaCorim(t, &iak.PublicKey, taComponent,
 		corim.SwComponent{Type: "BL", Alg: "sha-256", Value: *bl.MeasurementValue, SignerID: *bl.SignerID})
 	good := func() []psatoken.SwComponent {
-		return []psatoken.SwComponent{swc("PRoT", seedTAValue, seedTASigner), bl}
+		return []psatoken.SwComponent{armtest.Component("PRoT", armtest.PSATAValue, armtest.PSATASigner), bl}
 	}
 
-	tok, err := ReadPSA(signPSA(t, iak, psaClaims(t, nonce, good()...)))
+	tok, err := ReadPSA(armtest.SignPSA(t, iak, armtest.PSAClaims(t, nonce, good()...)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +109,11 @@ func TestPSAVerify(t *testing.T) {
 		t.Fatalf("good token: %+v", rep.Checks)
 	}
 
-	other := newKey(t, elliptic.P256())
+	other := armtest.Key(t, elliptic.P256())
 	wrongValue := good()
-	wrongValue[0] = swc("PRoT", bytes.Repeat([]byte{0xee}, 32), seedTASigner)
+	wrongValue[0] = armtest.Component("PRoT", bytes.Repeat([]byte{0xee}, 32), armtest.PSATASigner)
 	wrongSigner := good()
-	wrongSigner[1] = swc("BL", *bl.MeasurementValue, bytes.Repeat([]byte{0x99}, 32))
+	wrongSigner[1] = armtest.Component("BL", *bl.MeasurementValue, bytes.Repeat([]byte{0x99}, 32))
 	for _, tc := range []struct {
 		name   string
 		token  []byte
@@ -204,25 +122,25 @@ func TestPSAVerify(t *testing.T) {
 		check  string
 		reason string
 	}{
-		{"wrong measurement", signPSA(t, iak, psaClaims(t, nonce, wrongValue...)), nonce, ref,
+		{"wrong measurement", armtest.SignPSA(t, iak, armtest.PSAClaims(t, nonce, wrongValue...)), nonce, ref,
 			"software-component 0 (PRoT)", "measurement value eeeeeeee"},
-		{"wrong signer id", signPSA(t, iak, psaClaims(t, nonce, wrongSigner...)), nonce, ref,
+		{"wrong signer id", armtest.SignPSA(t, iak, armtest.PSAClaims(t, nonce, wrongSigner...)), nonce, ref,
 			"software-component 1 (BL)", "signer id 9999"},
-		{"wrong nonce", signPSA(t, iak, psaClaims(t, bytes.Repeat([]byte{1}, 32), good()...)), nonce, ref,
+		{"wrong nonce", armtest.SignPSA(t, iak, armtest.PSAClaims(t, bytes.Repeat([]byte{1}, 32), good()...)), nonce, ref,
 			"nonce", "not this session's"},
-		{"wrong IAK", signPSA(t, other, psaClaims(t, nonce, good()...)), nonce, ref,
+		{"wrong IAK", armtest.SignPSA(t, other, armtest.PSAClaims(t, nonce, good()...)), nonce, ref,
 			"signature", "not signed by the IAK of instance 01ceebae"},
-		{"wrong implementation id", signPSA(t, iak, func() psatoken.IClaims {
-			c := psaClaims(t, nonce, good()...)
+		{"wrong implementation id", armtest.SignPSA(t, iak, func() psatoken.IClaims {
+			c := armtest.PSAClaims(t, nonce, good()...)
 			_ = c.SetImplID(bytes.Repeat([]byte{0x77}, 32))
 			return c
 		}()), nonce, ref, "implementation-id", "7777777777777777777777777777777777777777777777777777777777777777 is not in the CoRIM"},
-		{"debug lifecycle", signPSA(t, iak, func() psatoken.IClaims {
-			c := psaClaims(t, nonce, good()...)
+		{"debug lifecycle", armtest.SignPSA(t, iak, func() psatoken.IClaims {
+			c := armtest.PSAClaims(t, nonce, good()...)
 			_ = c.SetSecurityLifeCycle(0x5000)
 			return c
 		}()), nonce, ref, "security-lifecycle", "want secured"},
-		{"no nonce given", signPSA(t, iak, psaClaims(t, nonce, good()...)), nil, ref, "nonce", "no nonce given"},
+		{"no nonce given", armtest.SignPSA(t, iak, armtest.PSAClaims(t, nonce, good()...)), nil, ref, "nonce", "no nonce given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok, err := ReadPSA(tc.token)
@@ -241,9 +159,9 @@ func TestPSAVerify(t *testing.T) {
 	}
 	// A wrong implementation id also leaves the token without trust anchor
 	// and reference values: those fail, the signature cannot be checked.
-	c := psaClaims(t, nonce, good()...)
+	c := armtest.PSAClaims(t, nonce, good()...)
 	_ = c.SetImplID(bytes.Repeat([]byte{0x77}, 32))
-	tok, _ = ReadPSA(signPSA(t, iak, c))
+	tok, _ = ReadPSA(armtest.SignPSA(t, iak, c))
 	rep := VerifyPSA(tok, ref, nonce)
 	if s := rep.Check("signature"); s == nil || !s.NotRun {
 		t.Errorf("signature with an unknown implementation: %+v", s)

@@ -2,32 +2,14 @@ package corim
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/internal/armtest"
 	"github.com/veraison/corim/comid"
 	vcorim "github.com/veraison/corim/corim"
 )
-
-// The OP-TEE seed's values (docs/corim.md, "OP-TEE TA → PSA CoRIM"): the
-// implementation and instance ids, the IAK and the TA's measurement and
-// signer id as Veraison was provisioned with them.
-var (
-	seedImplID   = []byte("acme-implementation-id-000000001")
-	seedInstID   = b64("Ac7rrnuJJ6MiflMDz14PH3s0u1Qq1yUKwD+83jbsLxUI")
-	seedTAValue  = b64("tNHB5PpzYZcMCNsS0lNMaa/BxXFwWGreLZwfGU/WzUw=")
-	seedTASigner = b64("rLsRx+TaIXIFUjzkzhokWuGiOa48a/2eeHH35di66Gs=")
-)
-
-func b64(s string) []byte {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 func repeat(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 
@@ -35,11 +17,11 @@ func repeat(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 func armGoldenCases(t testing.TB) map[string]func() (*Result, error) {
 	return map[string]func() (*Result, error){
 		"psa.cbor": func() (*Result, error) {
-			return NewPSA(PSAInput{ImplID: seedImplID, InstID: seedInstID, IAK: testAK(t, "psa-iak.pem"),
-				Components: []SwComponent{{Type: "PRoT", Alg: "sha-256", Value: seedTAValue, SignerID: seedTASigner, Version: "1.0.0"}}}, Options{})
+			return NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: testAK(t, "psa-iak.pem"),
+				Components: []SwComponent{{Type: "PRoT", Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner, Version: "1.0.0"}}}, Options{})
 		},
 		"cca-platform.cbor": func() (*Result, error) {
-			return NewCCAPlatform(CCAPlatformInput{ImplID: seedImplID, InstID: append([]byte{1}, repeat(0xcc, 32)...), CPAK: testAK(t, "cca-cpak.pem"),
+			return NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: append([]byte{1}, repeat(0xcc, 32)...), CPAK: testAK(t, "cca-cpak.pem"),
 				Components: []SwComponent{
 					{Type: "RSE_BL1_2", Alg: "sha-256", Value: repeat(0x11, 32), SignerID: repeat(0x51, 32)},
 					{Type: "RMM", Alg: "sha-512", Value: repeat(0x22, 64), SignerID: repeat(0x52, 32)},
@@ -75,16 +57,16 @@ func TestArmRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ref.TrustAnchors) != 1 || !bytes.Equal(ref.TrustAnchors[0].InstID, seedInstID) || !bytes.Equal(ref.TrustAnchors[0].ImplID, seedImplID) {
+	if len(ref.TrustAnchors) != 1 || !bytes.Equal(ref.TrustAnchors[0].InstID, armtest.PSAInstID) || !bytes.Equal(ref.TrustAnchors[0].ImplID, armtest.PSAImplID) {
 		t.Fatalf("trust anchors %+v", ref.TrustAnchors)
 	}
-	cs := ref.ComponentsOf(seedImplID)
+	cs := ref.ComponentsOf(armtest.PSAImplID)
 	if len(cs) != 1 || cs[0].Type != "PRoT" || cs[0].Version != "1.0.0" || cs[0].Alg != "sha-256" ||
-		!bytes.Equal(cs[0].Value, seedTAValue) || !bytes.Equal(cs[0].SignerID, seedTASigner) {
+		!bytes.Equal(cs[0].Value, armtest.PSATAValue) || !bytes.Equal(cs[0].SignerID, armtest.PSATASigner) {
 		t.Fatalf("components %+v", cs)
 	}
 	m := ref.Decoded.Comids[0].ReferenceValues[0].Measurements[0]
-	if m.Key != "psa.software-component" || m.Name != "PRoT" || m.SignerID != hex.EncodeToString(seedTASigner) {
+	if m.Key != "psa.software-component" || m.Name != "PRoT" || m.SignerID != hex.EncodeToString(armtest.PSATASigner) {
 		t.Errorf("decoded measurement %+v", m)
 	}
 
@@ -121,22 +103,22 @@ func must(t *testing.T, build func() (*Result, error)) []byte {
 
 func TestArmBuildRefusals(t *testing.T) {
 	iak := testAK(t, "psa-iak.pem")
-	comp := SwComponent{Alg: "sha-256", Value: seedTAValue, SignerID: seedTASigner}
+	comp := SwComponent{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}
 	for _, tc := range []struct {
 		name string
 		err  error
 		want string
 	}{
-		{"impl id", errOf(NewPSA(PSAInput{ImplID: seedImplID[:31], InstID: seedInstID, IAK: iak, Components: []SwComponent{comp}}, Options{})), "implementation id: 31 bytes"},
-		{"inst id", errOf(NewPSA(PSAInput{ImplID: seedImplID, InstID: append([]byte{2}, seedInstID[1:]...), IAK: iak, Components: []SwComponent{comp}}, Options{})), "instance id: 33 bytes starting 0x02"},
-		{"no key", errOf(NewPSA(PSAInput{ImplID: seedImplID, InstID: seedInstID, Components: []SwComponent{comp}}, Options{})), "IAK: missing"},
-		{"no component", errOf(NewPSA(PSAInput{ImplID: seedImplID, InstID: seedInstID, IAK: iak}, Options{})), "software components: none"},
-		{"value size", errOf(NewPSA(PSAInput{ImplID: seedImplID, InstID: seedInstID, IAK: iak, Components: []SwComponent{{Type: "BL", Alg: "sha-384", Value: seedTAValue, SignerID: seedTASigner}}}, Options{})), "software component 0 (BL): measurement value: 32 bytes, want 48"},
-		{"alg", errOf(NewPSA(PSAInput{ImplID: seedImplID, InstID: seedInstID, IAK: iak, Components: []SwComponent{{Alg: "sha3-256", Value: seedTAValue, SignerID: seedTASigner}}}, Options{})), `measurement algorithm "sha3-256"`},
-		{"signer", errOf(NewPSA(PSAInput{ImplID: seedImplID, InstID: seedInstID, IAK: iak, Components: []SwComponent{{Alg: "sha-256", Value: seedTAValue, SignerID: seedTASigner[:20]}}}, Options{})), "signer id: 20 bytes"},
-		{"legacy", errOf(NewPSA(PSAInput{ImplID: seedImplID, InstID: seedInstID, IAK: iak, Components: []SwComponent{comp}}, Options{Generation: Legacy})), "legacy Veraison"},
-		{"cca version", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: seedImplID, InstID: seedInstID, CPAK: iak, Config: []byte{1}, Components: []SwComponent{{Alg: "sha-256", Value: seedTAValue, SignerID: seedTASigner, Version: "1"}}}, Options{})), "carries no version"},
-		{"cca config", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: seedImplID, InstID: seedInstID, CPAK: iak, Components: []SwComponent{comp}}, Options{})), "platform config: missing"},
+		{"impl id", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID[:31], InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{comp}}, Options{})), "implementation id: 31 bytes"},
+		{"inst id", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: append([]byte{2}, armtest.PSAInstID[1:]...), IAK: iak, Components: []SwComponent{comp}}, Options{})), "instance id: 33 bytes starting 0x02"},
+		{"no key", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, Components: []SwComponent{comp}}, Options{})), "IAK: missing"},
+		{"no component", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak}, Options{})), "software components: none"},
+		{"value size", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Type: "BL", Alg: "sha-384", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}}}, Options{})), "software component 0 (BL): measurement value: 32 bytes, want 48"},
+		{"alg", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Alg: "sha3-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}}}, Options{})), `measurement algorithm "sha3-256"`},
+		{"signer", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner[:20]}}}, Options{})), "signer id: 20 bytes"},
+		{"legacy", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{comp}}, Options{Generation: Legacy})), "legacy Veraison"},
+		{"cca version", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, CPAK: iak, Config: []byte{1}, Components: []SwComponent{{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner, Version: "1"}}}, Options{})), "carries no version"},
+		{"cca config", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, CPAK: iak, Components: []SwComponent{comp}}, Options{})), "platform config: missing"},
 		{"rim", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 20)}, Options{})), "RIM: 20 bytes"},
 		{"rem", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 32), REMs: [4][]byte{nil, repeat(1, 64)}}, Options{})), "REM1: 64 bytes, want 32"},
 		{"rpv", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 32), RPV: []byte{1}}, Options{})), "personalization value: 1 bytes, want 64"},
@@ -162,11 +144,13 @@ func TestArmBrokenCopiesRejected(t *testing.T) {
 		mutate       func(*comid.Comid)
 		want         string
 	}{
-		{"psa impl id of 31 bytes", "psa.cbor", func(cm *comid.Comid) { firstRV(cm).Environment.Class = comid.NewClassBytes(seedImplID[:31]) }, "implementation-id must be exactly 32 bytes"},
+		{"psa impl id of 31 bytes", "psa.cbor", func(cm *comid.Comid) { firstRV(cm).Environment.Class = comid.NewClassBytes(armtest.PSAImplID[:31]) }, "implementation-id must be exactly 32 bytes"},
 		{"psa mkey", "psa.cbor", func(cm *comid.Comid) { sw(cm).Key = comid.MustNewMkey("psa.other", comid.StringType) }, `mkey must be "psa.software-component"`},
 		{"psa no signer id", "psa.cbor", func(cm *comid.Comid) { sw(cm).Val.CryptoKeys = nil }, "cryptokeys (signer-id) is mandatory"},
 		{"psa two digests", "psa.cbor", func(cm *comid.Comid) { sw(cm).AddDigest(8, repeat(1, 64)) }, "2 digests, want exactly 1"},
-		{"psa instance as bytes", "psa.cbor", func(cm *comid.Comid) { firstKT(cm).Environment.Instance = comid.MustNewBytesInstance(seedInstID) }, "instance-id must be of type 'ueid'"},
+		{"psa instance as bytes", "psa.cbor", func(cm *comid.Comid) {
+			firstKT(cm).Environment.Instance = comid.MustNewBytesInstance(armtest.PSAInstID)
+		}, "instance-id must be of type 'ueid'"},
 		{"psa two keys", "psa.cbor", func(cm *comid.Comid) {
 			firstKT(cm).VerifKeys = append(firstKT(cm).VerifKeys, firstKT(cm).VerifKeys[0])
 		}, "exactly one entry, got 2"},
