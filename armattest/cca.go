@@ -31,14 +31,10 @@ type CCAToken struct {
 
 // CCAPlatformClaims are the claims of the platform token.
 type CCAPlatformClaims struct {
-	Profile    string      `json:"profile" yaml:"profile"`
-	ImplID     Hex         `json:"implementation_id" yaml:"implementation_id"`
-	InstID     Hex         `json:"instance_id" yaml:"instance_id"`
-	Challenge  Hex         `json:"challenge" yaml:"challenge"`
-	Lifecycle  uint16      `json:"security_lifecycle" yaml:"security_lifecycle"`
-	Config     Hex         `json:"config" yaml:"config"`
-	HashAlg    string      `json:"hash_algorithm" yaml:"hash_algorithm"`
-	Components []Component `json:"software_components" yaml:"software_components"`
+	// PSAClaims' Nonce is the platform challenge: the hash of the RAK.
+	PSAClaims `yaml:",inline"`
+	Config    Hex    `json:"config" yaml:"config"`
+	HashAlg   string `json:"hash_algorithm" yaml:"hash_algorithm"`
 }
 
 // CCARealmClaims are the claims of the realm token.
@@ -109,15 +105,9 @@ func ReadCCA(data []byte) (tok *CCAToken, err error) {
 	}
 	p, r := &tok.Platform, &tok.Realm
 	pc, rc := tok.pClaims, tok.rClaims
-	p.Profile, _ = pc.GetProfile()
-	p.ImplID, _ = pc.GetImplID()
-	p.InstID, _ = pc.GetInstID()
-	p.Challenge, _ = pc.GetNonce()
-	p.Lifecycle, _ = pc.GetSecurityLifeCycle()
+	p.PSAClaims = readPSAClaims(pc)
 	p.Config, _ = pc.GetConfig()
 	p.HashAlg, _ = pc.GetHashAlgID()
-	scs, _ := pc.GetSoftwareComponents()
-	p.Components = components(scs)
 	r.Profile, _ = rc.GetProfile()
 	r.Challenge, _ = rc.GetChallenge()
 	r.RPV, _ = rc.GetPersonalizationValue()
@@ -246,9 +236,9 @@ func bindingCheck(tok *CCAToken) verdict.Check {
 	}
 	h.Write(tok.Realm.RAK)
 	want := h.Sum(nil)
-	if !bytes.Equal(tok.Platform.Challenge, want) {
+	if !bytes.Equal(tok.Platform.Nonce, want) {
 		return fail("binding", "the platform challenge %s is not %s(RAK) %s: the platform token does not vouch for this realm token",
-			short(tok.Platform.Challenge), tok.Realm.RAKHashAlg, short(want))
+			short(tok.Platform.Nonce), tok.Realm.RAKHashAlg, short(want))
 	}
 	return pass("binding", fmt.Sprintf("the platform challenge is %s(RAK)", tok.Realm.RAKHashAlg))
 }

@@ -31,6 +31,32 @@ type Component struct {
 	Description string `json:"description,omitempty" yaml:"description,omitempty"`
 }
 
+// PSAClaims are the claims a PSA token and a CCA platform token share.
+type PSAClaims struct {
+	Profile string `json:"profile" yaml:"profile"`
+	ImplID  Hex    `json:"implementation_id" yaml:"implementation_id"`
+	InstID  Hex    `json:"instance_id" yaml:"instance_id"`
+	// Nonce is the session's nonce in a PSA token, the hash of the RAK in
+	// a CCA platform token.
+	Nonce      Hex         `json:"nonce" yaml:"nonce"`
+	Lifecycle  uint16      `json:"security_lifecycle" yaml:"security_lifecycle"`
+	Components []Component `json:"software_components" yaml:"software_components"`
+}
+
+// readPSAClaims reads the shared claims as they are; a missing claim is
+// left empty, for the claims check to report.
+func readPSAClaims(c psatoken.IClaims) PSAClaims {
+	var p PSAClaims
+	p.Profile, _ = c.GetProfile()
+	p.ImplID, _ = c.GetImplID()
+	p.InstID, _ = c.GetInstID()
+	p.Nonce, _ = c.GetNonce()
+	p.Lifecycle, _ = c.GetSecurityLifeCycle()
+	scs, _ := c.GetSoftwareComponents()
+	p.Components = components(scs)
+	return p
+}
+
 func components(scs []psatoken.ISwComponent) []Component {
 	var out []Component
 	for _, sc := range scs {

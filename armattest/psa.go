@@ -12,13 +12,8 @@ import (
 
 // PSAToken is a PSA attestation token as read, before any check.
 type PSAToken struct {
-	Profile    string      `json:"profile" yaml:"profile"`
-	ImplID     Hex         `json:"implementation_id" yaml:"implementation_id"`
-	InstID     Hex         `json:"instance_id" yaml:"instance_id"`
-	Nonce      Hex         `json:"nonce" yaml:"nonce"`
-	ClientID   int32       `json:"client_id" yaml:"client_id"`
-	Lifecycle  uint16      `json:"security_lifecycle" yaml:"security_lifecycle"`
-	Components []Component `json:"software_components" yaml:"software_components"`
+	PSAClaims `yaml:",inline"`
+	ClientID  int32 `json:"client_id" yaml:"client_id"`
 
 	claims psatoken.IClaims
 	msg    *cose.Sign1Message
@@ -41,15 +36,8 @@ func ReadPSA(data []byte) (tok *PSAToken, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("PSA token: the COSE_Sign1 payload is not PSA claims: %w", err)
 	}
-	tok = &PSAToken{claims: claims, msg: msg}
-	tok.Profile, _ = claims.GetProfile()
-	tok.ImplID, _ = claims.GetImplID()
-	tok.InstID, _ = claims.GetInstID()
-	tok.Nonce, _ = claims.GetNonce()
+	tok = &PSAToken{PSAClaims: readPSAClaims(claims), claims: claims, msg: msg}
 	tok.ClientID, _ = claims.GetClientID()
-	tok.Lifecycle, _ = claims.GetSecurityLifeCycle()
-	scs, _ := claims.GetSoftwareComponents()
-	tok.Components = components(scs)
 	return tok, nil
 }
 
