@@ -120,3 +120,15 @@ func signerBytes(k *comid.CryptoKey) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// libraryValidator names the corim library's validator a scheme's rules
+// include, for the reports.
+func libraryValidator(s Scheme) string {
+	switch s {
+	case PSAIoT:
+		return " (the corim library's profiles/psa, and Veraison's)"
+	case CCAPlatform, CCARealm:
+		return " (the corim library's profiles/cca, and Veraison's)"
+	}
+	return ""
+}

@@ -176,7 +176,7 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 	d.Scheme = scheme
 	d.Validated = "CoRIM and CoMID rules of the corim library"
 	if scheme != "" {
-		d.Validated += ", " + string(scheme) + " profile rules"
+		d.Validated += ", " + string(scheme) + " profile rules" + libraryValidator(scheme)
 		d.Veraison = gen.String()
 		if d.Profile != "" {
 			d.MediaType = MediaType(d.Profile, d.Signed, gen)
