@@ -155,3 +155,19 @@ func TestVerifyCCA(t *testing.T) {
 		}
 	}
 }
+
+// A signed PSA CoRIM (COSE_Sign1 with an x5chain) serves verify psa as the
+// unsigned one does.
+func TestVerifyPSASignedCorim(t *testing.T) {
+	dir := t.TempDir()
+	key, cert, chain := signingFiles(t, dir)
+	signed := filepath.Join(dir, "psa-signed.corim")
+	out := mustRun(t, "corim", "create", "--scheme", "psa", "--impl-id", seedImplB64, "--inst-id", seedInstB64,
+		"--iak", corimData+"psa-iak.pem", "--component", seedTAComp, "--sign-key", key, "--sign-cert", cert, "--chain", chain, "-O", signed)
+	if !strings.Contains(out, "application/rim+cose") {
+		t.Fatalf("signed summary:\n%s", out)
+	}
+	if out := mustRun(t, "verify", "psa", seedToken, "--corim", signed, "--nonce", seedNonce); !strings.Contains(out, "verified: every check passed") {
+		t.Fatalf("verify with a signed CoRIM:\n%s", out)
+	}
+}
