@@ -3,6 +3,7 @@ module github.com/goldenpcr/goldenpcr
 go 1.26.8
 
 require (
+	github.com/fxamacker/cbor/v2 v2.8.0
 	github.com/google/go-eventlog v0.0.3-0.20260617163629-883cc5652c69
 	github.com/google/go-tpm v0.9.8
 	github.com/google/go-tpm-tools v0.4.10
@@ -13,10 +14,12 @@ require (
 	github.com/spf13/pflag v1.0.9
 	github.com/ulikunitz/xz v0.5.12
 	github.com/veraison/apiclient v0.4.0
+	github.com/veraison/ccatoken v1.3.1
 	github.com/veraison/corim v1.1.3-0.20260309101151-2fa49d7c02e3
 	github.com/veraison/ear v1.1.2
-	github.com/veraison/eat v0.0.0-20210331113810-3da8a4dd42ff
+	github.com/veraison/eat v0.0.0-20220117140849-ddaf59d69f53
 	github.com/veraison/go-cose v1.3.0
+	github.com/veraison/psatoken v1.2.1-0.20240719122628-26fe500fd5d4
 	github.com/veraison/swid v1.1.1-0.20251003121634-fd1f7f1e1897
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
@@ -28,7 +31,6 @@ require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.6 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.2.0 // indirect
-	github.com/fxamacker/cbor/v2 v2.8.0 // indirect
 	github.com/goccy/go-json v0.10.2 // indirect
 	github.com/google/go-configfs-tsm v0.3.3 // indirect
 	github.com/google/go-sev-guest v0.14.0 // indirect

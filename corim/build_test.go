@@ -311,7 +311,7 @@ func TestDecodeNotCorim(t *testing.T) {
 
 // addGoldenSeeds seeds a fuzz target with the golden CoRIMs.
 func addGoldenSeeds(f *testing.F) {
-	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor"} {
+	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor", "psa.cbor", "cca-platform.cbor", "cca-realm.cbor"} {
 		data, err := os.ReadFile("testdata/" + g)
 		if err != nil {
 			f.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,7 +67,9 @@ func goldenCases(t testing.TB) map[string]func() (*Result, error) {
 }
 
 func TestGolden(t *testing.T) {
-	for name, build := range goldenCases(t) {
+	cases := goldenCases(t)
+	maps.Copy(cases, armGoldenCases(t))
+	for name, build := range cases {
 		t.Run(name, func(t *testing.T) {
 			r, err := build()
 			if err != nil {

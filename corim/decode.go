@@ -30,6 +30,8 @@ type Decoded struct {
 	Validated string     `json:"validated" yaml:"validated"`
 	Signature *Signature `json:"signature,omitempty" yaml:"signature,omitempty"`
 	Comids    []Comid    `json:"comids" yaml:"comids"`
+	// raw are the CoMIDs as the corim library decoded them.
+	raw []*comid.Comid
 }
 
 // Signature reports a COSE_Sign1's signature and x5chain.
@@ -82,6 +84,13 @@ type Measurement struct {
 	PCR     *uint64  `json:"pcr,omitempty" yaml:"pcr,omitempty"`
 	Key     string   `json:"mkey,omitempty" yaml:"mkey,omitempty"`
 	Digests []Digest `json:"digests" yaml:"digests"`
+	// Name, Version, SignerID (hex), RawValue and RawValueMask (hex) are
+	// what the Arm schemes' measurements add.
+	Name         string `json:"name,omitempty" yaml:"name,omitempty"`
+	Version      string `json:"version,omitempty" yaml:"version,omitempty"`
+	SignerID     string `json:"signer_id,omitempty" yaml:"signer_id,omitempty"`
+	RawValue     string `json:"raw_value,omitempty" yaml:"raw_value,omitempty"`
+	RawValueMask string `json:"raw_value_mask,omitempty" yaml:"raw_value_mask,omitempty"`
 }
 
 // Digest is one digest, its algorithm by its named-information name.
@@ -170,7 +179,7 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 	d.Scheme = scheme
 	d.Validated = "CoRIM and CoMID rules of the corim library"
 	if scheme != "" {
-		d.Validated += ", " + string(scheme) + " profile rules"
+		d.Validated += ", " + string(scheme) + " profile rules" + libraryValidator(scheme)
 		d.Veraison = gen.String()
 		if d.Profile != "" {
 			d.MediaType = MediaType(d.Profile, d.Signed, gen)
@@ -178,7 +187,7 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 	}
 	for i, tag := range uc.Tags {
 		if tag.Number != vcorim.ComidTag {
-			return nil, fmt.Errorf("tag %d: CBOR tag %d is not a CoMID (506); the TPM schemes carry CoMIDs only", i, tag.Number)
+			return nil, fmt.Errorf("tag %d: CBOR tag %d is not a CoMID (506); the schemes goldenpcr writes carry CoMIDs only", i, tag.Number)
 		}
 		cm, err := vcorim.UnmarshalComidFromCBOR(tag.Content, uc.Profile)
 		if err != nil {
@@ -192,6 +201,7 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 			}
 		}
 		d.Comids = append(d.Comids, describeComid(cm))
+		d.raw = append(d.raw, cm)
 	}
 	return d, nil
 }
@@ -224,6 +234,7 @@ func describeComid(cm *comid.Comid) Comid {
 					dm.Digests = append(dm.Digests, Digest{Alg: algName(h.HashAlgID), Value: hex.EncodeToString(h.HashValue)})
 				}
 			}
+			describeArmValues(&dm, &m.Val)
 			r.Measurements = append(r.Measurements, dm)
 		}
 		out.ReferenceValues = append(out.ReferenceValues, r)
@@ -249,11 +260,14 @@ func describeEnv(env comid.Environment) Environment {
 	var e Environment
 	if env.Class != nil && env.Class.ClassID != nil && env.Class.ClassID.Value != nil {
 		e.ClassID = env.Class.ClassID.String()
+		if env.Class.ClassID.Type() == comid.BytesType {
+			e.ClassID = hex.EncodeToString(env.Class.ClassID.Bytes())
+		}
 	}
 	if in := env.Instance; in != nil && in.Value != nil {
 		e.InstanceType = in.Type()
 		e.Instance = in.String()
-		if in.Type() == comid.BytesType {
+		if in.Type() == comid.BytesType || in.Type() == comid.UEIDType {
 			e.Instance = hex.EncodeToString(in.Bytes())
 		}
 	}

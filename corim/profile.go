@@ -56,8 +56,10 @@ func ProfileURI(s Scheme, g Generation) (string, error) {
 			return ProfileEnactTrustLegacy, nil
 		}
 		return ProfileEnactTrust, nil
+	case PSAIoT, CCAPlatform, CCARealm:
+		return armProfileURI(s, g)
 	}
-	return "", fmt.Errorf("scheme %q: want %s or %s", s, ParsecTPM, EnactTrust)
+	return "", fmt.Errorf("scheme %q: want %s, %s, %s, %s or %s", s, ParsecTPM, EnactTrust, PSAIoT, CCAPlatform, CCARealm)
 }
 
 // MediaType is the Content-Type a CoRIM with this profile is provisioned
@@ -85,6 +87,12 @@ func schemeOfProfile(profile string) (Scheme, Generation, bool) {
 		return EnactTrust, Current, true
 	case ProfileEnactTrustLegacy:
 		return EnactTrust, Legacy, true
+	case ProfilePSA:
+		return PSAIoT, Current, true
+	case ProfileCCAPlatform:
+		return CCAPlatform, Current, true
+	case ProfileCCARealm:
+		return CCARealm, Current, true
 	}
 	return "", Current, false
 }
@@ -101,8 +109,15 @@ func (enactTrustTriples) ValidTriples(t *comid.Triples) error { return validEnac
 
 // validator is the rule set of a scheme.
 func validator(s Scheme) func(*comid.Triples) error {
-	if s == EnactTrust {
+	switch s {
+	case EnactTrust:
 		return validEnactTrustTriples
+	case PSAIoT:
+		return validPSATriples
+	case CCAPlatform:
+		return validCCAPlatformTriples
+	case CCARealm:
+		return validCCARealmTriples
 	}
 	return validParsecTriples
 }

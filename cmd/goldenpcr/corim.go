@@ -42,13 +42,15 @@ type corimCreateOptions struct {
 	ID         string
 	OutFile    string
 	Output     string
+	// Arm are the options of the PSA and CCA schemes (corim_arm.go).
+	Arm armCorimOptions
 }
 
 func newCorimCreateCmd() *cobra.Command {
 	opts := &corimCreateOptions{}
 	c := &cobra.Command{
-		Use:   "create --scheme parsec-tpm|enacttrust --baseline B --ak AK.pem … -O FILE",
-		Short: "Write a PARSEC_TPM or TPM_ENACTTRUST CoRIM from a baseline or PCR file",
+		Use:   "create --scheme parsec-tpm|enacttrust|psa|cca-platform|cca-realm … -O FILE",
+		Short: "Write a PARSEC_TPM, TPM_ENACTTRUST, PSA_IOT or ARM_CCA CoRIM",
 		Long: `Write the CoRIM a Veraison verifier is provisioned with, from a goldenpcr
 baseline or any PCR file goldenpcr reads (CHARRA alternatives become variants).
 
@@ -63,6 +65,15 @@ baseline or any PCR file goldenpcr reads (CHARRA alternatives become variants).
                         quote over --pcrs carries: SHA-256 of the selected
                         values concatenated in selection order. Selected PCRs
                         must be in the baseline and have no variants.
+  --scheme psa          PSA_IOT: the IAK (--iak) is the trust anchor of
+                        (--impl-id, --inst-id); each --component becomes a
+                        psa.software-component reference value of the
+                        implementation (measurement type, digest, signer id,
+                        version).
+  --scheme cca-platform ARM_CCA platform: the CPAK (--cpak) as trust anchor, the
+                        --component values and the --platform-config.
+  --scheme cca-realm    ARM_CCA realm: the realm named by its --rim, the REMs it
+                        must end with (--rem0 … --rem3) and its --rpv.
 
 The profile is the scheme's current one (Veraison v0.0.2605 and later);
 --veraison legacy writes the profile of v0.0.2502–v0.0.2602, and --profile-uri
@@ -76,7 +87,12 @@ an input. A summary, with the media type to provision it with, goes to stdout.`,
       --class-id cd1f0e55-26f9-460d-b9d8-f7fde171787c --ak ak.pem -O tpm.corim
   goldenpcr corim create --scheme enacttrust --baseline golden.yaml --pcrs sha256:0-7 \
       --node-id 7d2a9a4c-2f0b-4a3e-9c61-0c1e6f1d3b5a --ak ak.pem \
-      --sign-key signer.key --sign-cert signer.pem --chain ca.pem -O node.corim`,
+      --sign-key signer.key --sign-cert signer.pem --chain ca.pem -O node.corim
+  goldenpcr corim create --scheme psa --impl-id YWNtZS1pbXBsZW1lbnRhdGlvbi1pZC0wMDAwMDAwMDE= \
+      --inst-id Ac7rrnuJJ6MiflMDz14PH3s0u1Qq1yUKwD+83jbsLxUI --iak iak.pem \
+      --component type=PRoT,value=sha-256:tNHB5PpzYZcMCNsS0lNMaa/BxXFwWGreLZwfGU/WzUw=,signer-id=rLsRx+TaIXIFUjzkzhokWuGiOa48a/2eeHH35di66Gs= \
+      -O psa.corim
+  goldenpcr corim create --scheme cca-realm --rim HEX --rem0 HEX --rpv HEX -O realm.corim`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCorimCreate(opts, c.OutOrStdout())
@@ -96,35 +112,33 @@ an input. A summary, with the media type to provision it with, goes to stdout.`,
 	f.StringVar(&opts.Veraison, "veraison", "current", "profile generation: current (v0.0.2605 and later) or legacy (v0.0.2502–v0.0.2602)")
 	f.StringVar(&opts.ProfileURI, "profile-uri", "", "write this profile URI (or OID) instead of the scheme's; the scheme's rules still apply")
 	f.StringVar(&opts.ID, "corim-id", "", "corim-id, a UUID or a string (default: a UUID derived from the content)")
+	addArmCorimFlags(f, &opts.Arm)
 	f.StringVarP(&opts.OutFile, "output-file", "O", "", "write the CoRIM (CBOR) to this file atomically; - writes it to stdout instead of the summary (required)")
 	outputFlag(c, &opts.Output)
 	return c
 }
 
 func runCorimCreate(opts *corimCreateOptions, out io.Writer) error {
+	if s, ok := armSchemes[opts.Scheme]; ok {
+		return runCorimCreateArm(opts, s, out)
+	}
+	if given := opts.Arm.given(); len(given) > 0 {
+		return fmt.Errorf("%s: options of --scheme psa, cca-platform or cca-realm", strings.Join(given, ", "))
+	}
 	switch {
 	case opts.Scheme == "":
-		return fmt.Errorf("--scheme: required (parsec-tpm or enacttrust)")
+		return fmt.Errorf("--scheme: required (parsec-tpm, enacttrust, psa, cca-platform or cca-realm)")
 	case opts.Baseline == "":
 		return fmt.Errorf("--baseline: required")
 	case opts.AK == "":
 		return fmt.Errorf("--ak: required")
 	case opts.OutFile == "":
 		return fmt.Errorf("-O: required: a CoRIM is binary CBOR (-O - writes it to stdout)")
-	case (opts.SignKey == "") != (opts.SignCert == ""):
-		return fmt.Errorf("--sign-key and --sign-cert go together")
-	case len(opts.Chain) > 0 && opts.SignKey == "":
-		return fmt.Errorf("--chain goes with --sign-key and --sign-cert")
 	}
-	var copts corim.Options
-	switch opts.Veraison {
-	case "current":
-	case "legacy":
-		copts.Generation = corim.Legacy
-	default:
-		return fmt.Errorf("--veraison %q: want current or legacy", opts.Veraison)
+	copts, err := corimOptions(opts)
+	if err != nil {
+		return err
 	}
-	copts.Profile, copts.ID = opts.ProfileURI, opts.ID
 	ref, err := readReference(opts.Baseline, "", "", "", "")
 	if err != nil {
 		return fmt.Errorf("--baseline: %w", err)
@@ -136,11 +150,6 @@ func runCorimCreate(opts *corimCreateOptions, out io.Writer) error {
 	ak, err := tpmstruct.ParsePublic(akData)
 	if err != nil {
 		return fmt.Errorf("--ak %s: %w", opts.AK, err)
-	}
-	if opts.SignKey != "" {
-		if copts.Sign, err = readCorimSigner(opts); err != nil {
-			return err
-		}
 	}
 	var res *corim.Result
 	switch opts.Scheme {
@@ -174,16 +183,49 @@ func runCorimCreate(opts *corimCreateOptions, out io.Writer) error {
 		}
 		res, err = corim.NewEnactTrust(in, copts)
 	default:
-		return fmt.Errorf("--scheme %q: want parsec-tpm or enacttrust", opts.Scheme)
+		return fmt.Errorf("--scheme %q: want parsec-tpm, enacttrust, psa, cca-platform or cca-realm", opts.Scheme)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Scheme, err)
 	}
+	return writeCorim(opts, res, []string{opts.Baseline, opts.AK}, out)
+}
+
+// corimOptions are the options every scheme takes: the Veraison
+// generation, profile, corim-id and signer.
+func corimOptions(opts *corimCreateOptions) (corim.Options, error) {
+	var copts corim.Options
+	switch {
+	case (opts.SignKey == "") != (opts.SignCert == ""):
+		return copts, fmt.Errorf("--sign-key and --sign-cert go together")
+	case len(opts.Chain) > 0 && opts.SignKey == "":
+		return copts, fmt.Errorf("--chain goes with --sign-key and --sign-cert")
+	}
+	switch opts.Veraison {
+	case "current":
+	case "legacy":
+		copts.Generation = corim.Legacy
+	default:
+		return copts, fmt.Errorf("--veraison %q: want current or legacy", opts.Veraison)
+	}
+	copts.Profile, copts.ID = opts.ProfileURI, opts.ID
+	if opts.SignKey != "" {
+		var err error
+		if copts.Sign, err = readCorimSigner(opts); err != nil {
+			return copts, err
+		}
+	}
+	return copts, nil
+}
+
+// writeCorim writes a CoRIM built from inputs with -O and prints its
+// summary.
+func writeCorim(opts *corimCreateOptions, res *corim.Result, inputs []string, out io.Writer) error {
 	if opts.OutFile == "-" {
 		_, err := out.Write(res.CBOR)
 		return err
 	}
-	inputs := append([]string{opts.Baseline, opts.AK, opts.SignKey, opts.SignCert}, opts.Chain...)
+	inputs = append(append(inputs, opts.SignKey, opts.SignCert), opts.Chain...)
 	if err := atomicfile.Write(opts.OutFile, res.CBOR, 0o644, inputs...); err != nil {
 		return fmt.Errorf("-O: %w", err)
 	}

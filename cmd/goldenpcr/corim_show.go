@@ -23,9 +23,11 @@ func newCorimShowCmd() *cobra.Command {
 		Short: "Decode a CoRIM, signed or not, validate it and report its signature and chain",
 		Long: `Decode a CoRIM (an unsigned CoRIM, CBOR tag 501, or a COSE_Sign1 over one),
 validate it with the corim library's rules and with the rules of the scheme its
-profile names (PARSEC_TPM or TPM_ENACTTRUST; --scheme applies a scheme's rules
+profile names (PARSEC_TPM, TPM_ENACTTRUST, PSA_IOT, ARM_CCA platform or realm,
+the last three with the corim library's profiles/psa and profiles/cca; --scheme applies a scheme's rules
 to a CoRIM with another profile URI), and print what each CoMID carries: trust
-anchors with their keys, reference values with their PCRs and digests.
+anchors with their keys, reference values with their PCRs or measurement keys,
+digests, signer ids and raw values.
 
 For a signed CoRIM the signature is verified with the x5chain leaf's key and
 each certificate of the chain is checked to be signed by the next; no trust
@@ -42,7 +44,7 @@ CoRIM that breaks its profile's rules (the message names the field).`,
 			return runCorimShow(opts, c.InOrStdin(), c.OutOrStdout())
 		},
 	}
-	c.Flags().StringVar(&opts.Scheme, "scheme", "", "validate with this scheme's rules whatever the profile: parsec-tpm or enacttrust")
+	c.Flags().StringVar(&opts.Scheme, "scheme", "", "validate with this scheme's rules whatever the profile: parsec-tpm, enacttrust, psa, cca-platform or cca-realm")
 	outputFlag(c, &opts.Output)
 	return c
 }
@@ -65,7 +67,10 @@ func runCorimShow(opts *corimShowOptions, stdin io.Reader, out io.Writer) error 
 	case "enacttrust":
 		scheme = corim.EnactTrust
 	default:
-		return fmt.Errorf("--scheme %q: want parsec-tpm or enacttrust", opts.Scheme)
+		var ok bool
+		if scheme, ok = armSchemes[opts.Scheme]; !ok {
+			return fmt.Errorf("--scheme %q: want parsec-tpm, enacttrust, psa, cca-platform or cca-realm", opts.Scheme)
+		}
 	}
 	data, err := readCorimInput(opts.File, stdin)
 	if err != nil {
@@ -137,6 +142,7 @@ func corimShowText(w io.Writer, file string, d *corim.Decoded) error {
 				for _, dg := range m.Digests {
 					fmt.Fprintf(w, "      %-20s %s %s\n", name, dg.Alg, dg.Value)
 				}
+				writeArmMeasurement(w, name, m)
 			}
 		}
 	}

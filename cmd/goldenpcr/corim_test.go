@@ -182,7 +182,7 @@ func TestCorimErrors(t *testing.T) {
 		want string
 	}{
 		{"no scheme", []string{"corim", "create", "--baseline", corimBase, "--ak", corimData + "ak-rsa.pem", "-O", out}, "--scheme: required"},
-		{"unknown scheme", []string{"corim", "create", "--scheme", "psa", "--baseline", corimBase, "--ak", corimData + "ak-rsa.pem", "-O", out}, `--scheme "psa": want parsec-tpm or enacttrust`},
+		{"unknown scheme", []string{"corim", "create", "--scheme", "tdx", "--baseline", corimBase, "--ak", corimData + "ak-rsa.pem", "-O", out}, `--scheme "tdx": want parsec-tpm, enacttrust, psa, cca-platform or cca-realm`},
 		{"no -O", parsecArgs(out)[:len(parsecArgs(out))-2], "-O: required"},
 		{"bad class-id", []string{"corim", "create", "--scheme", "parsec-tpm", "--baseline", corimBase, "--class-id", "nope", "--ak", corimData + "ak-rsa.pem", "-O", out}, `--class-id "nope": not a UUID`},
 		{"missing class-id", []string{"corim", "create", "--scheme", "parsec-tpm", "--baseline", corimBase, "--ak", corimData + "ak-rsa.pem", "-O", out}, "--class-id: required"},
@@ -205,7 +205,7 @@ func TestCorimErrors(t *testing.T) {
 		{"show not a CoRIM", []string{"corim", "show", notCorim}, "not a CoRIM: it starts with 68656c6c6f"},
 		{"show truncated", []string{"corim", "show", truncated}, "unsigned CoRIM:"},
 		{"show missing", []string{"corim", "show", filepath.Join(dir, "nope")}, "no such file"},
-		{"show bad scheme", []string{"corim", "show", notCorim, "--scheme", "psa"}, `--scheme "psa"`},
+		{"show bad scheme", []string{"corim", "show", notCorim, "--scheme", "tdx"}, `--scheme "tdx"`},
 		{"show no file", []string{"corim", "show"}, "accepts 1 arg"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

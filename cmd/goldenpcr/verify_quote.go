@@ -19,9 +19,9 @@ import (
 func newVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify",
-		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs",
+		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs; PSA and CCA tokens against CoRIMs",
 	}
-	c.AddCommand(newVerifyQuoteCmd(), newVerifyEARCmd())
+	c.AddCommand(newVerifyQuoteCmd(), newVerifyPSACmd(), newVerifyCCACmd(), newVerifyEARCmd())
 	return c
 }
 

@@ -1,0 +1,186 @@
+package corim
+
+import (
+	"bytes"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/internal/armtest"
+	"github.com/veraison/corim/comid"
+	vcorim "github.com/veraison/corim/corim"
+)
+
+func repeat(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+
+// armGoldenCases are the deterministic Arm CoRIMs kept in testdata/.
+func armGoldenCases(t testing.TB) map[string]func() (*Result, error) {
+	return map[string]func() (*Result, error){
+		"psa.cbor": func() (*Result, error) {
+			return NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: testAK(t, "psa-iak.pem"),
+				Components: []SwComponent{{Type: "PRoT", Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner, Version: "1.0.0"}}}, Options{})
+		},
+		"cca-platform.cbor": func() (*Result, error) {
+			return NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: append([]byte{1}, repeat(0xcc, 32)...), CPAK: testAK(t, "cca-cpak.pem"),
+				Components: []SwComponent{
+					{Type: "RSE_BL1_2", Alg: "sha-256", Value: repeat(0x11, 32), SignerID: repeat(0x51, 32)},
+					{Type: "RMM", Alg: "sha-512", Value: repeat(0x22, 64), SignerID: repeat(0x52, 32)},
+				},
+				Config: []byte{0xcf, 0xed, 0x00, 0x01}}, Options{})
+		},
+		"cca-realm.cbor": func() (*Result, error) {
+			return NewCCARealm(CCARealmInput{RIM: repeat(0xa0, 64), REMs: [4][]byte{repeat(0xa1, 64), nil, repeat(0xa3, 64), repeat(0xa4, 64)},
+				RPV: repeat(0xad, 64)}, Options{})
+		},
+	}
+}
+
+// The Arm CoRIMs decode into what they were built from, and the corim
+// library's own validating decoder (profiles/psa, profiles/cca) accepts
+// them.
+func TestArmRoundTrip(t *testing.T) {
+	for name, build := range armGoldenCases(t) {
+		t.Run(name, func(t *testing.T) {
+			r, err := build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(r.CBOR); err != nil {
+				t.Fatalf("the library refuses it: %v", err)
+			}
+			if !strings.Contains(r.Decoded.MediaType, `application/rim+cbor; profile="tag:arm.com,2025:`) {
+				t.Errorf("media type %s", r.Decoded.MediaType)
+			}
+		})
+	}
+	ref, err := ReadArm(must(t, armGoldenCases(t)["psa.cbor"]), PSAIoT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.TrustAnchors) != 1 || !bytes.Equal(ref.TrustAnchors[0].InstID, armtest.PSAInstID) || !bytes.Equal(ref.TrustAnchors[0].ImplID, armtest.PSAImplID) {
+		t.Fatalf("trust anchors %+v", ref.TrustAnchors)
+	}
+	cs := ref.ComponentsOf(armtest.PSAImplID)
+	if len(cs) != 1 || cs[0].Type != "PRoT" || cs[0].Version != "1.0.0" || cs[0].Alg != "sha-256" ||
+		!bytes.Equal(cs[0].Value, armtest.PSATAValue) || !bytes.Equal(cs[0].SignerID, armtest.PSATASigner) {
+		t.Fatalf("components %+v", cs)
+	}
+	m := ref.Decoded.Comids[0].ReferenceValues[0].Measurements[0]
+	if m.Key != "psa.software-component" || m.Name != "PRoT" || m.SignerID != hex.EncodeToString(armtest.PSATASigner) {
+		t.Errorf("decoded measurement %+v", m)
+	}
+
+	plat, err := ReadArm(must(t, armGoldenCases(t)["cca-platform.cbor"]), CCAPlatform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plat.Components) != 2 || plat.Components[1].Alg != "sha-512" || len(plat.Configs) != 1 ||
+		!bytes.Equal(plat.Configs[0].Value, []byte{0xcf, 0xed, 0x00, 0x01}) || !bytes.Equal(plat.Configs[0].Mask, repeat(0xff, 4)) {
+		t.Fatalf("platform %+v", plat)
+	}
+	realm, err := ReadArm(must(t, armGoldenCases(t)["cca-realm.cbor"]), CCARealm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := realm.Realms[0]
+	if len(realm.Realms) != 1 || r.Alg != "sha-512" || !bytes.Equal(r.RIM, repeat(0xa0, 64)) || r.REMs[1] != nil ||
+		!bytes.Equal(r.REMs[3], repeat(0xa4, 64)) || !bytes.Equal(r.RPV, repeat(0xad, 64)) {
+		t.Fatalf("realm %+v", realm.Realms)
+	}
+	if _, err := ReadArm(must(t, armGoldenCases(t)["cca-realm.cbor"]), PSAIoT); err == nil {
+		t.Error("a realm CoRIM read as PSA")
+	}
+}
+
+func must(t *testing.T, build func() (*Result, error)) []byte {
+	t.Helper()
+	r, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.CBOR
+}
+
+func TestArmBuildRefusals(t *testing.T) {
+	iak := testAK(t, "psa-iak.pem")
+	comp := SwComponent{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"impl id", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID[:31], InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{comp}}, Options{})), "implementation id: 31 bytes"},
+		{"inst id", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: append([]byte{2}, armtest.PSAInstID[1:]...), IAK: iak, Components: []SwComponent{comp}}, Options{})), "instance id: 33 bytes starting 0x02"},
+		{"no key", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, Components: []SwComponent{comp}}, Options{})), "IAK: missing"},
+		{"no component", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak}, Options{})), "software components: none"},
+		{"value size", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Type: "BL", Alg: "sha-384", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}}}, Options{})), "software component 0 (BL): measurement value: 32 bytes, want 48"},
+		{"alg", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Alg: "sha3-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}}}, Options{})), `measurement algorithm "sha3-256"`},
+		{"signer", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner[:20]}}}, Options{})), "signer id: 20 bytes"},
+		{"legacy", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{comp}}, Options{Generation: Legacy})), "legacy Veraison"},
+		{"cca version", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, CPAK: iak, Config: []byte{1}, Components: []SwComponent{{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner, Version: "1"}}}, Options{})), "carries no version"},
+		{"cca config", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, CPAK: iak, Components: []SwComponent{comp}}, Options{})), "platform config: missing"},
+		{"rim", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 20)}, Options{})), "RIM: 20 bytes"},
+		{"rem", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 32), REMs: [4][]byte{nil, repeat(1, 64)}}, Options{})), "REM1: 64 bytes, want 32"},
+		{"rpv", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 32), RPV: []byte{1}}, Options{})), "personalization value: 1 bytes, want 64"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, tc.err, tc.want)
+		}
+	}
+}
+
+func errOf(_ *Result, err error) error { return err }
+
+// TestArmBrokenCopiesRejected breaks a golden Arm CoRIM one field at a
+// time: the library's validating decoder (profiles/psa, profiles/cca) and
+// Decode both refuse each copy, for its reason.
+func TestArmBrokenCopiesRejected(t *testing.T) {
+	sw := func(cm *comid.Comid) *comid.Measurement { return &firstRV(cm).Measurements.Values[0] }
+	// Rules of Veraison's that this package adds to the library's
+	// validators: only Decode applies them.
+	ours := map[string]bool{"psa two digests": true}
+	for _, tc := range []struct {
+		name, golden string
+		mutate       func(*comid.Comid)
+		want         string
+	}{
+		{"psa impl id of 31 bytes", "psa.cbor", func(cm *comid.Comid) { firstRV(cm).Environment.Class = comid.NewClassBytes(armtest.PSAImplID[:31]) }, "implementation-id must be exactly 32 bytes"},
+		{"psa mkey", "psa.cbor", func(cm *comid.Comid) { sw(cm).Key = comid.MustNewMkey("psa.other", comid.StringType) }, `mkey must be "psa.software-component"`},
+		{"psa no signer id", "psa.cbor", func(cm *comid.Comid) { sw(cm).Val.CryptoKeys = nil }, "cryptokeys (signer-id) is mandatory"},
+		{"psa two digests", "psa.cbor", func(cm *comid.Comid) { sw(cm).AddDigest(8, repeat(1, 64)) }, "2 digests, want exactly 1"},
+		{"psa instance as bytes", "psa.cbor", func(cm *comid.Comid) {
+			firstKT(cm).Environment.Instance = comid.MustNewBytesInstance(armtest.PSAInstID)
+		}, "instance-id must be of type 'ueid'"},
+		{"psa two keys", "psa.cbor", func(cm *comid.Comid) {
+			firstKT(cm).VerifKeys = append(firstKT(cm).VerifKeys, firstKT(cm).VerifKeys[0])
+		}, "exactly one entry, got 2"},
+		{"cca platform no software component", "cca-platform.cbor", func(cm *comid.Comid) {
+			ms := &firstRV(cm).Measurements
+			ms.Values = ms.Values[2:]
+		}, "at least one software component"},
+		{"cca platform two configs", "cca-platform.cbor", func(cm *comid.Comid) {
+			ms := &firstRV(cm).Measurements
+			ms.Values = append(ms.Values, ms.Values[2])
+		}, "only one platform-config"},
+		{"cca platform signer id size", "cca-platform.cbor", func(cm *comid.Comid) {
+			k, _ := comid.NewCryptoKeyTaggedBytes(repeat(1, 20))
+			sw(cm).Val.CryptoKeys = &comid.CryptoKeys{k}
+		}, "signer-id must be 32, 48, or 64 bytes (got 20)"},
+		{"cca realm no rim", "cca-realm.cbor", func(cm *comid.Comid) {
+			ms := &firstRV(cm).Measurements
+			ms.Values = ms.Values[1:]
+		}, "RIM (cca.rim) measurement is mandatory"},
+		{"cca realm rim size", "cca-realm.cbor", func(cm *comid.Comid) { firstRV(cm).Environment.Class = comid.NewClassBytes(repeat(1, 20)) }, "RIM must be 32, 48, or 64 bytes"},
+		{"cca realm unknown mkey", "cca-realm.cbor", func(cm *comid.Comid) { sw(cm).Key = comid.MustNewMkey("cca.rem9", comid.StringType) }, `invalid mkey "cca.rem9"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := rebuild(t, tc.golden, tc.mutate)
+			if _, err := vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(data); !ours[tc.name] && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("library: %v, want %q", err, tc.want)
+			}
+			if _, err := Decode(data); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Decode: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
