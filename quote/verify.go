@@ -56,6 +56,11 @@ type Policy struct {
 	// AKName, if set, must equal the AK's TPM Name (nameAlg || digest),
 	// as tpm2_createak -n writes it.
 	AKName []byte
+	// Selection, if set, is the selection the verifier asked the device
+	// to quote: the quote's must equal it exactly (banks that select
+	// nothing aside), or pcr-selection fails. A device that quotes other
+	// PCRs than it was asked for is answering another question.
+	Selection pcr.Selection
 	// Expected PCR values, compared with the quoted values: every PCR a
 	// baseline names must be quoted with its value or one of its variants;
 	// some alternative of a PCR file must match every PCR it names.
@@ -228,7 +233,7 @@ func verifyQuote(in *Evidence, p *Policy, akChecks []Check) *Report {
 	rep.Checks = append(rep.Checks, akChecks...)
 	rep.Checks = append(rep.Checks,
 		checkNonce(a, p),
-		checkSelection(sel, selErr, in.PCRs),
+		checkSelection(sel, selErr, in.PCRs, p.Selection),
 		checkPCRDigest(a, in, sel, selErr),
 		checkEventLog(in, p, sel, selErr, explained),
 		expected,
@@ -500,7 +505,7 @@ func refs(sel pcr.Selection) []PCRRef {
 	return out
 }
 
-func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
+func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values, requested pcr.Selection) Check {
 	if selErr != nil {
 		return fail(CheckPCRSelection, &SelectionError{Reason: selErr.Error()})
 	}
@@ -525,6 +530,9 @@ func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
 		}
 	}
 	if len(missing) == 0 && len(extra) == 0 {
+		if requested != nil {
+			return checkRequested(sel, requested)
+		}
 		return pass(CheckPCRSelection, fmt.Sprintf("the quote selects %s, exactly the supplied PCRs", sel))
 	}
 	var why []string
@@ -536,6 +544,34 @@ func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
 	}
 	return fail(CheckPCRSelection, &SelectionError{Quoted: sel, Supplied: supplied, Missing: missing, Extra: extra,
 		Reason: fmt.Sprintf("the quote selects %s, the supplied values are %s (%s)", sel, supplied, strings.Join(why, "; "))})
+}
+
+// checkRequested compares the quote's selection, which the supplied
+// values match, with the one the verifier asked for.
+func checkRequested(sel, requested pcr.Selection) Check {
+	var unquoted, unrequested []PCRRef
+	for _, r := range refs(requested) {
+		if !sel.Contains(r.Bank, r.PCR) {
+			unquoted = append(unquoted, r)
+		}
+	}
+	for _, r := range refs(sel) {
+		if !requested.Contains(r.Bank, r.PCR) {
+			unrequested = append(unrequested, r)
+		}
+	}
+	if len(unquoted) == 0 && len(unrequested) == 0 {
+		return pass(CheckPCRSelection, fmt.Sprintf("the quote selects %s, exactly the requested and supplied PCRs", sel))
+	}
+	var why []string
+	if len(unquoted) > 0 {
+		why = append(why, "requested but not quoted: "+refList(unquoted))
+	}
+	if len(unrequested) > 0 {
+		why = append(why, "quoted but not requested: "+refList(unrequested))
+	}
+	return fail(CheckPCRSelection, &SelectionError{Quoted: sel, Supplied: sel, Requested: requested, Unquoted: unquoted, Unrequested: unrequested,
+		Reason: fmt.Sprintf("the quote selects %s, the verifier asked for %s (%s)", sel, requested, strings.Join(why, "; "))})
 }
 
 func checkPCRDigest(a *tpmstruct.Attest, in *Evidence, sel pcr.Selection, selErr error) Check {
