@@ -24,12 +24,12 @@ deps:
 
 # Go messages of the protocols goldenpcr speaks, from their .proto files:
 # Debian's protoc with protoc-gen-go built from the protobuf module go.mod
-# names. The generated code is checked in; cml's TestGeneratedCodeIsCurrent
-# fails when it drifts.
+# names, imports grouped as goimports does (internal/protogen). The
+# generated code is checked in; cml's TestGeneratedCodeIsCurrent fails when
+# it drifts.
 generate:
 	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
-	protoc --plugin=protoc-gen-go=bin/protoc-gen-go -I cml \
-		--go_out=. --go_opt=module=github.com/goldenpcr/goldenpcr cml/tpm2d.proto
+	$(GO) run ./internal/protogen/run -plugin bin/protoc-gen-go
 
 # Man pages, one per command, from the command tree (docs/cli.md), built with
 # -tags mangen, which adds cobra/doc; bin/goldenpcr never links it.

@@ -24,6 +24,9 @@ func Address(target string) (string, error) {
 	if strings.TrimSpace(target) == "" {
 		return "", errors.New("no device address given")
 	}
+	if ip := net.ParseIP(target); ip != nil {
+		return net.JoinHostPort(target, DefaultPort), nil // a bare IPv6 address
+	}
 	host, port, err := net.SplitHostPort(target)
 	if err != nil {
 		var ae *net.AddrError
