@@ -65,6 +65,10 @@ type Policy struct {
 	// baseline names must be quoted with its value or one of its variants;
 	// some alternative of a PCR file must match every PCR it names.
 	Expected *baseline.Reference
+	// ExpectedBanks, if set, limits the comparison to these banks of
+	// Expected: a device that quotes only its SHA-256 bank is compared
+	// with a baseline's SHA-256 values, not failed for its SHA-1 ones.
+	ExpectedBanks []pcr.Alg
 	// Freshness limits on clockInfo; zero means no limit.
 	MinResetCount   uint32
 	MinRestartCount uint32
@@ -756,7 +760,7 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Ch
 	if in.PCRs != nil {
 		quoted = sel.Filter(in.PCRs)
 	}
-	m, err := p.Expected.Compare(quoted, nil)
+	m, err := p.Expected.Compare(quoted, p.ExpectedBanks)
 	if err != nil {
 		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
 		c.Reason = "baseline: " + err.Error()
