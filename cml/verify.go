@@ -113,13 +113,13 @@ type ContainerSummary struct {
 // Report is the verdict on one answer of a device: every check, in order.
 type Report struct {
 	// Verified: a check passed and none failed (verdict.Checks.Verified).
-	Verified    bool                `json:"verified" yaml:"verified"`
-	Request     *RequestSummary     `json:"request,omitempty" yaml:"request,omitempty"`
-	Quote       *quote.QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
-	AK          *quote.AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
-	Certificate *CertSummary        `json:"certificate,omitempty" yaml:"certificate,omitempty"`
-	IMA         *IMASummary         `json:"ima,omitempty" yaml:"ima,omitempty"`
-	Containers  []ContainerSummary  `json:"containers,omitempty" yaml:"containers,omitempty"`
+	Verified       bool                `json:"verified" yaml:"verified"`
+	Request        *RequestSummary     `json:"request,omitempty" yaml:"request,omitempty"`
+	Quote          *quote.QuoteSummary `json:"quote,omitempty" yaml:"quote,omitempty"`
+	AK             *quote.AKSummary    `json:"ak,omitempty" yaml:"ak,omitempty"`
+	Certificate    *CertSummary        `json:"certificate,omitempty" yaml:"certificate,omitempty"`
+	IMA            *IMASummary         `json:"ima,omitempty" yaml:"ima,omitempty"`
+	Containers     []ContainerSummary  `json:"containers,omitempty" yaml:"containers,omitempty"`
 	verdict.Checks `json:"checks" yaml:"checks"`
 }
 

@@ -137,8 +137,8 @@ func TestDecodeResponseErrors(t *testing.T) {
 		"unordered": {mutate(func(m *tpm2dpb.Tpm2DToRemote) {
 			m.PcrValues[3], m.PcrValues[4] = m.PcrValues[4], m.PcrValues[3]
 		}), "pcr_values[4]: PCR 3 after PCR 4"},
-		"short value": {mutate(func(m *tpm2dpb.Tpm2DToRemote) { m.PcrValues[2].Value = m.PcrValues[2].Value[:20] }), "PCR 2 has a 20-byte value, halg says 32"},
-		"not protobuf":  {[]byte{0xff, 0xff, 0xff}, "Tpm2dToRemote: "},
+		"short value":  {mutate(func(m *tpm2dpb.Tpm2DToRemote) { m.PcrValues[2].Value = m.PcrValues[2].Value[:20] }), "PCR 2 has a 20-byte value, halg says 32"},
+		"not protobuf": {[]byte{0xff, 0xff, 0xff}, "Tpm2dToRemote: "},
 	} {
 		if _, err := DecodeResponse(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
