@@ -271,6 +271,8 @@ func verifyQuote(req *Request, resp *Response, requested pcr.Selection, p *Polic
 				return p.name(OptRoots)
 			case quote.OptAKCert:
 				return "the response's certificate field"
+			case quote.OptAllowUnrestricted:
+				return "the CML policy (tpm2d's quote key is unrestricted by design)"
 			}
 			return ""
 		},
@@ -300,7 +302,8 @@ func verifyQuote(req *Request, resp *Response, requested pcr.Selection, p *Polic
 }
 
 func isSelfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	// CheckSignatureFrom would insist on a CA; a device's own certificate is none.
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func summarizeCert(c *tpmcert.TPMCertificate) *CertSummary {

@@ -18,9 +18,9 @@ import (
 func newVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify",
-		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs",
+		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs; GyroidOS CML devices",
 	}
-	c.AddCommand(newVerifyQuoteCmd())
+	c.AddCommand(newVerifyQuoteCmd(), newVerifyCMLCmd())
 	return c
 }
 
