@@ -167,7 +167,7 @@ type verifyCMLOutput struct {
 	Device   string `json:"device" yaml:"device"`
 	Baseline string `json:"baseline" yaml:"baseline"`
 	// ElapsedMS is the time from connecting to the answer's last byte.
-	ElapsedMS  int64 `json:"elapsed_ms" yaml:"elapsed_ms"`
+	ElapsedMS   int64 `json:"elapsed_ms" yaml:"elapsed_ms"`
 	*cml.Report `yaml:",inline"`
 }
 
