@@ -206,7 +206,8 @@ func Verify(req *Request, resp *Response, p *Policy) *Report {
 			quoted = sel.Filter(resp.PCRs)
 		}
 	}
-	authentic := rep.Check(quote.CheckSignature).Passed && rep.Check(quote.CheckPCRDigest).Passed
+	passed := func(name string) bool { c := rep.Check(name); return c != nil && c.Passed }
+	authentic := passed(quote.CheckSignature) && passed(quote.CheckPCRDigest)
 
 	imaChecks, imaSummary := checkIMA(resp, quoted, p)
 	rep.IMA = imaSummary
