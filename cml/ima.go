@@ -124,11 +124,7 @@ func checkIMA(resp *Response, quoted pcr.Values, p *Policy) ([]verdict.Check, *I
 	sum := &IMASummary{Bytes: len(resp.IMA)}
 	want, ok := quotedPCR(quoted, IMAPCR)
 	if !ok {
-		c := skip(CheckIMAPCR, "PCR %d is not quoted, so the IMA list is tied to nothing", IMAPCR)
-		if len(resp.IMA) > 0 {
-			c = c.Note(fmt.Sprintf("the device sent an IMA list of %d bytes, which is not checked", len(resp.IMA)))
-		}
-		return []verdict.Check{c}, sum
+		return []verdict.Check{notQuoted(CheckIMAPCR, IMAPCR, "the IMA list", len(resp.IMA), "bytes of IMA list")}, sum
 	}
 	if len(resp.IMA) == 0 {
 		if bytes.Equal(want, make([]byte, len(want))) {

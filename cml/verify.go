@@ -90,15 +90,11 @@ type RequestSummary struct {
 	Nonce     string `json:"nonce" yaml:"nonce"`
 }
 
-// CertSummary describes the device certificate.
+// CertSummary describes the device certificate: tpmcert's summary of a
+// TPM key's certificate, and whether it is self-signed.
 type CertSummary struct {
-	Subject    string `json:"subject" yaml:"subject"`
-	Issuer     string `json:"issuer" yaml:"issuer"`
-	Serial     string `json:"serial" yaml:"serial"`
-	NotBefore  string `json:"not_before" yaml:"not_before"`
-	NotAfter   string `json:"not_after" yaml:"not_after"`
-	Key        string `json:"key" yaml:"key"`
-	SelfSigned bool   `json:"self_signed" yaml:"self_signed"`
+	*tpmcert.EKSummary `yaml:",inline"`
+	SelfSigned         bool `json:"self_signed" yaml:"self_signed"`
 }
 
 // ContainerSummary is one entry of the container list.
@@ -308,10 +304,17 @@ func isSelfSigned(c *x509.Certificate) bool {
 }
 
 func summarizeCert(c *tpmcert.TPMCertificate) *CertSummary {
-	x := c.Cert
-	return &CertSummary{Subject: x.Subject.String(), Issuer: x.Issuer.String(), Serial: x.SerialNumber.Text(16),
-		NotBefore: x.NotBefore.UTC().Format(time.RFC3339), NotAfter: x.NotAfter.UTC().Format(time.RFC3339),
-		Key: tpmcert.KeyString(c.Key), SelfSigned: isSelfSigned(x)}
+	return &CertSummary{EKSummary: c.Summary(), SelfSigned: isSelfSigned(c.Cert)}
+}
+
+// notQuoted is the skipped check of a list whose PCR the request left
+// out; n things the device sent anyway are noted as unchecked.
+func notQuoted(name string, index int, list string, n int, what string) verdict.Check {
+	c := skip(name, "PCR %d is not quoted, so %s is tied to nothing", index, list)
+	if n > 0 {
+		c = c.Note(fmt.Sprintf("the device sent %d %s, which are not checked", n, what))
+	}
+	return c
 }
 
 // quotedPCR returns the quoted SHA-256 value of PCR i.
@@ -327,11 +330,7 @@ func checkContainers(resp *Response, quoted pcr.Values) ([]verdict.Check, []Cont
 	}
 	want, ok := quotedPCR(quoted, ContainerPCR)
 	if !ok {
-		c := skip(CheckContainers, "PCR %d is not quoted, so the container list is tied to nothing", ContainerPCR)
-		if len(resp.Containers) > 0 {
-			c = c.Note(fmt.Sprintf("the device sent %d container entries, which are not checked", len(resp.Containers)))
-		}
-		return []verdict.Check{c}, list
+		return []verdict.Check{notQuoted(CheckContainers, ContainerPCR, "the container list", len(resp.Containers), "container entries")}, list
 	}
 	fold := make([]byte, pcr.SHA256.Size())
 	for i, e := range resp.Containers {

@@ -522,60 +522,49 @@ func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values, requested 
 			Reason: "the quote selects no PCR, so it says nothing about the platform's state"})
 	}
 	supplied := vals.Selection()
-	var missing, extra []PCRRef
-	for _, r := range refs(sel) {
-		if _, ok := vals.Get(r.Bank, r.PCR); !ok {
-			missing = append(missing, r)
-		}
-	}
-	for _, r := range refs(supplied) {
-		if !sel.Contains(r.Bank, r.PCR) {
-			extra = append(extra, r)
-		}
-	}
+	missing, extra, why := selectionDiff(sel, supplied, "quoted but not supplied", "supplied but not quoted")
 	if len(missing) == 0 && len(extra) == 0 {
 		if requested != nil {
 			return checkRequested(sel, requested)
 		}
 		return pass(CheckPCRSelection, fmt.Sprintf("the quote selects %s, exactly the supplied PCRs", sel))
 	}
-	var why []string
-	if len(missing) > 0 {
-		why = append(why, "quoted but not supplied: "+refList(missing))
-	}
-	if len(extra) > 0 {
-		why = append(why, "supplied but not quoted: "+refList(extra))
-	}
 	return fail(CheckPCRSelection, &SelectionError{Quoted: sel, Supplied: supplied, Missing: missing, Extra: extra,
-		Reason: fmt.Sprintf("the quote selects %s, the supplied values are %s (%s)", sel, supplied, strings.Join(why, "; "))})
+		Reason: fmt.Sprintf("the quote selects %s, the supplied values are %s (%s)", sel, supplied, why)})
+}
+
+// selectionDiff lists the PCRs of a that b lacks and those of b that a
+// lacks, and words both with the labels given.
+func selectionDiff(a, b pcr.Selection, onlyA, onlyB string) (inA, inB []PCRRef, why string) {
+	for _, r := range refs(a) {
+		if !b.Contains(r.Bank, r.PCR) {
+			inA = append(inA, r)
+		}
+	}
+	for _, r := range refs(b) {
+		if !a.Contains(r.Bank, r.PCR) {
+			inB = append(inB, r)
+		}
+	}
+	var parts []string
+	if len(inA) > 0 {
+		parts = append(parts, onlyA+": "+refList(inA))
+	}
+	if len(inB) > 0 {
+		parts = append(parts, onlyB+": "+refList(inB))
+	}
+	return inA, inB, strings.Join(parts, "; ")
 }
 
 // checkRequested compares the quote's selection, which the supplied
 // values match, with the one the verifier asked for.
 func checkRequested(sel, requested pcr.Selection) Check {
-	var unquoted, unrequested []PCRRef
-	for _, r := range refs(requested) {
-		if !sel.Contains(r.Bank, r.PCR) {
-			unquoted = append(unquoted, r)
-		}
-	}
-	for _, r := range refs(sel) {
-		if !requested.Contains(r.Bank, r.PCR) {
-			unrequested = append(unrequested, r)
-		}
-	}
+	unquoted, unrequested, why := selectionDiff(requested, sel, "requested but not quoted", "quoted but not requested")
 	if len(unquoted) == 0 && len(unrequested) == 0 {
 		return pass(CheckPCRSelection, fmt.Sprintf("the quote selects %s, exactly the requested and supplied PCRs", sel))
 	}
-	var why []string
-	if len(unquoted) > 0 {
-		why = append(why, "requested but not quoted: "+refList(unquoted))
-	}
-	if len(unrequested) > 0 {
-		why = append(why, "quoted but not requested: "+refList(unrequested))
-	}
 	return fail(CheckPCRSelection, &SelectionError{Quoted: sel, Supplied: sel, Requested: requested, Unquoted: unquoted, Unrequested: unrequested,
-		Reason: fmt.Sprintf("the quote selects %s, the verifier asked for %s (%s)", sel, requested, strings.Join(why, "; "))})
+		Reason: fmt.Sprintf("the quote selects %s, the verifier asked for %s (%s)", sel, requested, why)})
 }
 
 func checkPCRDigest(a *tpmstruct.Attest, in *Evidence, sel pcr.Selection, selErr error) Check {
