@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/goldenpcr
 FUZZTIME  ?= 20s
 
-.PHONY: all build demo deps test check fuzz bench clean lab man
+.PHONY: all build demo deps test check fuzz bench clean lab man generate
 
 all: build demo
 
@@ -21,6 +21,15 @@ demo: build
 
 deps:
 	@scripts/deps.sh
+
+# Go messages of the protocols goldenpcr speaks, from their .proto files:
+# Debian's protoc with protoc-gen-go built from the protobuf module go.mod
+# names, imports grouped as goimports does (internal/protogen). The
+# generated code is checked in; cml's TestGeneratedCodeIsCurrent fails when
+# it drifts.
+generate:
+	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) run ./internal/protogen/run -plugin bin/protoc-gen-go
 
 # Man pages, one per command, from the command tree (docs/cli.md), built with
 # -tags mangen, which adds cobra/doc; bin/goldenpcr never links it.

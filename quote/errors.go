@@ -103,7 +103,12 @@ type SelectionError struct {
 	// Missing are quoted PCRs without a supplied value; Extra supplied
 	// values the quote does not cover.
 	Missing, Extra []PCRRef
-	Reason         string
+	// Requested is Policy.Selection when the quote's selection differs
+	// from it; Unquoted are the requested PCRs the quote leaves out,
+	// Unrequested the quoted PCRs nobody asked for.
+	Requested             pcr.Selection
+	Unquoted, Unrequested []PCRRef
+	Reason                string
 }
 
 func (e *SelectionError) Error() string  { return "PCR selection: " + e.Reason }

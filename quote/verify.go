@@ -56,10 +56,19 @@ type Policy struct {
 	// AKName, if set, must equal the AK's TPM Name (nameAlg || digest),
 	// as tpm2_createak -n writes it.
 	AKName []byte
+	// Selection, if set, is the selection the verifier asked the device
+	// to quote: the quote's must equal it exactly (banks that select
+	// nothing aside), or pcr-selection fails. A device that quotes other
+	// PCRs than it was asked for is answering another question.
+	Selection pcr.Selection
 	// Expected PCR values, compared with the quoted values: every PCR a
 	// baseline names must be quoted with its value or one of its variants;
 	// some alternative of a PCR file must match every PCR it names.
 	Expected *baseline.Reference
+	// ExpectedBanks, if set, limits the comparison to these banks of
+	// Expected: a device that quotes only its SHA-256 bank is compared
+	// with a baseline's SHA-256 values, not failed for its SHA-1 ones.
+	ExpectedBanks []pcr.Alg
 	// Freshness limits on clockInfo; zero means no limit.
 	MinResetCount   uint32
 	MinRestartCount uint32
@@ -232,7 +241,7 @@ func verifyQuote(in *Evidence, p *Policy, akChecks []Check) *Report {
 	rep.Checks = append(rep.Checks, akChecks...)
 	rep.Checks = append(rep.Checks,
 		checkNonce(a, p),
-		checkSelection(sel, selErr, in.PCRs),
+		checkSelection(sel, selErr, in.PCRs, p.Selection),
 		checkPCRDigest(a, in, sel, selErr),
 		checkEventLog(in, p, sel, selErr, explained),
 		expected,
@@ -504,7 +513,7 @@ func refs(sel pcr.Selection) []PCRRef {
 	return out
 }
 
-func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
+func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values, requested pcr.Selection) Check {
 	if selErr != nil {
 		return fail(CheckPCRSelection, &SelectionError{Reason: selErr.Error()})
 	}
@@ -517,29 +526,49 @@ func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values) Check {
 			Reason: "the quote selects no PCR, so it says nothing about the platform's state"})
 	}
 	supplied := vals.Selection()
-	var missing, extra []PCRRef
-	for _, r := range refs(sel) {
-		if _, ok := vals.Get(r.Bank, r.PCR); !ok {
-			missing = append(missing, r)
-		}
-	}
-	for _, r := range refs(supplied) {
-		if !sel.Contains(r.Bank, r.PCR) {
-			extra = append(extra, r)
-		}
-	}
+	missing, extra, why := selectionDiff(sel, supplied, "quoted but not supplied", "supplied but not quoted")
 	if len(missing) == 0 && len(extra) == 0 {
+		if requested != nil {
+			return checkRequested(sel, requested)
+		}
 		return pass(CheckPCRSelection, fmt.Sprintf("the quote selects %s, exactly the supplied PCRs", sel))
 	}
-	var why []string
-	if len(missing) > 0 {
-		why = append(why, "quoted but not supplied: "+refList(missing))
-	}
-	if len(extra) > 0 {
-		why = append(why, "supplied but not quoted: "+refList(extra))
-	}
 	return fail(CheckPCRSelection, &SelectionError{Quoted: sel, Supplied: supplied, Missing: missing, Extra: extra,
-		Reason: fmt.Sprintf("the quote selects %s, the supplied values are %s (%s)", sel, supplied, strings.Join(why, "; "))})
+		Reason: fmt.Sprintf("the quote selects %s, the supplied values are %s (%s)", sel, supplied, why)})
+}
+
+// selectionDiff lists the PCRs of a that b lacks and those of b that a
+// lacks, and words both with the labels given.
+func selectionDiff(a, b pcr.Selection, onlyA, onlyB string) (inA, inB []PCRRef, why string) {
+	for _, r := range refs(a) {
+		if !b.Contains(r.Bank, r.PCR) {
+			inA = append(inA, r)
+		}
+	}
+	for _, r := range refs(b) {
+		if !a.Contains(r.Bank, r.PCR) {
+			inB = append(inB, r)
+		}
+	}
+	var parts []string
+	if len(inA) > 0 {
+		parts = append(parts, onlyA+": "+refList(inA))
+	}
+	if len(inB) > 0 {
+		parts = append(parts, onlyB+": "+refList(inB))
+	}
+	return inA, inB, strings.Join(parts, "; ")
+}
+
+// checkRequested compares the quote's selection, which the supplied
+// values match, with the one the verifier asked for.
+func checkRequested(sel, requested pcr.Selection) Check {
+	unquoted, unrequested, why := selectionDiff(requested, sel, "requested but not quoted", "quoted but not requested")
+	if len(unquoted) == 0 && len(unrequested) == 0 {
+		return pass(CheckPCRSelection, fmt.Sprintf("the quote selects %s, exactly the requested and supplied PCRs", sel))
+	}
+	return fail(CheckPCRSelection, &SelectionError{Quoted: sel, Supplied: sel, Requested: requested, Unquoted: unquoted, Unrequested: unrequested,
+		Reason: fmt.Sprintf("the quote selects %s, the verifier asked for %s (%s)", sel, requested, why)})
 }
 
 func checkPCRDigest(a *tpmstruct.Attest, in *Evidence, sel pcr.Selection, selErr error) Check {
@@ -724,7 +753,16 @@ func checkExpected(in *Evidence, p *Policy, sel pcr.Selection, selErr error) (Ch
 	if in.PCRs != nil {
 		quoted = sel.Filter(in.PCRs)
 	}
-	m, err := p.Expected.CompareQuoted(sel, quoted)
+	// ExpectedBanks narrows the comparison to some banks (CML's SHA-256);
+	// otherwise a reference that must name every quoted PCR (a CoRIM) is
+	// held to that.
+	var m *baseline.Match
+	var err error
+	if len(p.ExpectedBanks) > 0 {
+		m, err = p.Expected.Compare(quoted, p.ExpectedBanks)
+	} else {
+		m, err = p.Expected.CompareQuoted(sel, quoted)
+	}
 	if err != nil {
 		c := fail(CheckExpected, &PCRMismatchError{Alternative: -1})
 		c.Reason = "baseline: " + err.Error()

@@ -491,3 +491,44 @@ func TestVerifyEmptySelection(t *testing.T) {
 		t.Error("the lean path verified a quote over no PCR")
 	}
 }
+
+// TestVerifyRequestedSelection: with Policy.Selection the quote must
+// select exactly the requested PCRs; values that match the quote do not
+// make up for a quote over other PCRs than were asked for.
+func TestVerifyRequestedSelection(t *testing.T) {
+	a := mustAttest(t, readHex(t, cmlDir, "quote.hex"))
+	sig, err := tpmstruct.ParseSignature(readHex(t, cmlDir, "signature.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := readHex(t, cmlDir, "nonce.hex")
+	for _, tc := range []struct {
+		requested string
+		pass      bool
+		want      string
+	}{
+		{"sha256:0-11", true, "exactly the requested and supplied PCRs"},
+		{"sha256:0-10", false, "the quote selects sha256:0-11, the verifier asked for sha256:0-10 (quoted but not requested: sha256:11)"},
+		{"sha256:0-12", false, "(requested but not quoted: sha256:12)"},
+		{"sha1:0-11", false, "requested but not quoted: sha1:0, sha1:1"},
+	} {
+		want, err := pcr.ParseSelection(tc.requested)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.requested == "sha256:0-11" {
+			// A bank that selects nothing is no request.
+			want = append(want, pcr.BankSelection{Alg: pcr.SHA1})
+		}
+		rep := verifyTrusting(&Evidence{Attest: a, Signature: sig, PCRs: cmlPCRs(t)},
+			&Policy{Nonce: nonce, AllowUnrestricted: true, Selection: want})
+		c := rep.Check(CheckPCRSelection)
+		if c.Passed != tc.pass || !strings.Contains(c.Reason, tc.want) {
+			t.Errorf("%s: passed %v: %s", tc.requested, c.Passed, c.Reason)
+		}
+		var se *SelectionError
+		if !tc.pass && (!errors.As(c.Err, &se) || se.Requested == nil) {
+			t.Errorf("%s: error %T %v", tc.requested, c.Err, c.Err)
+		}
+	}
+}

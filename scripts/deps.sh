@@ -14,6 +14,8 @@ declare -A need=(
 	[sbsign]=sbsigntool
 	[pesign]=pesign
 	[openssl]=openssl
+	# make generate and cml's generated-code test (cml/tpm2d.proto)
+	[protoc]=protobuf-compiler
 	[gcc]=gcc
 	[sfdisk]=fdisk
 	# ext2/3/4 images for ima policy (internal/ext4)

@@ -19,9 +19,9 @@ import (
 func newVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify",
-		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs; PSA and CCA tokens against CoRIMs",
+		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs; GyroidOS CML devices; PSA and CCA tokens against CoRIMs; EAR results",
 	}
-	c.AddCommand(newVerifyQuoteCmd(), newVerifyPSACmd(), newVerifyCCACmd(), newVerifyEARCmd())
+	c.AddCommand(newVerifyQuoteCmd(), newVerifyCMLCmd(), newVerifyPSACmd(), newVerifyCCACmd(), newVerifyEARCmd())
 	return c
 }
 

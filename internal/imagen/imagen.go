@@ -22,6 +22,11 @@ import (
 type Options struct {
 	// Template is a built-in template name; default "ima-ng".
 	Template string
+	// TemplateOf, when set, returns the template of file entry i ("" for
+	// Template), so one list can mix templates as a kernel's does (ima-sig
+	// for files, ima-modsig for modules); the boot_aggregate entry keeps
+	// Template.
+	TemplateOf func(i int) string
 	// N is the number of file entries after the boot_aggregate entry.
 	N int
 	// FileHash is the file digest algorithm (ima_hash); default sha256.
@@ -141,6 +146,11 @@ func Write(w io.Writer, opts Options) (*Result, error) {
 	}
 	if _, ok := templates[opts.Template]; !ok {
 		return nil, fmt.Errorf("imagen: unknown template %q", opts.Template)
+	}
+	for i := 1; opts.TemplateOf != nil && i <= opts.N; i++ {
+		if t := opts.TemplateOf(i); t != "" && (!templates[t] || t == "ima") {
+			return nil, fmt.Errorf("imagen: entry %d: template %q cannot be mixed into a list", i, t)
+		}
 	}
 	var seed [32]byte
 	binary.LittleEndian.PutUint64(seed[:], opts.Seed)
@@ -278,6 +288,11 @@ func (g *gen) entry(i int, alg pcr.Alg, digest []byte, path string, boot bool) e
 		digest = make([]byte, alg.Size())
 	}
 	tmpl := g.opts.Template
+	if !boot && g.opts.TemplateOf != nil {
+		if t := g.opts.TemplateOf(i); t != "" {
+			tmpl = t
+		}
+	}
 	d := g.data[:0]
 	var hashed []byte // what the template digest covers
 	var pathEnd int   // index in d just after the file name

@@ -1,5 +1,5 @@
 // Package loopback finds and probes TCP ports on 127.0.0.1 for the
-// servers tests and the boot lab start (swtpm).
+// servers tests and the boot lab start (swtpm, a simulated tpm2d).
 package loopback
 
 import (
@@ -31,6 +31,10 @@ func FreePortPair() (int, error) {
 	}
 	return 0, errors.New("no free pair of adjacent loopback ports")
 }
+
+// Listen listens on a free loopback port, for a test server (a
+// simulated device) that needs no second port.
+func Listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // Listening reports whether something accepts connections on port.
 func Listening(port int) bool {
