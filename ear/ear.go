@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -141,22 +142,7 @@ func setClaim(tv *vear.TrustVector, name string, v vear.TrustClaim) {
 // check of a quote proves them.
 func TPMQuoteVector(checks verdict.Checks) []Claim {
 	var out []Claim
-	// ran is the check called name that ran: a failed one if any (an
-	// attestation repeats a quote's checks per quote), else a passed one.
-	ran := func(name string) *verdict.Check {
-		var found *verdict.Check
-		for i := range checks {
-			c := &checks[i]
-			if c.Name != name || c.Skipped {
-				continue
-			}
-			if c.Failed() {
-				return c
-			}
-			found = c
-		}
-		return found
-	}
+	ran := func(name string) *verdict.Check { return worst(checks, func(n string) bool { return n == name }) }
 	sig, trust := ran("signature"), ran("ak-trust")
 	switch {
 	case sig != nil && !sig.Passed:
@@ -180,6 +166,77 @@ func TPMQuoteVector(checks verdict.Checks) []Claim {
 		out = append(out, Claim{"executables", vear.UnrecognizedRuntimeClaim, "expected-pcrs failed"})
 	}
 	return dedupe(out)
+}
+
+// ArmVector is the trust vector a PSA or CCA token's checks justify (check
+// names of package armattest), as Veraison's PSA and CCA schemes make it:
+//   - instance-identity: trustworthy when the token verified under the
+//     CoRIM's trust anchor (trust-anchor and signature, or for CCA
+//     platform-signature, passed); crypto validation failed, or
+//     unrecognised when the CoRIM has no key for the instance;
+//   - hardware: genuine when the implementation id is the CoRIM's and the
+//     lifecycle is secured; unrecognised or unsafe when not;
+//   - executables: approved runtime when every software component (and,
+//     for CCA with a realm CoRIM, the realm's RIM and REMs) is a reference
+//     value; unrecognised when one is not;
+//   - configuration (CCA): approved when the platform config is the
+//     reference's; unsafe when not.
+func ArmVector(checks verdict.Checks) []Claim {
+	var out []Claim
+	is := func(names ...string) func(string) bool {
+		return func(n string) bool { return slices.Contains(names, n) }
+	}
+	sig := worst(checks, is("signature", "platform-signature", "realm-signature"))
+	anchor := worst(checks, is("trust-anchor"))
+	switch {
+	case sig != nil && !sig.Passed:
+		out = append(out, Claim{"instance-identity", vear.CryptoValidationFailedClaim, sig.Name + " failed"})
+	case anchor != nil && !anchor.Passed:
+		out = append(out, Claim{"instance-identity", vear.UnrecognizedInstanceClaim, "trust-anchor failed"})
+	case sig != nil && anchor != nil:
+		out = append(out, Claim{"instance-identity", vear.TrustworthyInstanceClaim, "trust-anchor and " + sig.Name + " passed"})
+	}
+	impl, life := worst(checks, is("implementation-id")), worst(checks, is("security-lifecycle"))
+	switch {
+	case impl != nil && !impl.Passed:
+		out = append(out, Claim{"hardware", vear.UnrecognizedHardwareClaim, "implementation-id failed"})
+	case life != nil && !life.Passed:
+		out = append(out, Claim{"hardware", vear.UnsafeHardwareClaim, "security-lifecycle failed"})
+	case impl != nil && life != nil:
+		out = append(out, Claim{"hardware", vear.GenuineHardwareClaim, "implementation-id and security-lifecycle passed"})
+	}
+	measured := func(n string) bool {
+		return strings.HasPrefix(n, "software-component") || n == "realm-rim" || strings.HasPrefix(n, "realm-rem")
+	}
+	if c := worst(checks, measured); c != nil && c.Passed {
+		out = append(out, Claim{"executables", vear.ApprovedRuntimeClaim, "every measurement is a reference value"})
+	} else if c != nil {
+		out = append(out, Claim{"executables", vear.UnrecognizedRuntimeClaim, c.Name + " failed"})
+	}
+	if c := worst(checks, is("platform-config")); c != nil && c.Passed {
+		out = append(out, Claim{"configuration", vear.ApprovedConfigClaim, "platform-config passed"})
+	} else if c != nil {
+		out = append(out, Claim{"configuration", vear.UnsafeConfigClaim, "platform-config failed"})
+	}
+	return out
+}
+
+// worst is a check matching name that ran: a failed one if any (evidence
+// may repeat a check, per quote or per component), else a passed one; nil
+// when none ran.
+func worst(checks verdict.Checks, name func(string) bool) *verdict.Check {
+	var found *verdict.Check
+	for i := range checks {
+		c := &checks[i]
+		if !name(c.Name) || c.Skipped {
+			continue
+		}
+		if c.Failed() {
+			return c
+		}
+		found = c
+	}
+	return found
 }
 
 // dedupe keeps, per vector field, the least trustworthy claim.

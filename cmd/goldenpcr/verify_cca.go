@@ -8,6 +8,7 @@ import (
 
 	"github.com/goldenpcr/goldenpcr/armattest"
 	"github.com/goldenpcr/goldenpcr/corim"
+	"github.com/goldenpcr/goldenpcr/ear"
 )
 
 type verifyCCAOptions struct {
@@ -17,6 +18,7 @@ type verifyCCAOptions struct {
 	RealmCorim string
 	Nonce      string
 	Output     string
+	EARKey     string
 }
 
 func newVerifyCCACmd() *cobra.Command {
@@ -69,7 +71,7 @@ Exit codes: 0 = verified, 1 = a check failed, 2 = an input that does not read.`,
 	f.StringVar(&opts.Corim, "corim", "", "the ARM_CCA platform CoRIM: CPAK and platform reference values (required)")
 	f.StringVar(&opts.RealmCorim, "realm-corim", "", "the ARM_CCA realm CoRIM: the realm's RIM, REMs and personalization value")
 	f.StringVar(&opts.Nonce, "nonce", "", "the session's nonce (the realm challenge, or with --ratls-cert what it is hashed with), hex or base64 (required)")
-	outputFlag(c, &opts.Output)
+	verdictOutputFlags(c, &opts.Output, &opts.EARKey)
 	return c
 }
 
@@ -127,7 +129,8 @@ func runVerifyCCA(opts *verifyCCAOptions, out io.Writer) error {
 		rep = armattest.VerifyCCA(tok, p)
 	}
 	o.Verified, o.Token, o.Certificate, o.Checks = rep.Verified, rep.Token, rep.Certificate, rep.Checks
-	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyCCAText(w, what, rep) }); err != nil {
+	in := ear.Issue{Submod: "ARM_CCA", Checks: rep.Checks, Vector: ear.ArmVector, Nonce: freshNonce(rep.Checks, "realm-challenge", nonce)}
+	if err := renderResult(out, opts.Output, opts.EARKey, in, o, func(w io.Writer) error { return verifyCCAText(w, what, rep) }); err != nil {
 		return err
 	}
 	return armVerdict(what, rep.Checks)

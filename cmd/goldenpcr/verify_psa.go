@@ -9,6 +9,7 @@ import (
 
 	"github.com/goldenpcr/goldenpcr/armattest"
 	"github.com/goldenpcr/goldenpcr/corim"
+	"github.com/goldenpcr/goldenpcr/ear"
 	"github.com/goldenpcr/goldenpcr/verdict"
 )
 
@@ -17,6 +18,7 @@ type verifyPSAOptions struct {
 	Corim  string
 	Nonce  string
 	Output string
+	EARKey string
 }
 
 func newVerifyPSACmd() *cobra.Command {
@@ -52,7 +54,7 @@ Exit codes: 0 = verified, 1 = a check failed (the report says which and why),
 	f := c.Flags()
 	f.StringVar(&opts.Corim, "corim", "", "the PSA_IOT CoRIM: trust anchors and reference values (required)")
 	f.StringVar(&opts.Nonce, "nonce", "", "the session's nonce, hex or base64 (required)")
-	outputFlag(c, &opts.Output)
+	verdictOutputFlags(c, &opts.Output, &opts.EARKey)
 	return c
 }
 
@@ -78,7 +80,8 @@ func runVerifyPSA(opts *verifyPSAOptions, out io.Writer) error {
 	}
 	rep := armattest.VerifyPSA(tok, ref, nonce)
 	o := verifyArmOutput{Verified: rep.Verified, Inputs: map[string]string{"token": opts.Token, "corim": opts.Corim}, Token: tok, Checks: rep.Checks}
-	if err := render(out, opts.Output, o, func(w io.Writer) error {
+	in := ear.Issue{Submod: "PSA_IOT", Checks: rep.Checks, Vector: ear.ArmVector, Nonce: freshNonce(rep.Checks, "nonce", nonce)}
+	if err := renderResult(out, opts.Output, opts.EARKey, in, o, func(w io.Writer) error {
 		fmt.Fprintf(w, "PSA token %s: %s, implementation %s, instance %s, client id %d, lifecycle 0x%04x, %d software component(s)\n",
 			opts.Token, tok.Profile, tok.ImplID, tok.InstID, tok.ClientID, tok.Lifecycle, len(tok.Components))
 		fmt.Fprintf(w, "  nonce %s\n", tok.Nonce)

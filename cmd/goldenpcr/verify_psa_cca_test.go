@@ -75,6 +75,23 @@ func TestVerifyPSA(t *testing.T) {
 		t.Fatalf("json:\n%s", js)
 	}
 
+	// -o ear: the verdict as an EAR that verify ear reads back.
+	priv, pub, _, _ := earKeys(t, dir)
+	jwtFile := filepath.Join(dir, "psa.jwt")
+	os.WriteFile(jwtFile, []byte(mustRun(t, "verify", "psa", seedToken, "--corim", good, "--nonce", seedNonce, "-o", "ear", "--ear-key", priv)), 0o644)
+	text := mustRun(t, "verify", "ear", jwtFile, "--key", pub, "--nonce", seedNonce)
+	for _, want := range []string{"submodule PSA_IOT: affirming", "instance-identity   2", "executables         2", "hardware            2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PSA EAR lacks %q:\n%s", want, text)
+		}
+	}
+	code, jwt, _ := run(t, "verify", "psa", seedToken, "--corim", other, "--nonce", seedNonce, "-o", "ear", "--ear-key", priv)
+	os.WriteFile(jwtFile, []byte(jwt), 0o644)
+	if _, text, _ := run(t, "verify", "ear", jwtFile, "--key", pub); code != 1 || !strings.Contains(text, "submodule PSA_IOT: contraindicated") ||
+		!strings.Contains(text, "instance-identity  99") {
+		t.Errorf("PSA EAR of a token under another IAK: exit %d\n%s", code, text)
+	}
+
 	for _, tc := range []struct {
 		args  []string
 		code  int
@@ -122,6 +139,15 @@ func TestVerifyCCA(t *testing.T) {
 	var y map[string]any
 	if yaml.Unmarshal([]byte(out), &y) != nil || y["verified"] != true {
 		t.Fatalf("yaml:\n%s", out)
+	}
+	priv, pub, _, _ := earKeys(t, dir)
+	jwtFile := filepath.Join(dir, "cca.jwt")
+	os.WriteFile(jwtFile, []byte(mustRun(t, "verify", "cca", token, "--corim", plat, "--realm-corim", realm, "--nonce", h(nonce), "-o", "ear", "--ear-key", priv)), 0o644)
+	text := mustRun(t, "verify", "ear", jwtFile, "--key", pub, "--nonce", h(nonce))
+	for _, want := range []string{"submodule ARM_CCA: affirming", "instance-identity   2", "configuration       2", "executables         2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("CCA EAR lacks %q:\n%s", want, text)
+		}
 	}
 	if code, out, _ := run(t, "verify", "cca", token, "--corim", plat, "--nonce", h(bytes.Repeat([]byte{1}, 64))); code != 1 || !strings.Contains(out, "✗ realm-challenge") {
 		t.Errorf("wrong nonce: exit %d\n%s", code, out)

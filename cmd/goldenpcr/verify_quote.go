@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/goldenpcr/goldenpcr/ear"
 	"github.com/goldenpcr/goldenpcr/quote"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
+	"github.com/goldenpcr/goldenpcr/verdict"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -242,8 +243,7 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringArrayVar(&opts.AKIntermediates, "ak-intermediates", nil, "intermediate CAs for the AK certificate: a PEM/DER file or a folder of them (repeatable)")
 	f.StringVar(&opts.Batch, "batch", "", "verify every line of a JSON Lines file (see docs/verify.md) and print one JSON result per line")
 	f.IntVar(&opts.Jobs, "jobs", 0, "parallel verifications of --batch (default: one per CPU)")
-	registerOutput(c, &opts.Output, "text", "output format: text, json, yaml, or ear (the verdict as an EAR JWT signed with --ear-key)", append(slices.Clip(reportFormats), "ear")...)
-	f.StringVar(&opts.EARKey, "ear-key", "", "with -o ear: PEM private key (ECDSA or RSA) that signs the EAR")
+	verdictOutputFlags(c, &opts.Output, &opts.EARKey)
 	return c
 }
 
@@ -359,7 +359,7 @@ func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
 			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected, Corim: opts.Corim},
 		Quote: rep.Quote, AK: rep.AK, EK: rep.EK, Checks: rep.Checks,
 	}
-	if err := renderVerdict(out, opts, v, rep.Checks, o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
+	if err := renderResult(out, opts.Output, opts.EARKey, quoteEAR(v, rep.Checks), o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {
 		return err
 	}
 	if failed := rep.Failed(); len(failed) > 0 {
@@ -477,4 +477,9 @@ func orNone(s string) string {
 		return "(empty)"
 	}
 	return s
+}
+
+// quoteEAR is what -o ear says of a quote's or an attestation's checks.
+func quoteEAR(v *verification, checks verdict.Checks) ear.Issue {
+	return ear.Issue{Submod: "TPM", Checks: checks, Vector: ear.TPMQuoteVector, Nonce: freshNonce(checks, quote.CheckNonce, v.policy.Nonce)}
 }

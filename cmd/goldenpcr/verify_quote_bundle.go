@@ -103,7 +103,7 @@ func renderBundle(opts *verifyQuoteOptions, v *verification, out io.Writer) erro
 	for _, q := range rep.Quotes {
 		all = append(all, q.Checks...)
 	}
-	if err := renderVerdict(out, opts, v, all, o, func(w io.Writer) error { return verifyBundleText(w, path, &o) }); err != nil {
+	if err := renderResult(out, opts.Output, opts.EARKey, quoteEAR(v, all), o, func(w io.Writer) error { return verifyBundleText(w, path, &o) }); err != nil {
 		return err
 	}
 	if failed := rep.Failed(); len(failed) > 0 {
