@@ -13,11 +13,17 @@ import (
 	"github.com/goldenpcr/goldenpcr/cml"
 	"github.com/goldenpcr/goldenpcr/ima"
 	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/rattestation"
+	"github.com/goldenpcr/goldenpcr/tpmcert"
 )
 
 type verifyCMLOptions struct {
-	Device       string
-	Baseline     string
+	Device   string
+	Baseline string
+	Config   string
+	// typeGiven: --atype or --pcrs was given, which --config must agree with.
+	typeGiven    bool
+	config       *rattestation.Config
 	CA           []string
 	KmodCert     []string
 	AType        string
@@ -31,7 +37,7 @@ type verifyCMLOptions struct {
 func newVerifyCMLCmd() *cobra.Command {
 	opts := &verifyCMLOptions{}
 	c := &cobra.Command{
-		Use:   "cml HOST[:9505] --baseline B --ca DEVICE_CA.pem",
+		Use:   "cml HOST[:9505] (--baseline B | --config rattestation.conf) --ca DEVICE_CA.pem",
 		Short: "Ask a GyroidOS CML device (tpm2d) for a quote and verify it, more strictly than rattestation",
 		Long: `Connect to a GyroidOS device's tpm2d (TCP port 9505), send an attestation
 request with a fresh nonce, and verify the answer check by check:
@@ -44,7 +50,7 @@ request with a fresh nonce, and verify the answer check by check:
                  key as the AK (unrestricted, as CML's is): the whole extraData
                  equals the nonce, the quote selects exactly the requested
                  PCRs, the reported values hash to pcrDigest, and the quoted
-                 PCRs equal the --baseline's SHA-256 values
+                 PCRs equal the --baseline's (or --config's) SHA-256 values
   ak-cert        the device certificate chains to --ca and certifies the key
                  that signed the quote (--insecure-no-ca: NOT CHECKED)
   ima-*          the IMA list replays to the quoted PCR 10 (violations as the
@@ -67,11 +73,13 @@ fails).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Device = args[0]
+			opts.typeGiven = c.Flags().Changed("atype") || c.Flags().Changed("pcrs")
 			return runVerifyCML(c.Context(), opts, c.OutOrStdout())
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&opts.Baseline, "baseline", "", "golden values of the quoted PCRs: a goldenpcr baseline or a PCR file (its SHA-256 bank is compared) (required)")
+	f.StringVar(&opts.Config, "config", "", "a rattestation.conf instead of --baseline: its PCR values, attestation type and kmod_sign_cert")
 	f.StringArrayVar(&opts.CA, "ca", nil, "the device CA(s) the device certificate must chain to: a PEM/DER file or a folder of them (repeatable; required unless --insecure-no-ca)")
 	f.StringArrayVar(&opts.KmodCert, "kmod-cert", nil, "the certificate that signs kernel modules and IMA signatures (repeatable); without it signatures are not checked")
 	f.StringVar(&opts.AType, "atype", "BASIC", "attestation type: BASIC (PCRs 0-11), ALL (0-23) or ADVANCED (--pcrs)")
@@ -96,6 +104,36 @@ func cmlOptionNames(o cml.Option) string {
 		return "--baseline"
 	}
 	return ""
+}
+
+// readConfig reads --config: its values become the baseline, its
+// attestation type the request's, and its kmod_sign_cert (when it is PEM
+// text and --kmod-cert is not given) the key IMA signatures are checked
+// with.
+func (o *verifyCMLOptions) readConfig() error {
+	if o.Config == "" {
+		return nil
+	}
+	if o.Baseline != "" {
+		return fmt.Errorf("--config and --baseline both give the golden values: give one")
+	}
+	data, err := readSmall(o.Config, maxKeyFile)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	cfg, err := rattestation.Parse(data)
+	if err != nil {
+		return fmt.Errorf("--config %s: %w", o.Config, err)
+	}
+	atype, pcrs := cfg.AType.String(), ""
+	if cfg.AType == rattestation.Advanced {
+		pcrs = pcr.FormatPCRList(cfg.PCRs)
+	}
+	if o.typeGiven && (o.AType != atype || (pcrs != "" && o.PCRs != pcrs)) {
+		return fmt.Errorf("--config %s says atype %s %s; drop --atype/--pcrs or make them agree", o.Config, atype, pcrs)
+	}
+	o.AType, o.PCRs, o.config = atype, pcrs, cfg
+	return nil
 }
 
 // cmlRequest builds the request the options ask for, with a fresh nonce.
@@ -133,15 +171,17 @@ func (o *verifyCMLOptions) request() (*cml.Request, error) {
 func (o *verifyCMLOptions) policy() (*cml.Policy, error) {
 	p := &cml.Policy{InsecureNoCA: o.InsecureNoCA, OptionName: cmlOptionNames}
 	switch {
-	case o.Baseline == "":
-		return nil, fmt.Errorf("--baseline is required: the golden values the quoted PCRs are compared with")
+	case o.Baseline == "" && o.config == nil:
+		return nil, fmt.Errorf("--baseline or --config is required: the golden values the quoted PCRs are compared with")
 	case len(o.CA) == 0 && !o.InsecureNoCA:
 		return nil, fmt.Errorf("--ca is required: without the device CA nothing shows who issued the device certificate, so anyone could answer for the device (--insecure-no-ca accepts that)")
 	case len(o.CA) > 0 && o.InsecureNoCA:
 		return nil, fmt.Errorf("--ca and --insecure-no-ca contradict each other")
 	}
 	var err error
-	if p.Expected, err = baseline.Load(o.Baseline, pcr.ReadOptions{}); err != nil {
+	if o.config != nil {
+		p.Expected = &baseline.Reference{Baseline: o.config.Baseline(), Label: "rattestation.conf"}
+	} else if p.Expected, err = baseline.Load(o.Baseline, pcr.ReadOptions{}); err != nil {
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
 	for _, path := range o.CA {
@@ -158,6 +198,17 @@ func (o *verifyCMLOptions) policy() (*cml.Policy, error) {
 				return nil, fmt.Errorf("--kmod-cert: %w", err)
 			}
 		}
+	} else if o.config != nil && strings.Contains(o.config.KmodCert, "-----BEGIN") {
+		certs, err := tpmcert.ParseCertificates([]byte(o.config.KmodCert))
+		if err != nil {
+			return nil, fmt.Errorf("--config %s: kmod_sign_cert: %w", o.Config, err)
+		}
+		p.KmodKeys = &ima.Keyring{}
+		for _, c := range certs {
+			if err := p.KmodKeys.AddCertificate(c, o.Config+": kmod_sign_cert"); err != nil {
+				return nil, fmt.Errorf("--config %s: kmod_sign_cert: %w", o.Config, err)
+			}
+		}
 	}
 	return p, nil
 }
@@ -165,7 +216,8 @@ func (o *verifyCMLOptions) policy() (*cml.Policy, error) {
 type verifyCMLOutput struct {
 	Verified bool   `json:"verified" yaml:"verified"`
 	Device   string `json:"device" yaml:"device"`
-	Baseline string `json:"baseline" yaml:"baseline"`
+	Baseline string `json:"baseline,omitempty" yaml:"baseline,omitempty"`
+	Config   string `json:"config,omitempty" yaml:"config,omitempty"`
 	// ElapsedMS is the time from connecting to the answer's last byte.
 	ElapsedMS   int64 `json:"elapsed_ms" yaml:"elapsed_ms"`
 	*cml.Report `yaml:",inline"`
@@ -174,6 +226,9 @@ type verifyCMLOutput struct {
 func runVerifyCML(ctx context.Context, opts *verifyCMLOptions, out io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := opts.readConfig(); err != nil {
+		return err
 	}
 	req, err := opts.request()
 	if err != nil {
@@ -192,7 +247,7 @@ func runVerifyCML(ctx context.Context, opts *verifyCMLOptions, out io.Writer) er
 		return err
 	}
 	rep := cml.VerifyExchange(ex, p)
-	o := verifyCMLOutput{Verified: rep.Verified, Device: addr, Baseline: opts.Baseline, ElapsedMS: ex.Elapsed.Milliseconds(), Report: rep}
+	o := verifyCMLOutput{Verified: rep.Verified, Device: addr, Baseline: opts.Baseline, Config: opts.Config, ElapsedMS: ex.Elapsed.Milliseconds(), Report: rep}
 	if err := render(out, opts.Output, o, func(w io.Writer) error { return verifyCMLText(w, &o) }); err != nil {
 		return err
 	}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/goldenpcr/goldenpcr/internal/cmltest"
+	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
 type cmlResult struct {
@@ -163,6 +167,55 @@ func TestVerifyCMLUsage(t *testing.T) {
 		code, _, errOut := run(t, tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d: %s, want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// --config: a rattestation.conf written by rattestation config from the
+// device's golden values verifies the device as --baseline does, its
+// kmod_sign_cert checks the IMA signatures, and a config whose values
+// differ fails expected-pcrs.
+func TestVerifyCMLConfig(t *testing.T) {
+	d := cmltest.New(t)
+	addr := d.Serve(t, cmltest.Genuine)
+	dir := t.TempDir()
+	writeConf := func(name string, vals pcr.Values) string {
+		y, err := pcr.Marshal(pcr.FormatYAML, []pcr.Values{vals})
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join(dir, name+".yaml")
+		os.WriteFile(golden, y, 0o644)
+		conf := filepath.Join(dir, name+".conf")
+		if code, _, errs := run(t, "rattestation", "config", "--baseline", golden, "--kmod-cert", d.KmodCertPath, "-O", conf); code != 0 {
+			t.Fatalf("rattestation config: exit %d %s", code, errs)
+		}
+		return conf
+	}
+	all := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	good := writeConf("good", d.ReadPCRs(t, all...))
+	code, out, errs := run(t, "verify", "cml", addr, "--config", good, "--ca", d.CAPath, "--timeout", "5s", "-o", "json")
+	var r cmlResult
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Verified {
+		t.Fatalf("--config: exit %d %s\n%s", code, errs, out)
+	}
+	if _, _, reason, _ := r.check("ima-signatures"); !strings.Contains(reason, "all 4 signed entries") {
+		t.Errorf("kmod_sign_cert did not check the IMA signatures: %s", reason)
+	}
+	wrong := d.ReadPCRs(t, all...)
+	wrong.Set(pcr.SHA256, 4, bytes.Repeat([]byte{0xab}, 32))
+	bad := writeConf("bad", wrong)
+	if code, out, _ := run(t, "verify", "cml", addr, "--config", bad, "--ca", d.CAPath, "--timeout", "5s"); code != 1 || !strings.Contains(out, "✗ expected-pcrs") {
+		t.Errorf("a config with another PCR 4: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"--config", good, "--baseline", d.BaselinePath},
+		{"--config", good, "--atype", "ADVANCED", "--pcrs", "0-7"},
+		{"--config", filepath.Join(dir, "missing.conf")},
+		{"--config", d.BaselinePath},
+	} {
+		if code, _, errs := run(t, append([]string{"verify", "cml", addr, "--ca", d.CAPath, "--timeout", "5s"}, args...)...); code != 2 || errs == "" {
+			t.Errorf("%v: exit %d %q", args, code, errs)
 		}
 	}
 }

@@ -95,6 +95,7 @@ type Device struct {
 	Boot       pcr.Values
 	Containers []*tpm2dpb.MlContainerEntry
 
+	opts                         Options
 	tpm                          *swtpmtest.TPM
 	devCert, otherCert, selfCert []byte
 	imaList, imaTampered         []byte
@@ -103,14 +104,34 @@ type Device struct {
 	lastRequest, lastResponse    []byte
 }
 
+// Options make the device boot given files instead of made-up ones.
+type Options struct {
+	// BootApp, if set, is the EFI application firmware starts
+	// (EFI/BOOT/BOOTX64.EFI): PCR 4 gets the UEFI sequence for it, with
+	// its Authenticode digest as osslsigncode calculates it.
+	BootApp string
+	// Guests, if set, are the guest-OS images cmld measures into PCR 11,
+	// in that order.
+	Guests []GuestImage
+}
+
+// GuestImage is a guest-OS image as cmld opens it.
+type GuestImage struct {
+	DevicePath string // e.g. /data/cml/operatingsystems/<os>-<version>/root.img
+	File       string // the image on this machine
+}
+
 // New starts swtpm, makes the quote key and certificates, and extends the
 // PCRs. It fails t when swtpm, tpm2-tools or openssl are missing.
-func New(t testing.TB) *Device {
+func New(t testing.TB) *Device { return NewWith(t, Options{}) }
+
+// NewWith is New for a device that boots the files of opts.
+func NewWith(t testing.TB, opts Options) *Device {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl not found: install the openssl package (make deps)")
 	}
-	d := &Device{Dir: t.TempDir(), tpm: swtpmtest.Start(t, swtpmtest.Options{}), Boot: pcr.Values{}}
+	d := &Device{Dir: t.TempDir(), opts: opts, tpm: swtpmtest.Start(t, swtpmtest.Options{}), Boot: pcr.Values{}}
 	d.extendBoot(t)
 	d.makeKey(t)
 	d.makeCerts(t)
@@ -170,7 +191,12 @@ func (d *Device) extendBoot(t testing.TB) {
 	t.Helper()
 	for i := 0; i < 10; i++ {
 		v := make([]byte, 32)
-		if i < 8 {
+		switch {
+		case i == 4 && d.opts.BootApp != "":
+			action := sha256.Sum256([]byte("Calling EFI Application from Boot Option"))
+			sep := sha256.Sum256([]byte{0, 0, 0, 0})
+			v = d.extend(t, i, action[:], sep[:], osslsigncodeDigest(t, d.opts.BootApp))
+		case i < 8:
 			dg := sha256.Sum256([]byte(fmt.Sprintf("cmltest boot component for PCR %d", i)))
 			v = d.extend(t, i, dg[:])
 		}
@@ -443,9 +469,21 @@ func imaSignature(t testing.TB, key *rsa.PrivateKey, keyID uint32, digest []byte
 // the SHA-256 of each image file, extended directly.
 func (d *Device) makeContainers(t testing.TB) {
 	t.Helper()
+	guests := d.opts.Guests
+	if guests == nil {
+		guests = []GuestImage{{DevicePath: "/data/cml/operatingsystems/core-1.0/root.img"}, {DevicePath: "/data/cml/operatingsystems/trustx-coreos-1.0/root.img"}}
+	}
 	var digests [][]byte
-	for _, name := range []string{"/data/cml/operatingsystems/core-1.0/root.img", "/data/cml/operatingsystems/trustx-coreos-1.0/root.img"} {
-		sum := sha256.Sum256([]byte("image " + name))
+	for _, g := range guests {
+		name := g.DevicePath
+		data := []byte("image " + name)
+		if g.File != "" {
+			var err error
+			if data, err = os.ReadFile(g.File); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sum := sha256.Sum256(data)
 		tmpl := sha256.Sum256(append([]byte(name), sum[:]...))
 		d.Containers = append(d.Containers, &tpm2dpb.MlContainerEntry{
 			PcrIndex: proto.Int32(cml.ContainerPCR), Filename: proto.String(name),
@@ -455,6 +493,46 @@ func (d *Device) makeContainers(t testing.TB) {
 		digests = append(digests, sum[:])
 	}
 	d.extend(t, cml.ContainerPCR, digests...)
+}
+
+// osslsigncodeDigest is the Authenticode SHA-256 of a PE file as
+// osslsigncode calculates it: a peer's reading, not goldenpcr's.
+func osslsigncodeDigest(t testing.TB, path string) []byte {
+	t.Helper()
+	out, _ := exec.Command("osslsigncode", "verify", "-in", path).CombinedOutput()
+	_, after, ok := strings.Cut(string(out), "Calculated message digest")
+	if ok {
+		_, after, ok = strings.Cut(after, ":")
+	}
+	fields := strings.Fields(after)
+	if !ok || len(fields) == 0 {
+		t.Fatalf("osslsigncode verify %s: no calculated digest in\n%s", path, out)
+	}
+	d, err := hex.DecodeString(fields[0])
+	if err != nil || len(d) != 32 {
+		t.Fatalf("osslsigncode verify %s: digest %q", path, fields[0])
+	}
+	return d
+}
+
+// ReadPCRs reads the SHA-256 PCRs of the device's TPM with tpm2_pcrread.
+func (d *Device) ReadPCRs(t testing.TB, indexes ...int) pcr.Values {
+	t.Helper()
+	var sel []string
+	for _, i := range indexes {
+		sel = append(sel, fmt.Sprint(i))
+	}
+	out := d.path("pcrread.bin")
+	d.run(t, "tpm2_pcrread", "sha256:"+strings.Join(sel, ","), "-o", out)
+	data, err := os.ReadFile(out)
+	if err != nil || len(data) != 32*len(indexes) {
+		t.Fatalf("tpm2_pcrread: %d bytes, %v", len(data), err)
+	}
+	v := pcr.Values{}
+	for k, i := range indexes {
+		v.Set(pcr.SHA256, i, data[32*k:32*(k+1)])
+	}
+	return v
 }
 
 // Serve answers on a fresh loopback port in mode until t ends, and
