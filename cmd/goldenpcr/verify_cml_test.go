@@ -156,7 +156,7 @@ func TestVerifyCMLUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"verify", "cml", "h", "--baseline", "x"}, "--ca is required"},
-		{[]string{"verify", "cml", "h", "--insecure-no-ca"}, "--baseline is required"},
+		{[]string{"verify", "cml", "h", "--insecure-no-ca"}, "--baseline or --config is required"},
 		{[]string{"verify", "cml", "h", "--insecure-no-ca", "--baseline", "x", "--atype", "ADVANCED"}, "needs --pcrs"},
 		{[]string{"verify", "cml", "h", "--insecure-no-ca", "--baseline", "x", "--pcrs", "0-7"}, "only for --atype ADVANCED"},
 		{[]string{"verify", "cml", "h", "--insecure-no-ca", "--baseline", "x", "--nonce-size", "4"}, "--nonce-size: nonce size 4"},
