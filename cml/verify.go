@@ -211,7 +211,7 @@ func Verify(req *Request, resp *Response, p *Policy) *Report {
 	cChecks, containers := checkContainers(resp, quoted)
 	rep.Containers = containers
 	rep.Checks = append(rep.Checks, cChecks...)
-	rep.Checks = append(rep.Checks, checkContainerImages(resp, quoted), checkCoverage(quoted, p, rep.Checks))
+	rep.Checks = append(rep.Checks, checkContainerImages(resp, quoted, p), checkCoverage(quoted, p, rep.Checks))
 	if !authentic {
 		for _, name := range []string{CheckIMAPCR, CheckContainers, CheckPCRCoverage} {
 			if c := rep.Check(name); c != nil && c.Passed {
@@ -358,13 +358,42 @@ func summarizeContainer(e *tpm2dpb.MlContainerEntry) ContainerSummary {
 		DataHashAlg: e.GetDataHashAlg(), DataHash: hex.EncodeToString(e.GetDataHash())}
 }
 
-// checkContainerImages would hold each container's image hash against
-// the baseline's list of images; goldenpcr's baseline model has none.
-func checkContainerImages(resp *Response, quoted pcr.Values) verdict.Check {
+// checkContainerImages holds each container the device reports against
+// the baseline's expected PCR 11 events (refvals' GyroidOS flow records
+// one per guest-OS image, its SHA-256 as the digest): every image the
+// device measured must be one the build produced. A baseline without PCR
+// 11 events (a PCR file, a hand-made config) has no list to hold them to.
+func checkContainerImages(resp *Response, quoted pcr.Values, p *Policy) verdict.Check {
 	if _, ok := quotedPCR(quoted, ContainerPCR); !ok {
 		return skip(CheckContainerImages, "PCR %d is not quoted", ContainerPCR)
 	}
-	return skip(CheckContainerImages, "not checked: a goldenpcr baseline holds PCR values, not a list of container images, so the %d images are tied to the quote by the fold alone (a PCR %d value in the baseline pins the whole set)", len(resp.Containers), ContainerPCR)
+	golden := map[string]bool{}
+	if p.Expected != nil && p.Expected.Baseline != nil {
+		for _, pc := range p.Expected.Baseline.PCRs {
+			if pc.Index != ContainerPCR {
+				continue
+			}
+			for _, e := range pc.Events {
+				if d := e.Digests[pcr.SHA256.String()]; d != "" {
+					golden[strings.ToLower(d)] = true
+				}
+			}
+		}
+	}
+	if len(golden) == 0 {
+		return skip(CheckContainerImages, "not checked: the baseline lists no PCR %d events (guest-OS images), so the %d images are tied to the quote by the fold alone (a PCR %d value in the baseline pins the whole set)", ContainerPCR, len(resp.Containers), ContainerPCR)
+	}
+	var unknown []string
+	for _, e := range resp.Containers {
+		if !golden[hex.EncodeToString(e.GetDataHash())] {
+			unknown = append(unknown, fmt.Sprintf("%s (sha256 %x)", e.GetFilename(), e.GetDataHash()))
+		}
+	}
+	if len(unknown) > 0 {
+		return fail(CheckContainerImages, &CheckError{Check: CheckContainerImages, Reason: fmt.Sprintf("%d of %d images are none of the baseline's %d guest-OS images: %s",
+			len(unknown), len(resp.Containers), len(golden), strings.Join(unknown, ", "))})
+	}
+	return pass(CheckContainerImages, "all %d images are guest-OS images of the baseline", len(resp.Containers))
 }
 
 // checkCoverage: every quoted PCR is accounted for, by the expected
