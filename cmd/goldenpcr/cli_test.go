@@ -32,7 +32,10 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// A binary built from a git checkout names the commit it was built from.
+// A binary built from a git checkout names the commit it was built from:
+// --version says what Go recorded in the binary (go version -m), and that
+// is HEAD. (Go records nothing in a linked git worktree, whose .git is a
+// file; --version then says the revision is not recorded.)
 func TestVersionRevisionFromVCS(t *testing.T) {
 	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
 	if err != nil {
@@ -44,12 +47,30 @@ func TestVersionRevisionFromVCS(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	info, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := ""
+	for _, line := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "build" && strings.HasPrefix(f[1], "vcs.revision=") {
+			recorded = strings.TrimPrefix(f[1], "vcs.revision=")
+		}
+	}
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil {
 		t.Fatalf("--version: %v", err)
 	}
-	if rev := strings.TrimSpace(string(head)); !strings.Contains(string(out), "revision:        "+rev) {
-		t.Errorf("--version does not name commit %s:\n%s", rev, out)
+	_, statErr := os.Stat("../../.git/HEAD") // a directory .git: not a linked worktree
+	switch {
+	case recorded != "":
+		if rev := strings.TrimSpace(string(head)); recorded != rev || !strings.Contains(string(out), "revision:        "+rev) {
+			t.Errorf("recorded %s, HEAD %s; --version:\n%s", recorded, rev, out)
+		}
+	case statErr == nil:
+		t.Errorf("go build recorded no revision in a git checkout:\n%s", info)
+	case !strings.Contains(string(out), "revision:        not recorded in this build"):
+		t.Errorf("--version of a build without VCS information:\n%s", out)
 	}
 }
 
