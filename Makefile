@@ -10,7 +10,7 @@ FUZZTIME  ?= 20s
 all: build demo
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/goldenpcr
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -o $(BIN) ./cmd/goldenpcr
 
 demo: build
 	@echo "== goldenpcr eventlog show (PCR 7, secure-boot events of a RHEL 8 VM)"
