@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,6 +48,8 @@ type Signature struct {
 	Chain        []Certificate `json:"chain" yaml:"chain"`
 	ChainLinked  bool          `json:"chain_linked" yaml:"chain_linked"`
 	ChainProblem string        `json:"chain_problem,omitempty" yaml:"chain_problem,omitempty"`
+	// chain is the x5chain as parsed, for VerifySigner.
+	chain []*x509.Certificate
 }
 
 // Certificate is one x5chain entry.
@@ -288,6 +291,7 @@ func signature(data []byte, sc *vcorim.SignedCorim) *Signature {
 	if sc.SigningCert != nil {
 		chain = append([]*x509.Certificate{sc.SigningCert}, chain...)
 	}
+	s.chain = chain
 	for _, c := range chain {
 		s.Chain = append(s.Chain, Certificate{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.Text(16),
 			NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339)})
@@ -318,6 +322,38 @@ func signature(data []byte, sc *vcorim.SignedCorim) *Signature {
 		}
 	}
 	return s
+}
+
+// VerifySigner checks that a signed CoRIM's signature verifies and that
+// its signer chains, through the x5chain, to one of roots at time now,
+// as Veraison checks it against its configured CAs. It returns the chain
+// that verified, leaf first, as subjects.
+func (d *Decoded) VerifySigner(roots []*x509.Certificate, now time.Time) ([]string, error) {
+	s := d.Signature
+	switch {
+	case !d.Signed || s == nil:
+		return nil, errors.New("the CoRIM is not signed, so no signer can chain to the roots")
+	case !s.Verified:
+		return nil, errors.New(s.Problem)
+	case len(roots) == 0:
+		return nil, errors.New("no root CA given")
+	}
+	pool, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
+	for _, c := range s.chain[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := s.chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return nil, fmt.Errorf("the signer %s does not chain to a given root: %w", s.chain[0].Subject, err)
+	}
+	var subjects []string
+	for _, c := range chains[0] {
+		subjects = append(subjects, c.Subject.String())
+	}
+	return subjects, nil
 }
 
 func join(a, b string) string {

@@ -45,6 +45,7 @@ type verifyQuoteOptions struct {
 	ExpectedSel       string
 	Corim             string
 	CorimSel          string
+	CorimRoots        []string
 	AllowUnrestricted bool
 	MinResetCount     uint32
 	MinRestartCount   uint32
@@ -220,6 +221,7 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringVar(&opts.ExpectedFormat, "expected-format", "", "format of --expected (default: detected)")
 	f.StringVar(&opts.ExpectedSel, "expected-sel", "", "selection of an --expected file in -F values format")
 	f.StringVar(&opts.Corim, "corim", "", "a PARSEC_TPM or TPM_ENACTTRUST CoRIM (signed or not): the expected values, and its trust anchor the trusted AK")
+	f.StringArrayVar(&opts.CorimRoots, "corim-roots", nil, "CAs a signed --corim's signer must chain to (PEM/DER file or folder, repeatable), as Veraison's configured CAs")
 	f.StringVar(&opts.CorimSel, "corim-sel", "", "the PCR selection a TPM_ENACTTRUST CoRIM's composite digest is over (corim create --pcrs), e.g. sha256:0-7")
 	f.BoolVar(&opts.AllowUnrestricted, "allow-unrestricted", false, "accept an AK that is not a restricted signing key, or whose attributes are unknown (PEM, DER, certificate)")
 	f.Uint32Var(&opts.MinResetCount, "min-reset-count", 0, "fail if clockInfo.resetCount (TPM resets, i.e. reboots) is below N")
@@ -331,7 +333,7 @@ func (o *verifyQuoteOptions) request() *Request {
 		PCRs: o.PCRs, PCRsFormat: o.PCRsFormat, PCRsSel: o.PCRsSel,
 		Nonce: o.Nonce, NonceFile: o.NonceFile, NoNonce: o.NoNonce,
 		EventLog: o.EventLog, Expected: o.Expected, ExpectedFormat: o.ExpectedFormat, ExpectedSel: o.ExpectedSel,
-		Corim: o.Corim, CorimSel: o.CorimSel,
+		Corim: o.Corim, CorimSel: o.CorimSel, CorimRoots: o.CorimRoots,
 		AllowUnrestricted: o.AllowUnrestricted, MinResetCount: o.MinResetCount, MinRestartCount: o.MinRestartCount,
 		MinClock: o.MinClock, MaxClock: o.MaxClock, RequireSafe: o.RequireSafe,
 		Attestation: o.Attestation, AttestationFormat: o.AttestationFormat, PlatformParameters: o.PlatformParameters,

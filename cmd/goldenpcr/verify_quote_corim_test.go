@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -122,6 +124,33 @@ func TestVerifyQuoteCorimSwtpm(t *testing.T) {
 	nonce := []string{"--nonce", l.nonce}
 	withAK := append([]string{"--ak", l.path("ak.pub")}, nonce...)
 	enactSel := []string{"--corim-sel", sel}
+
+	// --corim-roots: a signed CoRIM's signer must chain to a given root.
+	t.Run("Roots", func(t *testing.T) {
+		pemData, _ := os.ReadFile(chain)
+		_, rest := pem.Decode(pemData)
+		rootBlock, _ := pem.Decode(rest)
+		root := l.path("corim-root.pem")
+		os.WriteFile(root, pem.EncodeToMemory(rootBlock), 0o644)
+		_, otherCert, _ := signingFiles(t, t.TempDir())
+		signed := append([]string{"--corim", l.path("parsec-signed.corim")}, withAK...)
+		code, checks, out := l.verify(t, "good", append(signed, "--corim-roots", root)...)
+		if exp := checks["expected-pcrs"]; code != 0 || !strings.Contains(strings.Join(exp.Notes, " "), "CoRIM signer chains to a given root: CN=test signer ← CN=test intermediate ← CN=test root") {
+			t.Errorf("signed CoRIM under its root: exit %d %+v\n%s", code, exp, out)
+		}
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{append(signed, "--corim-roots", otherCert), "does not chain to a given root"},
+			{append(append([]string{"--corim", l.path("parsec.corim")}, withAK...), "--corim-roots", root), "not signed"},
+			{append(withAK, "--corim-roots", root), "--corim"},
+		} {
+			if code, _, errs := l.verify(t, "good", tc.args...); code != 2 || !strings.Contains(errs, tc.want) {
+				t.Errorf("%v: exit %d %q, want %q", tc.args[len(tc.args)-2:], code, errs, tc.want)
+			}
+		}
+	})
 
 	t.Run("Pass", func(t *testing.T) {
 		for _, tc := range []struct {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/goldenpcr/goldenpcr/attestation"
 	"github.com/goldenpcr/goldenpcr/eventlog"
@@ -190,6 +191,17 @@ func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, *tpmstruct
 	}
 	if ref.corim == nil {
 		return nil, nil, fmt.Errorf("%s %s is not a CoRIM (CBOR tag 501 or a COSE_Sign1); a baseline or PCR file goes to %s", src.name("corim"), req.Corim, src.name("expected"))
+	}
+	if len(req.CorimRoots) > 0 {
+		roots, err := readCertsPaths(src.name("corim_roots"), src.paths(req.CorimRoots))
+		if err != nil {
+			return nil, nil, err
+		}
+		chain, err := ref.corim.VerifySigner(roots, time.Now())
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s %s: %w (%s)", src.name("corim"), req.Corim, err, src.name("corim_roots"))
+		}
+		ref.Notes = append(ref.Notes, "CoRIM signer chains to a given root: "+strings.Join(chain, " ← "))
 	}
 	p.Expected = &ref.Reference
 	// The CoRIM names the AK the verifier trusts; a key given beside it

@@ -52,6 +52,8 @@ type Request struct {
 	// selection of a TPM_ENACTTRUST CoRIM's composite digest.
 	Corim    string `json:"corim,omitempty"`
 	CorimSel string `json:"corim_sel,omitempty"`
+	// CorimRoots are CAs a signed CoRIM's signer must chain to.
+	CorimRoots []string `json:"corim_roots,omitempty"`
 
 	AllowUnrestricted bool   `json:"allow_unrestricted,omitempty"`
 	MinResetCount     uint32 `json:"min_reset_count,omitempty"`
@@ -192,6 +194,7 @@ func (req *Request) Validate(name func(field string) string) error {
 		{"ek_pub", "ek_cert", req.EKPub != "", req.EKCert != ""},
 		{"ak_intermediates", "ak_roots", len(req.AKIntermediates) > 0, len(req.AKRoots) > 0},
 		{"corim_sel", "corim", req.CorimSel != "", req.Corim != ""},
+		{"corim_roots", "corim", len(req.CorimRoots) > 0, req.Corim != ""},
 	} {
 		if dep.set && !dep.has {
 			return needs(dep.field, dep.needs)
