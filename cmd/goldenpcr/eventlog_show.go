@@ -78,9 +78,9 @@ type shownEvent struct {
 	DecodeError string                `json:"decode_error,omitempty" yaml:"decode_error,omitempty"`
 	DigestCheck *eventlog.DigestCheck `json:"digest_check" yaml:"digest_check"`
 	// CEL is a Canonical Event Log record's content.
-	CEL         *eventlog.CELContent `json:"cel,omitempty" yaml:"cel,omitempty"`
-	summary     string
-	digest      string
+	CEL     *eventlog.CELContent `json:"cel,omitempty" yaml:"cel,omitempty"`
+	summary string
+	digest  string
 }
 
 type shownLog struct {
