@@ -82,16 +82,8 @@ func ReadLog(r io.Reader) (*Log, error) {
 		return nil, err
 	}
 	log := &Log{Format: rd.Format(), Banks: rd.Banks(), SpecID: rd.SpecID()}
-	for {
-		ev, err := rd.Next()
-		if err == io.EOF {
-			return log, nil
-		}
-		if err != nil {
-			return log, err
-		}
-		log.Events = append(log.Events, ev.Clone())
-	}
+	log.Events, err = rd.readAll()
+	return log, err
 }
 
 // ReadLogFile reads the log in the file at path with ReadLog; the Log and

@@ -3,7 +3,6 @@ package eventlog
 import (
 	"bytes"
 	"crypto"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"path/filepath"
@@ -15,21 +14,6 @@ import (
 	"github.com/goldenpcr/goldenpcr/internal/celtest"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
-
-var phases = []string{"enter-initrd", "leave-initrd", "ready"}
-
-// foldSHA256 extends start with the SHA-256 of each string, as a TPM does.
-func foldSHA256(start []byte, strs ...string) []byte {
-	v := bytes.Clone(start)
-	for _, s := range strs {
-		d := sha256.Sum256([]byte(s))
-		h := sha256.New()
-		h.Write(v)
-		h.Write(d[:])
-		v = h.Sum(nil)
-	}
-	return v
-}
 
 func mustReadLog(t *testing.T, data []byte) *Log {
 	t.Helper()
@@ -50,7 +34,7 @@ func replayedPCR(t *testing.T, rp *Replay, alg pcr.Alg, i int) []byte {
 }
 
 func TestCELJSONSystemdPhases(t *testing.T) {
-	data := celtest.SystemdLog(celtest.Phases(phases...))
+	data := celtest.SystemdLog(celtest.Phases(celtest.PCRPhases...))
 	log := mustReadLog(t, data)
 	if log.Format != FormatCELJSON || len(log.Events) != 3 {
 		t.Fatalf("format %s, %d records", log.Format, len(log.Events))
@@ -69,7 +53,7 @@ func TestCELJSONSystemdPhases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := foldSHA256(make([]byte, 32), phases...)
+	want := celtest.ExtendSHA256(make([]byte, 32), celtest.PCRPhases...)
 	if got := replayedPCR(t, rp, pcr.SHA256, 11); !bytes.Equal(got, want) {
 		t.Fatalf("PCR 11 = %x, want %x", got, want)
 	}
@@ -81,8 +65,8 @@ func TestCELJSONSystemdPhases(t *testing.T) {
 // The variants found in practice: a JSON array with recnums (the spec's
 // CEL-JSON) and JSON lines without RS.
 func TestCELJSONVariants(t *testing.T) {
-	want := foldSHA256(make([]byte, 32), phases...)
-	lines := celtest.Lines(celtest.SystemdLog(celtest.Phases(phases...)))
+	want := celtest.ExtendSHA256(make([]byte, 32), celtest.PCRPhases...)
+	lines := celtest.Lines(celtest.SystemdLog(celtest.Phases(celtest.PCRPhases...)))
 	var objs []string
 	for i, l := range lines {
 		o := strings.TrimSpace(strings.TrimPrefix(l, "\x1e"))
@@ -114,7 +98,7 @@ func TestReplayFirmwareAndCEL(t *testing.T) {
 		t.Fatal(err)
 	}
 	fw7 := replayedPCR(t, alone, pcr.SHA256, 7)
-	recs := append(celtest.Phases(phases...), celtest.Record{PCR: 7, String: "extra", EventType: "test"})
+	recs := append(celtest.Phases(celtest.PCRPhases...), celtest.Record{PCR: 7, String: "extra", EventType: "test"})
 	cel := mustReadLog(t, celtest.SystemdLog(recs))
 	cel.Name = "tpm2-measure.log"
 	// The CEL given first still replays after the firmware log.
@@ -122,10 +106,10 @@ func TestReplayFirmwareAndCEL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := replayedPCR(t, rp, pcr.SHA256, 11), foldSHA256(make([]byte, 32), phases...); !bytes.Equal(got, want) {
+	if got, want := replayedPCR(t, rp, pcr.SHA256, 11), celtest.ExtendSHA256(make([]byte, 32), celtest.PCRPhases...); !bytes.Equal(got, want) {
 		t.Fatalf("PCR 11 = %x, want %x", got, want)
 	}
-	if got, want := replayedPCR(t, rp, pcr.SHA256, 7), foldSHA256(fw7, "extra"); !bytes.Equal(got, want) {
+	if got, want := replayedPCR(t, rp, pcr.SHA256, 7), celtest.ExtendSHA256(fw7, "extra"); !bytes.Equal(got, want) {
 		t.Fatalf("PCR 7 = %x, want %x", got, want)
 	}
 	if got := replayedPCR(t, rp, pcr.SHA256, 0); !bytes.Equal(got, replayedPCR(t, alone, pcr.SHA256, 0)) {
@@ -170,7 +154,7 @@ func (p phaseContent) TLV() (gocel.TLV, error) {
 	return gocel.TLV{Type: celPCClient, Value: v}, nil
 }
 
-// celTLVLog has go-eventlog write a CEL-TLV log of the phases in PCR 11.
+// celTLVLog has go-eventlog write a CEL-TLV log of the celtest.PCRPhases in PCR 11.
 func celTLVLog(t testing.TB, strs ...string) []byte {
 	c := gocel.NewPCR()
 	for _, s := range strs {
@@ -186,7 +170,7 @@ func celTLVLog(t testing.TB, strs ...string) []byte {
 }
 
 func TestCELTLVFromGoEventlog(t *testing.T) {
-	data := celTLVLog(t, phases...)
+	data := celTLVLog(t, celtest.PCRPhases...)
 	log := mustReadLog(t, data)
 	if log.Format != FormatCELTLV || len(log.Events) != 3 {
 		t.Fatalf("format %s, %d records", log.Format, len(log.Events))
@@ -202,17 +186,17 @@ func TestCELTLVFromGoEventlog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := replayedPCR(t, rp, pcr.SHA256, 11), foldSHA256(make([]byte, 32), phases...); !bytes.Equal(got, want) {
+	if got, want := replayedPCR(t, rp, pcr.SHA256, 11), celtest.ExtendSHA256(make([]byte, 32), celtest.PCRPhases...); !bytes.Equal(got, want) {
 		t.Fatalf("PCR 11 = %x, want %x", got, want)
 	}
 }
 
 func TestCELErrors(t *testing.T) {
-	lines := celtest.Lines(celtest.SystemdLog(celtest.Phases(phases...)))
-	tlv := celTLVLog(t, phases...)
+	lines := celtest.Lines(celtest.SystemdLog(celtest.Phases(celtest.PCRPhases...)))
+	tlv := celTLVLog(t, celtest.PCRPhases...)
 	// go-eventlog's record: recnum (5+8), PCR (5+1), digests (5+5+32),
 	// content (5 + event type 5+4 + event data 5+len).
-	recLen := 13 + 6 + 42 + 5 + 14 + len(phases[0])
+	recLen := 13 + 6 + 42 + 5 + 14 + len(celtest.PCRPhases[0])
 	for _, tc := range []struct {
 		name, data string
 		record     int
@@ -268,14 +252,14 @@ func fuzzCEL(t *testing.T, read func([]byte) (*Log, error), data []byte) {
 }
 
 func FuzzReadCELJSON(f *testing.F) {
-	f.Add(celtest.SystemdLog(celtest.Phases(phases...)))
+	f.Add(celtest.SystemdLog(celtest.Phases(celtest.PCRPhases...)))
 	f.Add(celtest.SystemdLog([]celtest.Record{{PCR: 15, String: "machine-id:0123456789abcdef0123456789abcdef", EventType: "machine-id"}}))
 	f.Add([]byte(`[{"recnum":0,"pcr":0,"digests":[{"hashAlg":"sha1","digest":"0000000000000000000000000000000000000000"}],"content_type":"pcclient_std","content":{"event_type":4,"event_data":"AAAAAA=="}}]`))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzCEL(t, ReadCELJSON, data) })
 }
 
 func FuzzReadCELTLV(f *testing.F) {
-	f.Add(celTLVLog(f, phases...))
+	f.Add(celTLVLog(f, celtest.PCRPhases...))
 	f.Add(celTLVLog(f, "x"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzCEL(t, ReadCELTLV, data) })
 }

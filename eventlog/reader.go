@@ -214,6 +214,16 @@ func ReadEvents(rd io.Reader) ([]*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err := r.readAll()
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readAll reads the rest of the log, each event a copy; on an error it
+// returns the events before it too.
+func (r *Reader) readAll() ([]*Event, error) {
 	var out []*Event
 	for {
 		ev, err := r.Next()
@@ -221,7 +231,7 @@ func ReadEvents(rd io.Reader) ([]*Event, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		out = append(out, ev.Clone())
 	}

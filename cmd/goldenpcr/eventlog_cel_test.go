@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -13,21 +11,6 @@ import (
 
 	"github.com/goldenpcr/goldenpcr/internal/celtest"
 )
-
-var pcrPhases = []string{"enter-initrd", "leave-initrd", "ready"}
-
-// extendSHA256 folds the SHA-256 of each string into start, as a TPM does.
-func extendSHA256(start []byte, strs ...string) []byte {
-	v := bytes.Clone(start)
-	for _, s := range strs {
-		d := sha256.Sum256([]byte(s))
-		h := sha256.New()
-		h.Write(v)
-		h.Write(d[:])
-		v = h.Sum(nil)
-	}
-	return v
-}
 
 func writeCEL(t *testing.T, recs []celtest.Record) string {
 	t.Helper()
@@ -62,13 +45,13 @@ func (r *replayJSON) value(bank string, i int) string {
 }
 
 func TestEventlogReplayCELAndFirmware(t *testing.T) {
-	cel := writeCEL(t, append(celtest.Phases(pcrPhases...), celtest.Record{PCR: 7, String: "x", EventType: "test"}))
+	cel := writeCEL(t, append(celtest.Phases(celtest.PCRPhases...), celtest.Record{PCR: 7, String: "x", EventType: "test"}))
 	code, out, errs := run(t, "eventlog", "replay", cel, "--pcr", "11", "-o", "json")
 	var alone replayJSON
 	if code != 0 || json.Unmarshal([]byte(out), &alone) != nil {
 		t.Fatalf("exit %d %s %s", code, errs, out)
 	}
-	want11 := hex.EncodeToString(extendSHA256(make([]byte, 32), pcrPhases...))
+	want11 := hex.EncodeToString(celtest.ExtendSHA256(make([]byte, 32), celtest.PCRPhases...))
 	if got := alone.value("sha256", 11); got != want11 {
 		t.Fatalf("CEL alone: PCR 11 = %s, want %s", got, want11)
 	}
@@ -84,7 +67,7 @@ func TestEventlogReplayCELAndFirmware(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &both) != nil {
 		t.Fatalf("exit %d %s %s", code, errs, out)
 	}
-	if both.value("sha256", 11) != want11 || both.value("sha256", 7) != hex.EncodeToString(extendSHA256(fw7, "x")) ||
+	if both.value("sha256", 11) != want11 || both.value("sha256", 7) != hex.EncodeToString(celtest.ExtendSHA256(fw7, "x")) ||
 		both.value("sha256", 0) != fw.value("sha256", 0) {
 		t.Fatalf("combined replay: %s", out)
 	}
@@ -107,7 +90,7 @@ func TestEventlogReplayCELAndFirmware(t *testing.T) {
 }
 
 func TestEventlogShowCEL(t *testing.T) {
-	cel := writeCEL(t, celtest.Phases(pcrPhases...))
+	cel := writeCEL(t, celtest.Phases(celtest.PCRPhases...))
 	code, out, errs := run(t, "eventlog", "show", cel)
 	if code != 0 || !strings.Contains(out, "cel-json log, banks sha256, 3 records shown") ||
 		!strings.Contains(out, `CEL systemd`) || !strings.Contains(out, `✓ sha256:`) || !strings.Contains(out, `systemd phase "leave-initrd"`) {
@@ -128,7 +111,7 @@ func TestEventlogShowCEL(t *testing.T) {
 	}
 	// A malformed record: the message names the record and byte.
 	bad := filepath.Join(t.TempDir(), "bad.log")
-	lines := celtest.Lines(celtest.SystemdLog(celtest.Phases(pcrPhases...)))
+	lines := celtest.Lines(celtest.SystemdLog(celtest.Phases(celtest.PCRPhases...)))
 	os.WriteFile(bad, []byte(lines[0]+strings.Replace(lines[1], "sha256", "sha999", 1)), 0o644)
 	for _, cmd := range []string{"show", "replay"} {
 		code, _, errs = run(t, "eventlog", cmd, bad)

@@ -14,11 +14,11 @@ import (
 // with the CEL-JSON log systemd would have written: alone, together with
 // the firmware log, and failing with a record removed or two swapped.
 func testQuoteCELPhases(t *testing.T, l *quoteLab) {
-	for _, p := range pcrPhases {
+	for _, p := range celtest.PCRPhases {
 		d := sha256.Sum256([]byte(p))
 		l.run(t, "tpm2_pcrextend", fmt.Sprintf("11:sha256=%x", d))
 	}
-	recs := celtest.Phases(pcrPhases...)
+	recs := celtest.Phases(celtest.PCRPhases...)
 	lines := celtest.Lines(celtest.SystemdLog(recs))
 	logs := map[string]string{
 		"cel.log":       strings.Join(lines, ""),

@@ -48,3 +48,22 @@ func Lines(log []byte) []string {
 	}
 	return parts
 }
+
+// PCRPhases are the phases systemd-pcrphase measures into PCR 11 on a boot
+// through an initrd (a subset: enough to make a history).
+var PCRPhases = []string{"enter-initrd", "leave-initrd", "ready"}
+
+// ExtendSHA256 folds the SHA-256 of each string into start, as a TPM's
+// sha256 bank does with the digests systemd extends; it computes expected
+// values with crypto/sha256 alone, independent of goldenpcr's replay.
+func ExtendSHA256(start []byte, strs ...string) []byte {
+	v := append([]byte(nil), start...)
+	for _, s := range strs {
+		d := sha256.Sum256([]byte(s))
+		h := sha256.New()
+		h.Write(v)
+		h.Write(d[:])
+		v = h.Sum(nil)
+	}
+	return v
+}
