@@ -36,6 +36,11 @@ func digestRule(ev *Event) (rule string, data []byte) {
 		EvEFIVariableDriverCfg, EvEFIVariableBoot, EvEFIVariableBoot2, EvEFIVariableAuthority,
 		EvOmitBootDeviceEvents, EvEFIHCRTMEvent:
 		return "H(event data)", ev.Data
+	case EvCELRecord:
+		// systemd measures the string its content carries, without NUL.
+		if ev.CEL != nil && ev.CEL.Type == "systemd" {
+			return "H(systemd content string)", ev.Data
+		}
 	case EvIPL:
 		if cmd, ok := grubCommand(ev.Data); ok {
 			return "H(GRUB command without prefix and NUL)", cmd

@@ -41,6 +41,11 @@ func Decode(ev *Event) (Payload, error) {
 func decode(ev *Event) (Payload, error) {
 	data := ev.Data
 	switch ev.Type {
+	case EvCELRecord:
+		if ev.CEL == nil {
+			return nil, fmt.Errorf("CEL_RECORD event without CEL content")
+		}
+		return ev.CEL, nil
 	case EvNoAction:
 		return decodeNoAction(data)
 	case EvSeparator:

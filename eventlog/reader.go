@@ -25,11 +25,19 @@ const (
 )
 
 func (f Format) String() string {
-	if f == FormatCryptoAgile {
+	switch f {
+	case FormatCryptoAgile:
 		return "crypto-agile"
+	case FormatCELJSON:
+		return "cel-json"
+	case FormatCELTLV:
+		return "cel-tlv"
 	}
 	return "sha1"
 }
+
+// IsCEL reports a Canonical Event Log format.
+func (f Format) IsCEL() bool { return f == FormatCELJSON || f == FormatCELTLV }
 
 // Limits that keep hostile input from causing large allocations. Real event
 // payloads are small (the largest, dbx contents, are tens of KiB).
@@ -57,6 +65,9 @@ type Event struct {
 	Type    EventType
 	Digests []Digest
 	Data    []byte
+	// CEL is set for a record of a Canonical Event Log: its content type
+	// and meaning. Index is then the record number.
+	CEL *CELContent
 }
 
 // Digest returns the event's digest for bank alg.
@@ -104,10 +115,17 @@ type ParseError struct {
 	Offset int64 // absolute byte offset of the problem
 	Msg    string
 	Err    error // underlying I/O error, if any
+	// Record is set for a Canonical Event Log: Index is then the record
+	// number.
+	Record bool
 }
 
 func (e *ParseError) Error() string {
-	return fmt.Sprintf("event %d at byte offset %d (0x%x): %s", e.Index, e.Offset, e.Offset, e.Msg)
+	unit := "event"
+	if e.Record {
+		unit = "record"
+	}
+	return fmt.Sprintf("%s %d at byte offset %d (0x%x): %s", unit, e.Index, e.Offset, e.Offset, e.Msg)
 }
 
 func (e *ParseError) Unwrap() error { return e.Err }
@@ -196,6 +214,16 @@ func ReadEvents(rd io.Reader) ([]*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err := r.readAll()
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readAll reads the rest of the log, each event a copy; on an error it
+// returns the events before it too.
+func (r *Reader) readAll() ([]*Event, error) {
 	var out []*Event
 	for {
 		ev, err := r.Next()
@@ -203,7 +231,7 @@ func ReadEvents(rd io.Reader) ([]*Event, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		out = append(out, ev.Clone())
 	}

@@ -18,8 +18,12 @@ type Replay struct {
 	// keep their power-on value.
 	Values pcr.Values
 	// LastEvent is the index of the last event extended into each PCR, or
-	// -1 if none was.
+	// -1 if none was; for a CEL record, its record number.
 	LastEvent [pcr.NumPCRs]int
+	// LastLog is the index in Logs of the log whose event LastEvent is.
+	LastLog [pcr.NumPCRs]int
+	// Logs lists the logs replayed, in replay order (ReplayLogs only).
+	Logs []ReplayedLog
 	// Extends counts the events extended into each PCR.
 	Extends [pcr.NumPCRs]int
 	// Locality is the startup locality from a StartupLocality event.
@@ -38,6 +42,13 @@ type Replay struct {
 // Touched reports whether any event was extended into PCR index.
 func (r *Replay) Touched(index int) bool { return r.LastEvent[index] >= 0 }
 
+// ReplayedLog is one log of a combined replay.
+type ReplayedLog struct {
+	Name   string `json:"file" yaml:"file"`
+	Format string `json:"format" yaml:"format"`
+	Events int    `json:"events" yaml:"events"`
+}
+
 // DroppedBank is a bank of the log left out of the replay, and why.
 type DroppedBank struct {
 	Alg    pcr.Alg
@@ -46,6 +57,8 @@ type DroppedBank struct {
 
 // DigestIssue is an event whose digest contradicts its data.
 type DigestIssue struct {
+	// Log names the log of the event in a combined replay.
+	Log    string      `json:"log,omitempty" yaml:"log,omitempty"`
 	Event  int         `json:"event" yaml:"event"`
 	Offset int64       `json:"offset" yaml:"offset"`
 	PCR    int         `json:"pcr" yaml:"pcr"`
@@ -87,6 +100,7 @@ type Replayer struct {
 	banks    []*bankState
 	strict   bool
 	locality byte
+	log      int // index of the log being replayed, for LastLog
 	quirks   quirkScanner
 	res      Replay
 }
@@ -132,7 +146,11 @@ func (rp *Replayer) Extend(ev *Event) error {
 				return &ParseError{Index: ev.Index, Offset: ev.Offset, Msg: fmt.Sprintf("event has no %s digest, so the %s bank cannot be replayed", b.alg, b.alg)}
 			}
 			b.dropped = true
-			rp.res.Dropped = append(rp.res.Dropped, DroppedBank{Alg: b.alg, Reason: fmt.Sprintf("event %d at byte offset %d has no %s digest", ev.Index, ev.Offset, b.alg)})
+			unit := "event"
+			if ev.CEL != nil {
+				unit = "record"
+			}
+			rp.res.Dropped = append(rp.res.Dropped, DroppedBank{Alg: b.alg, Reason: fmt.Sprintf("%s %d at byte offset %d has no %s digest", unit, ev.Index, ev.Offset, b.alg)})
 			continue
 		}
 		cur := b.vals[i][:b.size]
@@ -146,6 +164,7 @@ func (rp *Replayer) Extend(ev *Event) error {
 		b.h.Sum(cur[:0])
 	}
 	rp.res.LastEvent[i] = ev.Index
+	rp.res.LastLog[i] = rp.log
 	rp.res.Extends[i]++
 	return nil
 }
@@ -214,13 +233,8 @@ func ReplayLog(r io.Reader, opts *ReplayOptions) (*Replay, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := rp.Extend(ev); err != nil {
+		if issues, err = rp.extendChecked(ev, opts.CheckDigests, "", issues); err != nil {
 			return nil, err
-		}
-		if opts.CheckDigests {
-			if c := CheckDigest(ev); c.Status == DigestMismatch {
-				issues = append(issues, DigestIssue{Event: ev.Index, Offset: ev.Offset, PCR: int(int32(ev.PCR)), Type: ev.Type.String(), Check: c})
-			}
 		}
 	}
 	res := rp.Result()
@@ -228,6 +242,91 @@ func ReplayLog(r io.Reader, opts *ReplayOptions) (*Replay, error) {
 	res.Dropped = append(dropped, res.Dropped...)
 	res.DigestIssues = issues
 	return res, nil
+}
+
+// extendChecked extends ev and, with check set, adds it to issues when its
+// digest contradicts its data.
+func (rp *Replayer) extendChecked(ev *Event, check bool, log string, issues []DigestIssue) ([]DigestIssue, error) {
+	if err := rp.Extend(ev); err != nil {
+		return issues, err
+	}
+	if check {
+		if c := CheckDigest(ev); c.Status == DigestMismatch {
+			issues = append(issues, DigestIssue{Log: log, Event: ev.Index, Offset: ev.Offset, PCR: int(int32(ev.PCR)), Type: ev.Type.String(), Check: c})
+		}
+	}
+	return issues, nil
+}
+
+// ReplayLogs replays several logs of one boot into one PCR history: the
+// TCG PC Client (firmware) log first, then each Canonical Event Log in the
+// order given, each in record order, so a PCR extended by both is the fold
+// of the firmware's events and then the CEL's records. At most one TCG log
+// may be given. Without opts.Banks every bank of the first replayed log is
+// replayed, and a bank a later log lacks is dropped and reported; a
+// requested bank must be in every log.
+func ReplayLogs(logs []*Log, opts *ReplayOptions) (*Replay, error) {
+	if opts == nil {
+		opts = &ReplayOptions{}
+	}
+	if len(logs) == 0 {
+		return nil, fmt.Errorf("no event log to replay")
+	}
+	ordered := make([]*Log, 0, len(logs))
+	for _, l := range logs {
+		if !l.Format.IsCEL() {
+			if len(ordered) > 0 {
+				return nil, fmt.Errorf("%s and %s: two firmware (TCG PC Client) event logs; a boot has one", ordered[0].Name, l.Name)
+			}
+			ordered = append(ordered, l)
+		}
+	}
+	for _, l := range logs {
+		if l.Format.IsCEL() {
+			ordered = append(ordered, l)
+		}
+	}
+	banks, dropped, err := selectBanks(ordered[0].Banks, opts.Banks)
+	if err != nil {
+		return nil, logError(ordered[0], err)
+	}
+	for _, l := range ordered[1:] {
+		if _, _, err := selectBanks(l.Banks, opts.Banks); err != nil {
+			return nil, logError(l, err)
+		}
+	}
+	rp, err := NewReplayer(banks, len(opts.Banks) > 0)
+	if err != nil {
+		return nil, err
+	}
+	var issues []DigestIssue
+	var replayed []ReplayedLog
+	for i, l := range ordered {
+		rp.log = i
+		name := ""
+		if len(ordered) > 1 {
+			name = l.Name
+		}
+		for _, ev := range l.Events {
+			if issues, err = rp.extendChecked(ev, opts.CheckDigests, name, issues); err != nil {
+				return nil, logError(l, err)
+			}
+		}
+		replayed = append(replayed, ReplayedLog{Name: l.Name, Format: l.Format.String(), Events: len(l.Events)})
+	}
+	res := rp.Result()
+	res.Format = ordered[0].Format
+	res.Logs = replayed
+	res.Dropped = append(dropped, res.Dropped...)
+	res.DigestIssues = issues
+	return res, nil
+}
+
+func logError(l *Log, err error) error {
+	if l.Name == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", l.Name, err)
 }
 
 // selectBanks checks requested banks against the log's, or picks every

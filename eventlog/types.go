@@ -58,6 +58,7 @@ var eventTypeNames = map[EventType]string{
 	EvPostCode:               "EV_POST_CODE",
 	EvUnused:                 "EV_UNUSED",
 	EvNoAction:               "EV_NO_ACTION",
+	EvCELRecord:              "CEL_RECORD",
 	EvSeparator:              "EV_SEPARATOR",
 	EvAction:                 "EV_ACTION",
 	EvEventTag:               "EV_EVENT_TAG",

@@ -611,6 +611,20 @@ func checkPCRDigest(a *tpmstruct.Attest, in *Evidence, sel pcr.Selection, selErr
 // refSet is a set of bank:PCR references.
 type refSet map[PCRRef]bool
 
+// lastEventName names the last event extended into PCR i: "event #9", or
+// in a combined replay "record #2 of tpm2-measure.log".
+func lastEventName(rp *eventlog.Replay, i int) string {
+	if len(rp.Logs) < 2 {
+		return fmt.Sprintf("event #%d", rp.LastEvent[i])
+	}
+	l := rp.Logs[rp.LastLog[i]]
+	unit := "event"
+	if strings.HasPrefix(l.Format, "cel-") {
+		unit = "record"
+	}
+	return fmt.Sprintf("%s #%d of %s", unit, rp.LastEvent[i], l.Name)
+}
+
 func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, explained refSet) Check {
 	rp := in.EventLog
 	if rp == nil {
@@ -666,6 +680,13 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 		}
 	}
 	details := []string{"events", fmt.Sprint(rp.Events), "log_banks", algList(rp.Banks)}
+	if len(rp.Logs) > 1 {
+		var names []string
+		for _, l := range rp.Logs {
+			names = append(names, l.Name)
+		}
+		details = append(details, "logs", strings.Join(names, " + "))
+	}
 	if len(notLogged) > 0 {
 		details = append(details, "not_in_log", refList(notLogged))
 	}
@@ -694,8 +715,8 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 		first.Failing = failing
 		c := fail(CheckEventLog, first)
 		if first.PCR >= 0 && first.Replayed != nil {
-			c.Reason = fmt.Sprintf("%s PCR %d replays to %x, the quote says %x (last extended by event #%d)",
-				first.Bank, first.PCR, first.Replayed, first.Quoted, first.LastEvent)
+			c.Reason = fmt.Sprintf("%s PCR %d replays to %x, the quote says %x (last extended by %s)",
+				first.Bank, first.PCR, first.Replayed, first.Quoted, lastEventName(rp, first.PCR))
 			if len(failing) > 1 {
 				c.Reason += fmt.Sprintf("; %d PCRs differ in all: %s", len(failing), refList(failing))
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 )
 
 type eventlogReplayOptions struct {
-	Log           string
+	Logs          []string
 	Banks         []string
 	PCRs          string
 	All           bool
@@ -27,13 +28,19 @@ type eventlogReplayOptions struct {
 func newEventlogReplayCmd() *cobra.Command {
 	opts := &eventlogReplayOptions{}
 	c := &cobra.Command{
-		Use:   "replay LOG",
+		Use:   "replay LOG...",
 		Short: "Replay a TCG event log to the PCR values it predicts",
 		Long: `Replay a TCG event log: extend every measured event, bank by bank, from the
 PC Client starting values (PCR 0 from the StartupLocality event, PCRs 17-22
 all ones), never extending EV_NO_ACTION. Prints each PCR the log touched with
 the number of events and the last event that extended it. LOG "-" reads
 stdin.
+
+A LOG may also be a TCG Canonical Event Log, CEL-JSON (systemd's
+/run/log/systemd/tpm2-measure.log) or CEL-TLV, detected from its content.
+Several LOGs of one boot replay into one PCR history: the firmware log's
+events first, then each CEL's records in order, so a PCR both extend is
+the fold of both.
 
 With --against FILE the replayed values are compared with every PCR named
 by a goldenpcr baseline (docs/baseline.md; a PCR may allow variants) or a
@@ -46,10 +53,11 @@ Digests that contradict their event data are reported as warnings, like
 tpm2_eventlog does; firmware quirks the replay met are listed as notes.`,
 		Example: `  goldenpcr eventlog replay /sys/kernel/security/tpm0/binary_bios_measurements
   goldenpcr eventlog replay boot.log --bank sha256 --against pcrs.yaml
+  goldenpcr eventlog replay boot.log /run/log/systemd/tpm2-measure.log --pcr 11
   tpm2_pcrread -o pcrs.bin -F serialized sha256:0-9 && goldenpcr eventlog replay boot.log --against pcrs.bin`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Log = args[0]
+			opts.Logs = args
 			return runEventlogReplay(opts, c.InOrStdin(), c.OutOrStdout())
 		},
 	}
@@ -69,10 +77,13 @@ type replayedPCR struct {
 	Value     string `json:"value" yaml:"value"`
 	Events    int    `json:"events" yaml:"events"`
 	LastEvent int    `json:"last_event" yaml:"last_event"`
+	// LastLog names the log of LastEvent when several were replayed.
+	LastLog string `json:"last_log,omitempty" yaml:"last_log,omitempty"`
 }
 
 type replayReport struct {
 	File         string                 `json:"file" yaml:"file"`
+	Logs         []eventlog.ReplayedLog `json:"logs,omitempty" yaml:"logs,omitempty"`
 	Format       string                 `json:"format" yaml:"format"`
 	Events       int                    `json:"events" yaml:"events"`
 	Locality     byte                   `json:"startup_locality" yaml:"startup_locality"`
@@ -115,16 +126,27 @@ func runEventlogReplay(opts *eventlogReplayOptions, stdin io.Reader, out io.Writ
 			return err
 		}
 	}
-	f, err := openInput(opts.Log, stdin)
+	logs, err := readLogs(opts.Logs, stdin)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	res, err := eventlog.ReplayLog(f, &ropts)
+	res, err := eventlog.ReplayLogs(logs, &ropts)
 	if err != nil {
-		return fmt.Errorf("%s: %w", opts.Log, err)
+		if len(logs) == 1 {
+			return fmt.Errorf("%s: %w", opts.Logs[0], err)
+		}
+		return err
 	}
-	rep := replayReport{File: opts.Log, Format: res.Format.String(), Events: res.Events, Locality: res.Locality,
+	name := strings.Join(opts.Logs, " + ")
+	if len(logs) > 1 {
+		// The replay order: the firmware log first.
+		var names []string
+		for _, l := range res.Logs {
+			names = append(names, l.Name)
+		}
+		name = strings.Join(names, " + ")
+	}
+	rep := replayReport{File: name, Format: res.Format.String(), Events: res.Events, Locality: res.Locality,
 		Quirks: res.Quirks, DigestIssues: res.DigestIssues, PCRs: []replayedPCR{}}
 	for _, d := range res.Dropped {
 		rep.Dropped = append(rep.Dropped, d.Alg.String()+": "+d.Reason)
@@ -135,8 +157,15 @@ func runEventlogReplay(opts *eventlogReplayOptions, stdin io.Reader, out io.Writ
 				continue
 			}
 			v, _ := res.Values.Get(a, i)
-			rep.PCRs = append(rep.PCRs, replayedPCR{Bank: a.String(), Index: i, Value: hex.EncodeToString(v), Events: res.Extends[i], LastEvent: res.LastEvent[i]})
+			p := replayedPCR{Bank: a.String(), Index: i, Value: hex.EncodeToString(v), Events: res.Extends[i], LastEvent: res.LastEvent[i]}
+			if len(res.Logs) > 1 && p.LastEvent >= 0 {
+				p.LastLog = res.Logs[res.LastLog[i]].Name
+			}
+			rep.PCRs = append(rep.PCRs, p)
 		}
+	}
+	if len(res.Logs) > 1 {
+		rep.Logs = res.Logs
 	}
 	if against != nil {
 		if rep.Comparison, err = against.compare(res.Values, ropts.Banks); err != nil {
@@ -156,9 +185,32 @@ func runEventlogReplay(opts *eventlogReplayOptions, stdin io.Reader, out io.Writ
 				bad++
 			}
 		}
-		return mismatch("%d of %d PCRs in %s do not match the replay of %s", bad, len(c.Rows), opts.Against, opts.Log)
+		return mismatch("%d of %d PCRs in %s do not match the replay of %s", bad, len(c.Rows), opts.Against, rep.File)
 	}
 	return nil
+}
+
+// readLogs reads each log of the command line, "-" (once) from stdin; each
+// is a TCG log or a CEL, detected from its content.
+func readLogs(paths []string, stdin io.Reader) ([]*eventlog.Log, error) {
+	var logs []*eventlog.Log
+	for i, p := range paths {
+		if p == "-" && slices.Contains(paths[:i], "-") {
+			return nil, fmt.Errorf("\"-\" (stdin) given twice")
+		}
+		f, err := openInput(p, stdin)
+		if err != nil {
+			return nil, err
+		}
+		l, err := eventlog.ReadLog(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		l.Name = p
+		logs = append(logs, l)
+	}
+	return logs, nil
 }
 
 func wantPCR(i int, show []int, all bool, res *eventlog.Replay) bool {
@@ -176,12 +228,27 @@ func wantPCR(i int, show []int, all bool, res *eventlog.Replay) bool {
 	return res.Touched(i)
 }
 
+// eventWord names a log's entries: a CEL's are records.
+func eventWord(format string) string {
+	if strings.HasPrefix(format, "cel-") {
+		return "records"
+	}
+	return "events"
+}
+
 func replayText(w io.Writer, rep *replayReport, res *eventlog.Replay) error {
 	banks := make([]string, len(res.Banks))
 	for i, a := range res.Banks {
 		banks[i] = a.String()
 	}
-	fmt.Fprintf(w, "%s: %s log, %d events, banks %s", rep.File, rep.Format, rep.Events, strings.Join(banks, ","))
+	for _, l := range rep.Logs {
+		fmt.Fprintf(w, "%s: %s log, %d %s\n", l.Name, l.Format, l.Events, eventWord(l.Format))
+	}
+	if len(rep.Logs) > 1 {
+		fmt.Fprintf(w, "replayed in this order, %d events, banks %s", rep.Events, strings.Join(banks, ","))
+	} else {
+		fmt.Fprintf(w, "%s: %s log, %d %s, banks %s", rep.File, rep.Format, rep.Events, eventWord(rep.Format), strings.Join(banks, ","))
+	}
 	if rep.Locality != 0 {
 		fmt.Fprintf(w, ", startup locality %d", rep.Locality)
 	}
@@ -196,6 +263,9 @@ func replayText(w io.Writer, rep *replayReport, res *eventlog.Replay) error {
 			last := "untouched"
 			if p.LastEvent >= 0 {
 				last = fmt.Sprintf("%d events, last #%d", p.Events, p.LastEvent)
+				if p.LastLog != "" {
+					last += " of " + p.LastLog
+				}
 			}
 			fmt.Fprintf(w, "  %2d : %s  (%s)\n", p.Index, p.Value, last)
 		}
@@ -218,6 +288,9 @@ func replayText(w io.Writer, rep *replayReport, res *eventlog.Replay) error {
 			last := ""
 			if r.Status == pcr.Mismatch && res.LastEvent[r.Index] >= 0 {
 				last = fmt.Sprintf("  last extended by event #%d", res.LastEvent[r.Index])
+				if len(res.Logs) > 1 {
+					last += " of " + res.Logs[res.LastLog[r.Index]].Name
+				}
 			}
 			fmt.Fprintf(w, "  %s %-7s %2d  %s%s\n", mark, r.Bank, r.Index, r.Status, last)
 			if r.Status != pcr.Match {
@@ -239,8 +312,12 @@ func replayText(w io.Writer, rep *replayReport, res *eventlog.Replay) error {
 		}
 	}
 	for _, d := range rep.DigestIssues {
-		fmt.Fprintf(w, "warning: event %d (PCR %d, %s) at byte offset %d: digest does not match %s for %s\n",
-			d.Event, d.PCR, d.Type, d.Offset, d.Check.Rule, strings.Join(d.Check.Mismatched, ","))
+		in := ""
+		if d.Log != "" {
+			in = " of " + d.Log
+		}
+		fmt.Fprintf(w, "warning: event %d%s (PCR %d, %s) at byte offset %d: digest does not match %s for %s\n",
+			d.Event, in, d.PCR, d.Type, d.Offset, d.Check.Rule, strings.Join(d.Check.Mismatched, ","))
 	}
 	return nil
 }

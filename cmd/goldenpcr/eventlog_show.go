@@ -14,7 +14,7 @@ import (
 )
 
 type eventlogShowOptions struct {
-	Log    string
+	Logs   []string
 	PCRs   string
 	Types  []string
 	Bank   string
@@ -24,11 +24,14 @@ type eventlogShowOptions struct {
 func newEventlogShowCmd() *cobra.Command {
 	opts := &eventlogShowOptions{}
 	c := &cobra.Command{
-		Use:   "show LOG",
+		Use:   "show LOG...",
 		Short: "Decode every event of a TCG event log",
 		Long: `Decode every event of a TCG PC Client event log (SHA-1 or crypto-agile,
 e.g. /sys/kernel/security/tpm0/binary_bios_measurements); LOG "-" reads
-stdin.
+stdin. A LOG may also be a TCG Canonical Event Log, CEL-JSON (systemd's
+/run/log/systemd/tpm2-measure.log) or CEL-TLV, detected from its content.
+Several LOGs are shown one after another; JSON and YAML then print a list
+with one entry per log.
 
 Text output prints one line per event: index, PCR, type, one digest and the
 decoded meaning (variable names and contents, device paths, GRUB commands,
@@ -46,10 +49,11 @@ shown event's digest contradicts its data; 2 = bad usage or a malformed log.`,
 		Example: `  goldenpcr eventlog show /sys/kernel/security/tpm0/binary_bios_measurements
   goldenpcr eventlog show boot.log --pcr 4,7 --type EV_EFI_VARIABLE_AUTHORITY
   goldenpcr eventlog show boot.log -o json | jq '.events[] | select(.pcr == 7)'
-  ssh device cat /sys/kernel/security/tpm0/binary_bios_measurements | goldenpcr eventlog show -`,
-		Args: cobra.ExactArgs(1),
+  ssh device cat /sys/kernel/security/tpm0/binary_bios_measurements | goldenpcr eventlog show -
+  goldenpcr eventlog show /run/log/systemd/tpm2-measure.log`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Log = args[0]
+			opts.Logs = args
 			return runEventlogShow(opts, c.InOrStdin(), c.OutOrStdout())
 		},
 	}
@@ -73,8 +77,10 @@ type shownEvent struct {
 	Decoded     eventlog.Payload      `json:"decoded" yaml:"decoded"`
 	DecodeError string                `json:"decode_error,omitempty" yaml:"decode_error,omitempty"`
 	DigestCheck *eventlog.DigestCheck `json:"digest_check" yaml:"digest_check"`
-	summary     string
-	digest      string
+	// CEL is a Canonical Event Log record's content.
+	CEL     *eventlog.CELContent `json:"cel,omitempty" yaml:"cel,omitempty"`
+	summary string
+	digest  string
 }
 
 type shownLog struct {
@@ -105,34 +111,74 @@ func runEventlogShow(opts *eventlogShowOptions, stdin io.Reader, out io.Writer) 
 		}
 		typeFilter = append(typeFilter, et)
 	}
-	f, err := openInput(opts.Log, stdin)
-	if err != nil {
+	var shown []*shownLog
+	var firstErr error
+	for i, p := range opts.Logs {
+		log, err := showLog(p, opts.Logs[:i], stdin, opts.Bank, pcrFilter, typeFilter)
+		if log == nil {
+			return err
+		}
+		shown = append(shown, log)
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	var doc any = shown[0]
+	if len(shown) > 1 {
+		doc = shown
+	}
+	if err := render(out, opts.Output, doc, func(w io.Writer) error {
+		for _, l := range shown {
+			if err := showText(w, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		return err
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	for _, l := range shown {
+		if l.DigestMismatches > 0 {
+			return mismatch("%s: %d shown events' digests contradict their data (first: event %d)", l.File, l.DigestMismatches, l.firstMismatch)
+		}
+	}
+	return nil
+}
+
+// showLog reads one log and describes the events the filters keep. A log
+// that breaks off is returned with the events before the break and the
+// error; a nil log means nothing could be shown.
+func showLog(path string, before []string, stdin io.Reader, bankFlag string, pcrFilter []int, typeFilter []eventlog.EventType) (*shownLog, error) {
+	if path == "-" && slices.Contains(before, "-") {
+		return nil, fmt.Errorf("\"-\" (stdin) given twice")
+	}
+	f, err := openInput(path, stdin)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
-	rd, err := eventlog.NewReader(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", opts.Log, err)
+	rd, readErr := eventlog.ReadLog(f)
+	if readErr != nil {
+		readErr = fmt.Errorf("%s: %w", path, readErr)
+		if rd == nil || len(rd.Events) == 0 {
+			return nil, readErr
+		}
 	}
-	bank, err := textBank(rd.Banks(), opts.Bank)
+	bank, err := textBank(rd.Banks, bankFlag)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log := shownLog{File: opts.Log, Format: rd.Format().String(), Events: []shownEvent{}}
-	for _, a := range rd.Banks() {
+	log := &shownLog{File: path, Format: rd.Format.String(), Events: []shownEvent{}}
+	if readErr != nil {
+		log.Partial = readErr.Error()
+	}
+	for _, a := range rd.Banks {
 		log.Banks = append(log.Banks, a.String())
 	}
-	var readErr error
-	for {
-		ev, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = fmt.Errorf("%s: %w", opts.Log, err)
-			log.Partial = readErr.Error()
-			break
-		}
+	for _, ev := range rd.Events {
 		if pcrFilter != nil && !slices.Contains(pcrFilter, int(ev.PCR)) {
 			continue
 		}
@@ -148,16 +194,7 @@ func runEventlogShow(opts *eventlogShowOptions, stdin io.Reader, out io.Writer) 
 		}
 		log.Events = append(log.Events, se)
 	}
-	if err := render(out, opts.Output, log, func(w io.Writer) error { return showText(w, &log) }); err != nil {
-		return err
-	}
-	switch {
-	case readErr != nil:
-		return readErr
-	case log.DigestMismatches > 0:
-		return mismatch("%s: %d shown events' digests contradict their data (first: event %d)", opts.Log, log.DigestMismatches, log.firstMismatch)
-	}
-	return nil
+	return log, readErr
 }
 
 // textBank picks the bank whose digest the one-line text form shows.
@@ -172,7 +209,7 @@ func textBank(banks []pcr.Alg, flag string) (pcr.Alg, error) {
 		}
 		return a, nil
 	}
-	if slices.Contains(banks, pcr.SHA256) {
+	if slices.Contains(banks, pcr.SHA256) || len(banks) == 0 {
 		return pcr.SHA256, nil
 	}
 	return banks[0], nil
@@ -203,11 +240,17 @@ func describeEvent(ev *eventlog.Event, bank pcr.Alg) shownEvent {
 	}
 	check := eventlog.CheckDigest(ev)
 	se.DigestCheck = &check
+	if ev.CEL != nil {
+		se.CEL = ev.CEL
+		if ev.Type == eventlog.EvCELRecord {
+			se.Type = "CEL " + ev.CEL.Type
+		}
+	}
 	return se
 }
 
 func showText(w io.Writer, log *shownLog) error {
-	fmt.Fprintf(w, "%s: %s log, banks %s, %d events shown\n", log.File, log.Format, strings.Join(log.Banks, ","), len(log.Events))
+	fmt.Fprintf(w, "%s: %s log, banks %s, %d %s shown\n", log.File, log.Format, strings.Join(log.Banks, ","), len(log.Events), eventWord(log.Format))
 	quirks := map[string]int{}
 	var quirkOrder []string
 	for _, e := range log.Events {

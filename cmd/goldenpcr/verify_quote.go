@@ -39,7 +39,7 @@ type verifyQuoteOptions struct {
 	PCRs              string
 	PCRsFormat        string
 	PCRsSel           string
-	EventLog          string
+	EventLog          []string
 	Expected          string
 	ExpectedFormat    string
 	ExpectedSel       string
@@ -216,7 +216,7 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringVar(&opts.PCRs, "pcrs", "", "the PCR values the quote covers (tpm2_quote -o)")
 	f.StringVar(&opts.PCRsFormat, "pcrs-format", "", "format of --pcrs (default: detected)")
 	f.StringVar(&opts.PCRsSel, "pcrs-sel", "", "selection of a --pcrs file in -F values format (default: the quote's)")
-	f.StringVar(&opts.EventLog, "eventlog", "", "TCG event log (binary_bios_measurements) to replay against the quoted PCRs")
+	f.StringArrayVar(&opts.EventLog, "eventlog", nil, "TCG event log (binary_bios_measurements) to replay against the quoted PCRs; repeat it for a Canonical Event Log of the same boot (systemd's tpm2-measure.log, CEL-JSON or CEL-TLV), replayed after the firmware log")
 	f.StringVar(&opts.Expected, "expected", "", "expected PCR values: a goldenpcr baseline (variants accepted) or a PCR file; any alternative (CHARRA document) may match")
 	f.StringVar(&opts.ExpectedFormat, "expected-format", "", "format of --expected (default: detected)")
 	f.StringVar(&opts.ExpectedSel, "expected-sel", "", "selection of an --expected file in -F values format")
@@ -313,8 +313,10 @@ type verifyInputs struct {
 	AK        string `json:"ak,omitempty" yaml:"ak,omitempty"`
 	PCRs      string `json:"pcrs,omitempty" yaml:"pcrs,omitempty"`
 	EventLog  string `json:"eventlog,omitempty" yaml:"eventlog,omitempty"`
-	Expected  string `json:"expected,omitempty" yaml:"expected,omitempty"`
-	Corim     string `json:"corim,omitempty" yaml:"corim,omitempty"`
+	// EventLogs lists every log when several were replayed together.
+	EventLogs []string `json:"eventlogs,omitempty" yaml:"eventlogs,omitempty"`
+	Expected  string   `json:"expected,omitempty" yaml:"expected,omitempty"`
+	Corim     string   `json:"corim,omitempty" yaml:"corim,omitempty"`
 }
 
 type verifyQuoteOutput struct {
@@ -332,7 +334,7 @@ func (o *verifyQuoteOptions) request() *Request {
 		AK: o.AK, AKName: o.AKName, Message: o.Message, Signature: o.Signature, SigFormat: o.SigFormat, SigAlg: o.SigAlg,
 		PCRs: o.PCRs, PCRsFormat: o.PCRsFormat, PCRsSel: o.PCRsSel,
 		Nonce: o.Nonce, NonceFile: o.NonceFile, NoNonce: o.NoNonce,
-		EventLog: o.EventLog, Expected: o.Expected, ExpectedFormat: o.ExpectedFormat, ExpectedSel: o.ExpectedSel,
+		EventLog: first(o.EventLog), MoreEventLogs: rest(o.EventLog), Expected: o.Expected, ExpectedFormat: o.ExpectedFormat, ExpectedSel: o.ExpectedSel,
 		Corim: o.Corim, CorimSel: o.CorimSel, CorimRoots: o.CorimRoots,
 		AllowUnrestricted: o.AllowUnrestricted, MinResetCount: o.MinResetCount, MinRestartCount: o.MinRestartCount,
 		MinClock: o.MinClock, MaxClock: o.MaxClock, RequireSafe: o.RequireSafe,
@@ -341,6 +343,28 @@ func (o *verifyQuoteOptions) request() *Request {
 		EKCert: o.EKCert, EKRoots: o.EKRoots, EKIntermediates: o.EKIntermediates, EKPub: o.EKPub,
 		RequireEventLog: o.RequireEventLog, AllowMissingEventLog: o.AllowMissingEventLog, UnloggedPCRs: o.UnloggedPCRs,
 	}
+}
+
+// first, rest and several split a repeated option's values.
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+func rest(v []string) []string {
+	if len(v) < 2 {
+		return nil
+	}
+	return v[1:]
+}
+
+func several(v []string) []string {
+	if len(v) < 2 {
+		return nil
+	}
+	return v
 }
 
 func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
@@ -358,7 +382,7 @@ func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
 	o := verifyQuoteOutput{
 		Verified: rep.Verified,
 		Inputs: verifyInputs{Message: opts.Message, Signature: opts.Signature, AK: opts.AK,
-			PCRs: opts.PCRs, EventLog: opts.EventLog, Expected: opts.Expected, Corim: opts.Corim},
+			PCRs: opts.PCRs, EventLog: first(opts.EventLog), EventLogs: several(opts.EventLog), Expected: opts.Expected, Corim: opts.Corim},
 		Quote: rep.Quote, AK: rep.AK, EK: rep.EK, Checks: rep.Checks,
 	}
 	if err := renderResult(out, opts.Output, opts.EARKey, quoteEAR(v, rep.Checks), o, func(w io.Writer) error { return verifyQuoteText(w, &o) }); err != nil {

@@ -66,8 +66,10 @@ type bundleInputs struct {
 	Attestation        string `json:"attestation,omitempty" yaml:"attestation,omitempty"`
 	PlatformParameters string `json:"platform_parameters,omitempty" yaml:"platform_parameters,omitempty"`
 	EventLog           string `json:"eventlog,omitempty" yaml:"eventlog,omitempty"`
-	Expected           string `json:"expected,omitempty" yaml:"expected,omitempty"`
-	EKCert             string `json:"ek_cert,omitempty" yaml:"ek_cert,omitempty"`
+	// EventLogs lists every log file when several were given.
+	EventLogs []string `json:"eventlogs,omitempty" yaml:"eventlogs,omitempty"`
+	Expected  string   `json:"expected,omitempty" yaml:"expected,omitempty"`
+	EKCert    string   `json:"ek_cert,omitempty" yaml:"ek_cert,omitempty"`
 }
 
 type verifyBundleOutput struct {
@@ -91,7 +93,7 @@ func renderBundle(opts *verifyQuoteOptions, v *verification, out io.Writer) erro
 	o := verifyBundleOutput{
 		Verified: rep.Verified,
 		Inputs: bundleInputs{Attestation: opts.Attestation, PlatformParameters: opts.PlatformParameters,
-			EventLog: opts.EventLog, Expected: opts.Expected, EKCert: opts.EKCert},
+			EventLog: first(opts.EventLog), EventLogs: several(opts.EventLog), Expected: opts.Expected, EKCert: opts.EKCert},
 		Attestation: bundleSummary{Format: b.Format, Quotes: len(b.Quotes), PCRs: b.PCRs.Len(), EventLogBytes: len(b.EventLog),
 			AKCert: len(b.AKCert) > 0, IntermediateCerts: len(b.IntermediateCerts), Ignored: b.Ignored},
 		AK: rep.AK, EK: rep.EK, Checks: rep.Checks, Quotes: rep.Quotes,

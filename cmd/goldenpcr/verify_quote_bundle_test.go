@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/goldenpcr/goldenpcr/internal/celtest"
 )
 
 // The committed go-tpm-tools and go-attestation fixtures (made from the
@@ -59,6 +61,13 @@ func TestVerifyBundleFixtures(t *testing.T) {
 	code, _, errs := run(t, "verify", "quote", "--attestation", qf("gotpmtools-rsa.pb"), "--nonce", nonce, "--eventlog", qf("gotpmtools-rsa.pb"))
 	if code != exitUsage || !strings.Contains(errs, "the attestation carries its own event log") {
 		t.Errorf("--eventlog: exit %d %q", code, errs)
+	}
+	// A Canonical Event Log next to it replays after the attestation's
+	// log: its PCR 11 records now contradict the quoted PCR 11.
+	cel := writeCEL(t, celtest.Phases(celtest.PCRPhases...))
+	code, _, failed, reasons := verifyBundle(t, "--attestation", qf("gotpmtools-rsa.pb"), "--nonce", nonce, "--ak-name", att.AK.Name, "--eventlog", cel)
+	if code != exitMismatch || len(failed) == 0 || !strings.Contains(reasons, "PCR 11 replays to") || !strings.Contains(reasons, "record #2 of "+cel) {
+		t.Errorf("attestation + CEL: exit %d %v\n%s", code, failed, reasons)
 	}
 	// A truncated protobuf is a parse error naming the offset.
 	b, _ := os.ReadFile(qf("gotpmtools-rsa.pb"))

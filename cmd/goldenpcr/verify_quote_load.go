@@ -148,7 +148,7 @@ func loadRequest(req *Request, src requestSource) (*verification, error) {
 			v.bundle.AKCertificate = akCert
 		}
 		v.bundle.EKCert = ekCert
-		if v.log, err = replayEventLog(v.bundle.EventLog, req.EventLog, src); err != nil {
+		if v.log, err = replayEventLog(v.bundle.EventLog, req.eventLogs(), src); err != nil {
 			return nil, err
 		}
 		return v, nil
@@ -442,38 +442,67 @@ func loadQuoteEvidence(req *Request, src requestSource) (*quote.Evidence, error)
 		}
 		ev.PCRs = doc.Sets[0]
 	}
-	if ev.EventLog, err = replayEventLog(nil, req.EventLog, src); err != nil {
+	if ev.EventLog, err = replayEventLog(nil, req.eventLogs(), src); err != nil {
 		return nil, err
 	}
 	return ev, nil
 }
 
-// replayEventLog replays the log an attestation carries or, when it has
-// none, the eventlog file; nil when neither exists.
-func replayEventLog(embedded []byte, path string, src requestSource) (*eventlog.Replay, error) {
+// eventLogs lists every log file the request names.
+func (req *Request) eventLogs() []string {
+	if req.EventLog == "" {
+		return nil
+	}
+	return append([]string{req.EventLog}, req.MoreEventLogs...)
+}
+
+// replayEventLog replays the log an attestation carries and the eventlog
+// files into one PCR history; nil when there are none. Next to an
+// attestation's own log, the files may only be Canonical Event Logs.
+func replayEventLog(embedded []byte, paths []string, src requestSource) (*eventlog.Replay, error) {
 	opts := &eventlog.ReplayOptions{CheckDigests: true}
-	switch {
-	case len(embedded) > 0 && path != "":
-		return nil, fmt.Errorf("%s: the attestation carries its own event log", src.name("eventlog"))
-	case len(embedded) > 0:
-		rp, err := eventlog.ReplayLog(bytes.NewReader(embedded), opts)
+	var logs []*eventlog.Log
+	if len(embedded) > 0 {
+		l, err := eventlog.ReadLog(bytes.NewReader(embedded))
 		if err != nil {
 			return nil, fmt.Errorf("the attestation's event log: %w", err)
 		}
-		return rp, nil
-	case path != "":
+		l.Name = "the attestation's event log"
+		logs = append(logs, l)
+	}
+	for _, path := range paths {
 		f, err := os.Open(src.path(path))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", src.name("eventlog"), err)
 		}
-		defer f.Close()
-		rp, err := eventlog.ReplayLog(f, opts)
-		if err != nil {
+		l, err := eventlog.ReadLog(f)
+		f.Close()
+		switch {
+		case len(embedded) > 0 && (err != nil || !l.Format.IsCEL()):
+			return nil, fmt.Errorf("%s %s: the attestation carries its own event log, and this is no Canonical Event Log to replay after it", src.name("eventlog"), path)
+		case err != nil:
 			return nil, fmt.Errorf("%s %s: %w", src.name("eventlog"), path, err)
+		}
+		l.Name = path
+		logs = append(logs, l)
+	}
+	switch {
+	case len(logs) == 0:
+		return nil, nil
+	case len(logs) == 1:
+		rp, err := eventlog.ReplayLogs(logs, opts)
+		if err != nil && len(embedded) > 0 {
+			return nil, fmt.Errorf("the attestation's event log: %w", err)
+		} else if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", src.name("eventlog"), paths[0], err)
 		}
 		return rp, nil
 	}
-	return nil, nil
+	rp, err := eventlog.ReplayLogs(logs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.name("eventlog"), err)
+	}
+	return rp, nil
 }
 
 // readCertsPaths reads the certificates of every path an option was given.

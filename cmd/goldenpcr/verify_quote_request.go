@@ -43,10 +43,13 @@ type Request struct {
 	NonceFile string `json:"nonce_file,omitempty"`
 	NoNonce   bool   `json:"no_nonce,omitempty"`
 
-	EventLog       string `json:"eventlog,omitempty"`
-	Expected       string `json:"expected,omitempty"`
-	ExpectedFormat string `json:"expected_format,omitempty"`
-	ExpectedSel    string `json:"expected_sel,omitempty"`
+	EventLog string `json:"eventlog,omitempty"`
+	// MoreEventLogs are further logs of the same boot (a CEL after the
+	// firmware log), from a repeated --eventlog; a batch line names one.
+	MoreEventLogs  []string `json:"-"`
+	Expected       string   `json:"expected,omitempty"`
+	ExpectedFormat string   `json:"expected_format,omitempty"`
+	ExpectedSel    string   `json:"expected_sel,omitempty"`
 	// Corim is a PARSEC_TPM or TPM_ENACTTRUST CoRIM: the expected values
 	// and the trusted AK (its trust anchor) at once; CorimSel is the PCR
 	// selection of a TPM_ENACTTRUST CoRIM's composite digest.

@@ -558,6 +558,8 @@ func TestQuoteSwtpm(t *testing.T) {
 	t.Run("NoPCR", func(t *testing.T) { testQuoteOverNoPCR(t, l) })
 	t.Run("Reasons", func(t *testing.T) { testQuoteReasons(t, l) })
 	t.Run("ValuesAndExpected", func(t *testing.T) { testQuoteValuesAndExpected(t, l) })
+	// Last: it extends PCR 11, which no other subtest quotes.
+	t.Run("CELPhases", func(t *testing.T) { testQuoteCELPhases(t, l) })
 }
 
 // testQuoteAgreement verifies every case with goldenpcr, asserts the
