@@ -25,9 +25,11 @@ type Inputs struct {
 	// if any, is loaded after them.
 	EFIApps []string
 	UKI     string
-	// StubLoadsKernel: systemd-stub loads the UKI's kernel with LoadImage,
-	// adding its digest to PCR 4 (secure boot off).
-	StubLoadsKernel bool
+	// StubLoadsKernel, if set, says whether systemd-stub's LoadImage of
+	// the UKI's kernel succeeds (adding its digest to PCR 4); nil infers it
+	// from the secure-boot state and the kernel's signature
+	// (StubLoadsKernel the function).
+	StubLoadsKernel *bool
 	// Phases are systemd-pcrphase strings measured into PCR 11.
 	Phases []string
 	// Cmdline and Initrd are what the Linux EFI stub is started with; for
@@ -137,14 +139,25 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 	for _, p := range in.EFIApps {
 		apps = append(apps, BootApplication{Path: p, Why: "EFI application"})
 	}
+	policy, err := in.secureBootPolicy()
+	if err != nil {
+		return nil, err
+	}
 	if in.UKI != "" {
 		apps = append(apps, BootApplication{Path: in.UKI, Why: "UKI"})
-		if in.StubLoadsKernel {
-			kernel, err := UKISection(in.UKI, ".linux")
-			if err != nil {
-				return nil, err
-			}
+		kernel, err := UKISection(in.UKI, ".linux")
+		if err != nil {
+			return nil, err
+		}
+		d, err := in.stubKernel(kernel, policy)
+		if err != nil {
+			return nil, fmt.Errorf("%s: .linux: %w", in.name(in.UKI), err)
+		}
+		if d.Loads {
 			apps = append(apps, BootApplication{Data: kernel, Path: in.UKI + ":.linux", Why: "kernel loaded by systemd-stub"})
+			b.Note("PCR 4: systemd-stub's LoadImage of the UKI's kernel succeeds, so firmware measures it: %s", d.Rule)
+		} else {
+			b.Note("PCR 4: systemd-stub's LoadImage of the UKI's kernel fails, so firmware measures no kernel: %s", d.Rule)
 		}
 	}
 	if len(apps) > 0 {
@@ -157,8 +170,8 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 			return nil, err
 		}
 	}
-	if in.secureBootWanted() {
-		if err := computePCR7(b, in, apps); err != nil {
+	if policy.Known {
+		if err := computePCR7(b, policy, apps); err != nil {
 			return nil, err
 		}
 	}
@@ -368,43 +381,8 @@ func computePCR9(b *baseline.Builder, in Inputs) error {
 // computePCR7 predicts PCR 7 from signature lists or a variable store;
 // with secure boot on it adds the db certificate that verifies the first
 // boot application and, when that is shim, shim's own authorities.
-func computePCR7(b *baseline.Builder, in Inputs, apps []BootApplication) error {
-	var lists [4][]byte
-	for i, p := range []string{in.PK, in.KEK, in.DB, in.DBX} {
-		if p == "" {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if _, err := eventlog.ParseSignatureLists(data); err != nil {
-			return fmt.Errorf("%s: not an EFI signature list: %w", p, err)
-		}
-		lists[i] = data
-	}
-	secureBoot := in.SecureBoot != nil && *in.SecureBoot
-	if in.EFIVars != "" {
-		data, err := os.ReadFile(in.EFIVars)
-		if err != nil {
-			return err
-		}
-		store, err := ReadVarStore(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", in.EFIVars, err)
-		}
-		var fromStore [4][]byte
-		var sb bool
-		sb, fromStore[0], fromStore[1], fromStore[2], fromStore[3] = SecureBootFromVarStore(store)
-		if in.SecureBoot == nil {
-			secureBoot = sb
-		}
-		for i := range lists {
-			if lists[i] == nil {
-				lists[i] = fromStore[i]
-			}
-		}
-	}
+func computePCR7(b *baseline.Builder, policy SecureBootPolicy, apps []BootApplication) error {
+	secureBoot, lists := policy.On, [4][]byte{policy.PK, policy.KEK, policy.DB, policy.DBX}
 	var auths []Authority
 	if secureBoot && len(apps) > 0 {
 		a, err := dbAuthority(lists[2], apps[0].Path)

@@ -68,9 +68,10 @@ type artifactFlags struct {
 
 // artifactHelp is the per-PCR guide both commands print in --help.
 const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EFI Application from Boot
-          Option", the separator, then each image's Authenticode digest; with
-          --stub-loads-kernel also the kernel inside the UKI (systemd-stub loads it
-          with LoadImage when secure boot is off).
+          Option", the separator, then each image's Authenticode digest, and the
+          kernel inside the UKI when systemd-stub's LoadImage of it succeeds:
+          secure boot off, or the kernel signed by a db certificate and not in
+          dbx (inferred; --stub-loads-kernel=true|false overrides).
   PCR 5   the separator, the GPT event of --disk if given, then the two
           ExitBootServices actions.
   PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
@@ -111,7 +112,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f := c.Flags()
 	f.StringArrayVar(&a.EFIApps, "efi-app", nil, "EFI application loaded by firmware or a loader, in load order (repeatable)")
 	f.StringVar(&a.UKI, "uki", "", "unified kernel image (systemd-stub)")
-	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "systemd-stub loads the UKI's kernel with LoadImage, so PCR 4 gains its digest (secure boot off)")
+	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "override: whether systemd-stub's LoadImage of the UKI's kernel succeeds, so PCR 4 gains its digest (default: inferred from the secure-boot state and the kernel's signature against db/dbx)")
 	f.StringVar(&a.Cmdline, "cmdline", "", "kernel command line the Linux EFI stub is started with")
 	f.StringVar(&a.Initrd, "initrd", "", "initrd file the Linux EFI stub loads")
 	f.StringArrayVar(&a.Phases, "phase", nil, "systemd-pcrphase string measured after the UKI, e.g. enter-initrd (repeatable)")
@@ -168,7 +169,7 @@ func (a *artifactFlags) cmlBanks(in *refvals.Inputs) {
 
 func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 	in := refvals.Inputs{
-		EFIApps: a.EFIApps, UKI: a.UKI, StubLoadsKernel: a.StubLoadsUKI, Phases: a.Phases,
+		EFIApps: a.EFIApps, UKI: a.UKI, Phases: a.Phases,
 		Cmdline: a.Cmdline, Initrd: a.Initrd,
 		PK: a.PK, KEK: a.KEK, DB: a.DB, DBX: a.DBX, EFIVars: a.EFIVars,
 		GRUBCfg: a.GRUBCfg, Disk: a.Disk, CMLImages: a.CMLImages,
@@ -184,6 +185,9 @@ func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 	}
 	if a.secureBootSet {
 		in.SecureBoot = &a.SecureBoot
+	}
+	if a.set["stub-loads-kernel"] {
+		in.StubLoadsKernel = &a.StubLoadsUKI
 	}
 	for _, f := range a.GRUBFiles {
 		k, v, ok := strings.Cut(f, "=")
