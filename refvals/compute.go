@@ -182,6 +182,9 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		}
 		opts := in.GRUB
 		opts.ConfigPath = in.GRUBCfg
+		if err := in.grubEmbedded(b, &opts); err != nil {
+			return nil, err
+		}
 		if err := GRUBPCR8And9(b, cfg, opts); err != nil {
 			return nil, fmt.Errorf("%s: %w", in.name(in.GRUBCfg), err)
 		}

@@ -63,7 +63,7 @@ func (s *dbSigner) sign(t *testing.T, in, out string) {
 	}
 }
 
-func readFile(t *testing.T, path string) []byte {
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
