@@ -2,7 +2,6 @@ package refvals
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -418,22 +417,9 @@ func dbAuthority(db []byte, path string) (Authority, error) {
 		return Authority{}, fmt.Errorf("%s: %w", path, err)
 	}
 	lists, _ := eventlog.ParseSignatureLists(db)
-	for _, l := range lists {
-		if l.Type != eventlog.GUIDCertX509 {
-			continue
-		}
-		for _, entry := range l.Signatures {
-			cert, err := x509.ParseCertificate(entry.Raw)
-			if err != nil {
-				continue
-			}
-			for _, s := range sigs {
-				for _, c := range s.Certificates {
-					if bytes.Equal(c.Raw, cert.Raw) || c.CheckSignatureFrom(cert) == nil {
-						return Authority{Variable: DBAuthority(entry.Owner, cert.Raw), Why: "verified " + path}, nil
-					}
-				}
-			}
+	for _, sig := range sigs {
+		if entry, cert := certIn(lists, sig.Certificates); cert != nil {
+			return Authority{Variable: DBAuthority(entry.Owner, cert.Raw), Why: "verified " + path}, nil
 		}
 	}
 	return Authority{}, fmt.Errorf("%s: no db certificate verifies its signature: with secure boot on the firmware would refuse it", path)

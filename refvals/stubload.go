@@ -74,10 +74,10 @@ func StubLoadsKernel(kernel []byte, policy SecureBootPolicy) (StubDecision, erro
 		if err != nil || !bytes.Equal(d, s.SignedDigest) {
 			continue
 		}
-		if c := certIn(dbx, s.Certificates); c != nil {
+		if _, c := certIn(dbx, s.Certificates); c != nil {
 			return StubDecision{false, fmt.Sprintf("secure boot on: the kernel's signing certificate %q is in dbx, so LoadImage refuses it", c.Subject.String())}, nil
 		}
-		if c := certIn(db, s.Certificates); c != nil {
+		if _, c := certIn(db, s.Certificates); c != nil {
 			return StubDecision{true, fmt.Sprintf("secure boot on: the kernel's signature verifies against the db certificate %q, so LoadImage loads it", c.Subject.String())}, nil
 		}
 	}
@@ -106,9 +106,9 @@ func hasHash(lists []eventlog.SignatureList, sha256 []byte) bool {
 	return false
 }
 
-// certIn returns the X.509 certificate of the lists that is one of chain
-// or issued one of them, or nil.
-func certIn(lists []eventlog.SignatureList, chain []*x509.Certificate) *x509.Certificate {
+// certIn returns the X.509 entry of the lists, and its certificate, that
+// is one of chain or issued one of them; the certificate is nil if none.
+func certIn(lists []eventlog.SignatureList, chain []*x509.Certificate) (eventlog.SignatureData, *x509.Certificate) {
 	for _, l := range lists {
 		if l.Type != eventlog.GUIDCertX509 {
 			continue
@@ -120,12 +120,12 @@ func certIn(lists []eventlog.SignatureList, chain []*x509.Certificate) *x509.Cer
 			}
 			for _, c := range chain {
 				if bytes.Equal(c.Raw, cert.Raw) || c.CheckSignatureFrom(cert) == nil {
-					return cert
+					return e, cert
 				}
 			}
 		}
 	}
-	return nil
+	return eventlog.SignatureData{}, nil
 }
 
 // secureBootPolicy reads the secure-boot state the inputs give: the

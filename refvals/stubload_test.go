@@ -1,22 +1,15 @@
 package refvals
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
-	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
 	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/internal/gyroidostest"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -31,38 +24,6 @@ func signatureList(typ eventlog.GUID, entry []byte) []byte {
 	return append(b, entry...)
 }
 
-// dbSigner is a fresh db key: sign signs a PE with it through sbsign.
-type dbSigner struct {
-	dir, key, cert string
-	der            []byte
-}
-
-func newDBSigner(t *testing.T) *dbSigner {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "goldenpcr test db"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	s := &dbSigner{dir: dir, der: der}
-	s.key = writeFile(t, dir, "db.key", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
-	s.cert = writeFile(t, dir, "db.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	return s
-}
-
-func (s *dbSigner) sign(t *testing.T, in, out string) {
-	t.Helper()
-	if b, err := exec.Command("sbsign", "--key", s.key, "--cert", s.cert, "--output", out, in).CombinedOutput(); err != nil {
-		t.Fatalf("sbsign: %v %s", err, b)
-	}
-}
-
 func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -75,12 +36,12 @@ func readFile(t testing.TB, path string) []byte {
 // The stub rule decided from the secure-boot state and a real signature:
 // a kernel PE (Debian's stub stands in for one) signed with sbsign.
 func TestStubLoadsKernel(t *testing.T) {
-	s := newDBSigner(t)
+	s := gyroidostest.NewSigner(t, "goldenpcr test db")
 	dir := t.TempDir()
 	signedPath := filepath.Join(dir, "vmlinuz.signed")
-	s.sign(t, debianStub, signedPath)
+	s.Sign(t, debianStub, signedPath)
 	unsigned, signed := readFile(t, debianStub), readFile(t, signedPath)
-	db := signatureList(eventlog.GUIDCertX509, s.der)
+	db := signatureList(eventlog.GUIDCertX509, s.DER)
 	f, err := authenticode.Open(signedPath) // sbsign pads the image: the signed copy's digest is what firmware computes
 	if err != nil {
 		t.Fatal(err)
@@ -116,18 +77,18 @@ func TestStubLoadsKernel(t *testing.T) {
 // Compute adds the UKI's kernel to PCR 4 exactly when the rule says, notes
 // the rule, and --stub-loads-kernel's field overrides it either way.
 func TestComputeInfersStubKernel(t *testing.T) {
-	s := newDBSigner(t)
+	s := gyroidostest.NewSigner(t, "goldenpcr test db")
 	dir := t.TempDir()
 	signedKernel := filepath.Join(dir, "vmlinuz.signed")
-	s.sign(t, debianStub, signedKernel)
-	dbPath := writeFile(t, dir, "db.esl", signatureList(eventlog.GUIDCertX509, s.der))
+	s.Sign(t, debianStub, signedKernel)
+	dbPath := writeFile(t, dir, "db.esl", signatureList(eventlog.GUIDCertX509, s.DER))
 	uki := func(name, kernel string) string {
 		d := filepath.Join(dir, name)
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		out := filepath.Join(d, "uki.signed.efi")
-		s.sign(t, buildUKI(t, d, map[string]string{".linux": kernel}), out)
+		s.Sign(t, buildUKI(t, d, map[string]string{".linux": kernel}), out)
 		return out
 	}
 	withSigned, withUnsigned := uki("a", signedKernel), uki("b", debianStub)
