@@ -177,14 +177,24 @@ func (in *Inputs) secureBootPolicy() (SecureBootPolicy, error) {
 }
 
 // stubKernel decides whether the UKI's kernel is loaded by systemd-stub:
-// as StubLoadsKernel says when given, else from the secure-boot state;
+// as StubLoadsKernel says when given (the rule adds what the artifacts
+// alone imply when that differs), else from the secure-boot state;
 // without one, an unsigned UKI means secure boot is off (firmware would
 // refuse it otherwise) and a signed one that it is on, which the rule
 // says was assumed.
 func (in *Inputs) stubKernel(kernel []byte, policy SecureBootPolicy) (StubDecision, error) {
-	if in.StubLoadsKernel != nil {
-		return StubDecision{*in.StubLoadsKernel, fmt.Sprintf("given (%s)", in.opt(YoctoStubLoadsKernel))}, nil
+	if in.StubLoadsKernel == nil {
+		return in.inferStub(kernel, policy)
 	}
+	d := StubDecision{*in.StubLoadsKernel, fmt.Sprintf("given (%s)", in.opt(YoctoStubLoadsKernel))}
+	if inferred, err := in.inferStub(kernel, policy); err == nil && inferred.Loads != d.Loads {
+		d.Rule += "; the artifacts alone say otherwise: " + inferred.Rule
+	}
+	return d, nil
+}
+
+// inferStub is stubKernel's decision from the artifacts alone.
+func (in *Inputs) inferStub(kernel []byte, policy SecureBootPolicy) (StubDecision, error) {
 	if policy.Known {
 		return StubLoadsKernel(kernel, policy)
 	}

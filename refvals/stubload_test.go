@@ -102,8 +102,8 @@ func TestComputeInfersStubKernel(t *testing.T) {
 	}{
 		{"signed kernel", withSigned, nil, 4, "succeeds, so firmware measures it: secure boot on: the kernel's signature verifies against the db certificate"},
 		{"unsigned kernel", withUnsigned, nil, 3, "fails, so firmware measures no kernel: secure boot on: the kernel is unsigned"},
-		{"override false", withSigned, &no, 3, "fails, so firmware measures no kernel: given"},
-		{"override true", withUnsigned, &yes, 4, "succeeds, so firmware measures it: given"},
+		{"override false", withSigned, &no, 3, "fails, so firmware measures no kernel: given (StubLoadsKernel); the artifacts alone say otherwise: secure boot on: the kernel's signature verifies"},
+		{"override true", withUnsigned, &yes, 4, "succeeds, so firmware measures it: given (StubLoadsKernel); the artifacts alone say otherwise: secure boot on: the kernel is unsigned"},
 	} {
 		doc, err := Compute(Inputs{Banks: []pcr.Alg{pcr.SHA256}, UKI: c.uki, SecureBoot: &on, DB: dbPath, StubLoadsKernel: c.override})
 		if err != nil {
