@@ -32,11 +32,12 @@ type StubDecision struct {
 
 // StubLoadsKernel decides whether firmware's LoadImage accepts the kernel
 // PE systemd-stub hands it (the UKI's .linux section): never when it is no
-// PE image; always with secure boot off; with it on only when the kernel's Authenticode digest is not
-// in dbx and either that digest is in db or one of its signatures signs
-// the image's digest with a certificate chain that reaches a db
-// certificate (itself or its issuer) and has no certificate in dbx. The
-// signer's PKCS#7 signature over its attributes is taken as sound.
+// PE image; always with secure boot off; with it on only when the
+// kernel's Authenticode digest is not in dbx and either that digest is in
+// db or one of its signatures signs the image's digest (the PKCS#7
+// signer's signature checked) with a signer chain that reaches a db
+// certificate (one of the chain or its issuer) and has no certificate in
+// dbx.
 func StubLoadsKernel(kernel []byte, policy SecureBootPolicy) (StubDecision, error) {
 	r := bytes.NewReader(kernel)
 	img, err := authenticode.Parse(r, int64(len(kernel)))
@@ -74,10 +75,14 @@ func StubLoadsKernel(kernel []byte, policy SecureBootPolicy) (StubDecision, erro
 		if err != nil || !bytes.Equal(d, s.SignedDigest) {
 			continue
 		}
-		if _, c := certIn(dbx, s.Certificates); c != nil {
+		chain, err := s.Signer()
+		if err != nil {
+			continue
+		}
+		if _, c := certIn(dbx, chain); c != nil {
 			return StubDecision{false, fmt.Sprintf("secure boot on: the kernel's signing certificate %q is in dbx, so LoadImage refuses it", c.Subject.String())}, nil
 		}
-		if _, c := certIn(db, s.Certificates); c != nil {
+		if _, c := certIn(db, chain); c != nil {
 			return StubDecision{true, fmt.Sprintf("secure boot on: the kernel's signature verifies against the db certificate %q, so LoadImage loads it", c.Subject.String())}, nil
 		}
 	}

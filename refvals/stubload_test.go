@@ -1,6 +1,7 @@
 package refvals
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -51,6 +52,22 @@ func TestStubLoadsKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The signer's signature broken (the last byte of the certificate
+	// entry, the end of its encrypted digest): the signed digest still
+	// matches, the signature does not verify.
+	forged := bytes.Clone(signed)
+	{
+		r := bytes.NewReader(forged)
+		img, err := authenticode.Parse(r, int64(len(forged)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs, err := img.Signatures(r)
+		if err != nil || len(sigs) != 1 {
+			t.Fatalf("signatures %v %v", sigs, err)
+		}
+		forged[sigs[0].Offset+int64(binary.LittleEndian.Uint32(forged[sigs[0].Offset:]))-1] ^= 1
+	}
 	for _, c := range []struct {
 		name   string
 		kernel []byte
@@ -64,6 +81,7 @@ func TestStubLoadsKernel(t *testing.T) {
 		{"hash in dbx", signed, SecureBootPolicy{Known: true, On: true, DB: db, DBX: signatureList(eventlog.GUIDCertSHA256, digest)}, false, "is in dbx"},
 		{"certificate in dbx", signed, SecureBootPolicy{Known: true, On: true, DB: db, DBX: db}, false, "certificate \"CN=goldenpcr test db\" is in dbx"},
 		{"hash in db", signed, SecureBootPolicy{Known: true, On: true, DB: signatureList(eventlog.GUIDCertSHA256, digest)}, true, "digest is in db"},
+		{"signer's signature broken", forged, SecureBootPolicy{Known: true, On: true, DB: db}, false, "no signature"},
 		{"not a PE", []byte("not really a kernel"), SecureBootPolicy{Known: true}, false, "not a PE image"},
 		{"signed by another key", signed, SecureBootPolicy{Known: true, On: true}, false, "no signature"},
 	} {
