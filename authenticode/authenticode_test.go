@@ -135,6 +135,15 @@ func TestDigestAgreesWithOsslsigncode(t *testing.T) {
 				if c := sigs[0].Certificates; len(c) != 1 || c[0].Subject.CommonName != "goldenpcr test signer" {
 					t.Errorf("signer chain %v", c)
 				}
+				if chain, err := sigs[0].Signer(); err != nil || len(chain) != 1 || chain[0].Subject.CommonName != "goldenpcr test signer" {
+					t.Errorf("PKCS#7 signer %v, %v", chain, err)
+				}
+				bad := sigs[0]
+				bad.content = bytes.Clone(bad.content)
+				bad.content[len(bad.content)-1] ^= 1
+				if _, err := bad.Signer(); err == nil || !strings.Contains(err.Error(), "messageDigest") {
+					t.Errorf("altered content: %v", err)
+				}
 				// sbverify prints no digest, but accepts the signature only
 				// if the digest it calculates is the signed one, which is
 				// goldenpcr's (checked above). It reads SHA-256 only.
@@ -161,6 +170,9 @@ func TestDigestOfVendorSignedBinaries(t *testing.T) {
 			}
 			if leaf := sigs[0].Certificates[0]; !strings.Contains(leaf.Subject.String()+leaf.Issuer.String(), vendor) {
 				t.Errorf("signer %s, issuer %s: want %s", leaf.Subject, leaf.Issuer, vendor)
+			}
+			if chain, err := sigs[0].Signer(); err != nil || !strings.Contains(chain[0].Subject.String()+chain[0].Issuer.String(), vendor) {
+				t.Errorf("%s's PKCS#7 signer %v, %v", vendor, chain, err)
 			}
 		})
 	}

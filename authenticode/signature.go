@@ -22,6 +22,9 @@ type Signature struct {
 	// Certificates are the certificates the PKCS#7 SignedData carries,
 	// signer first when it can be told, then the rest of the chain.
 	Certificates []*x509.Certificate
+	// content is the signed SpcIndirectDataContent without its tag and
+	// length, signerInfos the SignedData's SignerInfos (for Signer).
+	content, signerInfos []byte
 }
 
 // winCertificate is the header of an attribute certificate table entry
@@ -127,9 +130,15 @@ func parsePKCS7(der []byte) (*Signature, error) {
 	if _, err := asn1.Unmarshal(sd.ContentInfo.Content.Bytes, &spc); err != nil {
 		return nil, fmt.Errorf("SpcIndirectDataContent: %w", err)
 	}
+	var content asn1.RawValue
+	if _, err := asn1.Unmarshal(sd.ContentInfo.Content.Bytes, &content); err != nil {
+		return nil, fmt.Errorf("SpcIndirectDataContent: %w", err)
+	}
 	s := &Signature{
 		DigestAlgorithm: digestOIDs[spc.MessageDigest.Algorithm.Algorithm.String()],
 		SignedDigest:    spc.MessageDigest.Digest,
+		content:         content.Bytes,
+		signerInfos:     sd.SignerInfos.Bytes,
 	}
 	if s.DigestAlgorithm == "" {
 		s.DigestAlgorithm = spc.MessageDigest.Algorithm.Algorithm.String()

@@ -122,9 +122,10 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 			Files: map[string]string{"/vmlinuz": c.Path("vmlinuz"), "/initrd.img": c.Path("initrd.img")}}
 	}
 	pcrs := []int{4, 5, 7, 9}
+	stubLoads := true // an override, as --stub-loads-kernel is
 	switch c.Variant {
 	case "uki":
-		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), true
+		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), &stubLoads
 		pcrs = append(pcrs, 11)
 	case "uki-sb":
 		in.UKI = c.Path("uki.efi")
@@ -137,7 +138,7 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 		pcrs = append(pcrs, 8)
 	case "sdboot":
 		in.EFIApps = []string{c.Path("systemd-bootx64.efi")}
-		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), true
+		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), &stubLoads
 		pcrs = append(pcrs, 11)
 	case "grub":
 		grub(c.Path("grubx64.efi"))

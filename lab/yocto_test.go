@@ -116,7 +116,7 @@ func TestYoctoDeployUKIRealBoot(t *testing.T) {
 		yoctoCopy(t, dir, stub, "linuxx64.efi.stub")
 		yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "IMAGE_CLASSES": "uki", "UKI_FILENAME": "uki.efi"}`)
 		d := yoctoDiscover(t, dir, "", "")
-		if d.Flow != refvals.YoctoUKI || len(d.Inputs.EFIApps) != 0 || d.Inputs.StubLoadsKernel != (c.Variant == "uki") {
+		if d.Flow != refvals.YoctoUKI || len(d.Inputs.EFIApps) != 0 || d.Inputs.StubLoadsKernel != nil {
 			t.Fatalf("flow %s, inputs %+v", d.Flow, d.Inputs)
 		}
 		in := d.Inputs
@@ -191,7 +191,7 @@ func TestYoctoDeploySystemdBootRealBoot(t *testing.T) {
 	yoctoTestdata(t, dir, "core-image-minimal", `{"MACHINE": "qemux86-64", "IMAGE_CLASSES": "uki", "UKI_FILENAME": "uki.efi", "EFI_PROVIDER": "systemd-boot"}`)
 	d := yoctoDiscover(t, dir, "", "")
 	in := d.Inputs
-	if d.Flow != refvals.YoctoUKISystemdBoot || len(in.EFIApps) != 1 || in.EFIApps[0] != sdboot || in.UKI != uki || !in.StubLoadsKernel {
+	if d.Flow != refvals.YoctoUKISystemdBoot || len(in.EFIApps) != 1 || in.EFIApps[0] != sdboot || in.UKI != uki || in.StubLoadsKernel != nil {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
 	in.EFIVars = vars

@@ -2,7 +2,6 @@ package refvals
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -25,9 +24,11 @@ type Inputs struct {
 	// if any, is loaded after them.
 	EFIApps []string
 	UKI     string
-	// StubLoadsKernel: systemd-stub loads the UKI's kernel with LoadImage,
-	// adding its digest to PCR 4 (secure boot off).
-	StubLoadsKernel bool
+	// StubLoadsKernel, if set, says whether systemd-stub's LoadImage of
+	// the UKI's kernel succeeds (adding its digest to PCR 4); nil infers it
+	// from the secure-boot state and the kernel's signature
+	// (StubLoadsKernel the function).
+	StubLoadsKernel *bool
 	// Phases are systemd-pcrphase strings measured into PCR 11.
 	Phases []string
 	// Cmdline and Initrd are what the Linux EFI stub is started with; for
@@ -137,14 +138,25 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 	for _, p := range in.EFIApps {
 		apps = append(apps, BootApplication{Path: p, Why: "EFI application"})
 	}
+	policy, err := in.secureBootPolicy()
+	if err != nil {
+		return nil, err
+	}
 	if in.UKI != "" {
 		apps = append(apps, BootApplication{Path: in.UKI, Why: "UKI"})
-		if in.StubLoadsKernel {
-			kernel, err := UKISection(in.UKI, ".linux")
-			if err != nil {
-				return nil, err
-			}
+		kernel, err := UKISection(in.UKI, ".linux")
+		if err != nil {
+			return nil, err
+		}
+		d, err := in.stubKernel(kernel, policy)
+		if err != nil {
+			return nil, fmt.Errorf("%s: .linux: %w", in.name(in.UKI), err)
+		}
+		if d.Loads {
 			apps = append(apps, BootApplication{Data: kernel, Path: in.UKI + ":.linux", Why: "kernel loaded by systemd-stub"})
+			b.Note("PCR 4: systemd-stub's LoadImage of the UKI's kernel succeeds, so firmware measures it: %s", d.Rule)
+		} else {
+			b.Note("PCR 4: systemd-stub's LoadImage of the UKI's kernel fails, so firmware measures no kernel: %s", d.Rule)
 		}
 	}
 	if len(apps) > 0 {
@@ -157,8 +169,8 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 			return nil, err
 		}
 	}
-	if in.secureBootWanted() {
-		if err := computePCR7(b, in, apps); err != nil {
+	if policy.Known {
+		if err := computePCR7(b, policy, apps); err != nil {
 			return nil, err
 		}
 	}
@@ -169,6 +181,9 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		}
 		opts := in.GRUB
 		opts.ConfigPath = in.GRUBCfg
+		if err := in.grubEmbedded(b, &opts); err != nil {
+			return nil, err
+		}
 		if err := GRUBPCR8And9(b, cfg, opts); err != nil {
 			return nil, fmt.Errorf("%s: %w", in.name(in.GRUBCfg), err)
 		}
@@ -368,43 +383,8 @@ func computePCR9(b *baseline.Builder, in Inputs) error {
 // computePCR7 predicts PCR 7 from signature lists or a variable store;
 // with secure boot on it adds the db certificate that verifies the first
 // boot application and, when that is shim, shim's own authorities.
-func computePCR7(b *baseline.Builder, in Inputs, apps []BootApplication) error {
-	var lists [4][]byte
-	for i, p := range []string{in.PK, in.KEK, in.DB, in.DBX} {
-		if p == "" {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if _, err := eventlog.ParseSignatureLists(data); err != nil {
-			return fmt.Errorf("%s: not an EFI signature list: %w", p, err)
-		}
-		lists[i] = data
-	}
-	secureBoot := in.SecureBoot != nil && *in.SecureBoot
-	if in.EFIVars != "" {
-		data, err := os.ReadFile(in.EFIVars)
-		if err != nil {
-			return err
-		}
-		store, err := ReadVarStore(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", in.EFIVars, err)
-		}
-		var fromStore [4][]byte
-		var sb bool
-		sb, fromStore[0], fromStore[1], fromStore[2], fromStore[3] = SecureBootFromVarStore(store)
-		if in.SecureBoot == nil {
-			secureBoot = sb
-		}
-		for i := range lists {
-			if lists[i] == nil {
-				lists[i] = fromStore[i]
-			}
-		}
-	}
+func computePCR7(b *baseline.Builder, policy SecureBootPolicy, apps []BootApplication) error {
+	secureBoot, lists := policy.On, [4][]byte{policy.PK, policy.KEK, policy.DB, policy.DBX}
 	var auths []Authority
 	if secureBoot && len(apps) > 0 {
 		a, err := dbAuthority(lists[2], apps[0].Path)
@@ -437,22 +417,9 @@ func dbAuthority(db []byte, path string) (Authority, error) {
 		return Authority{}, fmt.Errorf("%s: %w", path, err)
 	}
 	lists, _ := eventlog.ParseSignatureLists(db)
-	for _, l := range lists {
-		if l.Type != eventlog.GUIDCertX509 {
-			continue
-		}
-		for _, entry := range l.Signatures {
-			cert, err := x509.ParseCertificate(entry.Raw)
-			if err != nil {
-				continue
-			}
-			for _, s := range sigs {
-				for _, c := range s.Certificates {
-					if bytes.Equal(c.Raw, cert.Raw) || c.CheckSignatureFrom(cert) == nil {
-						return Authority{Variable: DBAuthority(entry.Owner, cert.Raw), Why: "verified " + path}, nil
-					}
-				}
-			}
+	for _, sig := range sigs {
+		if entry, cert := certIn(lists, sig.Certificates); cert != nil {
+			return Authority{Variable: DBAuthority(entry.Owner, cert.Raw), Why: "verified " + path}, nil
 		}
 	}
 	return Authority{}, fmt.Errorf("%s: no db certificate verifies its signature: with secure boot on the firmware would refuse it", path)

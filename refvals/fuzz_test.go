@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf16"
 
@@ -84,5 +85,36 @@ func FuzzGRUB(f *testing.F) {
 		if limit := 64*uint64(grubExpansionPerByte*len(cfg)+grubExpansionFloor) + 1<<20; alloc > limit {
 			t.Fatalf("%s allocated for %d bytes", mib(alloc), len(cfg))
 		}
+	})
+}
+
+// FuzzGRUBEmbeddedConfig feeds the GRUB image reader mutated GRUB
+// images: Debian's real ones and ones grub-mkimage builds here. It must
+// never panic, and what it finds must lie inside the image.
+func FuzzGRUBEmbeddedConfig(f *testing.F) {
+	for _, p := range debianGRUBImages {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	oe := mkGRUBImage(f, oeCoreEmbeddedConfig, "/EFI/BOOT")
+	f.Add(oe)
+	// The same layout in a few KiB, which the fuzzer mutates far faster.
+	f.Add(onlyMods(f, oe))
+	f.Add(onlyMods(f, mkGRUBImage(f, "normal (memdisk)/grub.cfg\n", "/EFI/debian")))
+	f.Fuzz(func(t *testing.T, image []byte) {
+		cfg, found, err := GRUBEmbeddedConfig(image)
+		if err != nil {
+			return
+		}
+		g, err := ReadGRUBImage(image)
+		if err != nil || g.Config != cfg || g.HasConfig != found {
+			t.Fatalf("ReadGRUBImage disagrees: %v", err)
+		}
+		if found && (strings.IndexByte(cfg, 0) >= 0 || g.ConfigOffset < 0 || g.ConfigOffset+int64(len(cfg)) > int64(len(image))) {
+			t.Fatalf("config %q at %d outside a %d-byte image", cfg, g.ConfigOffset, len(image))
+		}
+		g.shape()
+		g.MemdiskFile("/grub.cfg")
 	})
 }

@@ -18,7 +18,9 @@ const PCRBootLoaderConfig = 8
 type GRUBOptions struct {
 	// Root is GRUB's root device, e.g. "(hd0)".
 	Root string
-	// Prefix is the directory of grub.cfg on Root, e.g. "/EFI/debian".
+	// Prefix is the directory of grub.cfg on Root, e.g. "/EFI/debian";
+	// Compute fills an empty one from the GRUB image (its embedded
+	// configuration or prefix), else DefaultGRUBPrefix.
 	Prefix string
 	// DebianPrelude simulates the configuration Debian embeds in its
 	// monolithic and signed GRUB images, which looks for
@@ -30,6 +32,11 @@ type GRUBOptions struct {
 	// measured; normal mode then measures $prefix/grub.cfg into PCR 9
 	// twice before running it (as the lab's grub-oe boot shows).
 	OECore bool
+	// ShapeGiven says DebianPrelude and OECore were chosen by the caller:
+	// the GRUB image's embedded configuration is then not read. Without
+	// it, Compute reads the embedded configuration of the GRUB image among
+	// the EFI applications (or the GRUB files) and sets both.
+	ShapeGiven bool
 	// Files maps paths as GRUB names them ("/vmlinuz") to local files, for
 	// the PCR 9 digests of what GRUB reads.
 	Files map[string]string

@@ -553,12 +553,6 @@ func (d *YoctoDeploy) ukiFlow(uki, stub, sdboot string, opts YoctoOptions) error
 		d.Flow = YoctoUKI
 		d.use("boot application: the UKI itself as EFI/BOOT/boot%s.efi (no systemd-boot%s.efi deployed)", d.Arch, d.Arch)
 	}
-	if !signed(real) {
-		d.Inputs.StubLoadsKernel = true
-		d.use("PCR 4: the UKI is unsigned, so secure boot is off and systemd-stub loads its kernel with LoadImage")
-	} else {
-		d.use("PCR 4: the UKI is signed; assuming secure boot on, so systemd-stub does not LoadImage its kernel (%s if secure boot is off)", opts.name(YoctoStubLoadsKernel))
-	}
 	return nil
 }
 

@@ -68,19 +68,21 @@ type artifactFlags struct {
 
 // artifactHelp is the per-PCR guide both commands print in --help.
 const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EFI Application from Boot
-          Option", the separator, then each image's Authenticode digest; with
-          --stub-loads-kernel also the kernel inside the UKI (systemd-stub loads it
-          with LoadImage when secure boot is off).
+          Option", the separator, then each image's Authenticode digest, and the
+          kernel inside the UKI when systemd-stub's LoadImage of it succeeds:
+          secure boot off, or the kernel signed by a db certificate and not in
+          dbx (inferred; --stub-loads-kernel=true|false overrides).
   PCR 5   the separator, the GPT event of --disk if given, then the two
           ExitBootServices actions.
   PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
           signature lists): the variables, the separator, then the db certificate
           that verifies the first boot application's signature, and when that
           application is shim, shim's SbatLevel and vendor certificate.
-  PCR 8/9 --grub-cfg with --grub-file PATH=FILE (and --grub-debian-prelude for
-          Debian's signed or monolithic GRUB, --grub-oe-core for OE-core's):
-          "grub_cmd: …" for each command run, "kernel_cmdline: …", and each file
-          GRUB reads.
+  PCR 8/9 --grub-cfg with --grub-file PATH=FILE: "grub_cmd: …" for each command
+          run, "kernel_cmdline: …", and each file GRUB reads; the configuration
+          embedded in the GRUB image (--efi-app) is read and, for Debian's and
+          OE-core's, simulated first (--grub-debian-prelude, --grub-oe-core and
+          --grub-prefix override).
   PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
           the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
@@ -111,7 +113,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f := c.Flags()
 	f.StringArrayVar(&a.EFIApps, "efi-app", nil, "EFI application loaded by firmware or a loader, in load order (repeatable)")
 	f.StringVar(&a.UKI, "uki", "", "unified kernel image (systemd-stub)")
-	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "systemd-stub loads the UKI's kernel with LoadImage, so PCR 4 gains its digest (secure boot off)")
+	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "override: whether systemd-stub's LoadImage of the UKI's kernel succeeds, so PCR 4 gains its digest (default: inferred from the secure-boot state and the kernel's signature against db/dbx)")
 	f.StringVar(&a.Cmdline, "cmdline", "", "kernel command line the Linux EFI stub is started with")
 	f.StringVar(&a.Initrd, "initrd", "", "initrd file the Linux EFI stub loads")
 	f.StringArrayVar(&a.Phases, "phase", nil, "systemd-pcrphase string measured after the UKI, e.g. enter-initrd (repeatable)")
@@ -123,9 +125,9 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.StringVar(&a.EFIVars, "efi-vars", "", "edk2/OVMF variable store (OVMF_VARS.fd) holding PK, KEK, db, dbx; secure boot is on if a PK is enrolled")
 	f.StringVar(&a.GRUBCfg, "grub-cfg", "", "grub.cfg GRUB runs (straight-line configurations): predicts PCRs 8 and 9")
 	f.StringVar(&a.GRUBRoot, "grub-root", "(hd0)", "GRUB's root device")
-	f.StringVar(&a.GRUBPrefix, "grub-prefix", "/EFI/debian", "directory of grub.cfg on the root device")
-	f.BoolVar(&a.GRUBDebian, "grub-debian-prelude", false, "simulate the configuration embedded in Debian's signed and monolithic GRUB images")
-	f.BoolVar(&a.GRUBOECore, "grub-oe-core", false, "simulate OE-core's grub-efi image (embedded search unmeasured, grub.cfg measured twice); use with --grub-prefix /EFI/BOOT")
+	f.StringVar(&a.GRUBPrefix, "grub-prefix", "", "directory of grub.cfg on the root device (default: read from the GRUB image, else /EFI/debian)")
+	f.BoolVar(&a.GRUBDebian, "grub-debian-prelude", false, "override: simulate the configuration embedded in Debian's signed and monolithic GRUB images (default: read from the GRUB image)")
+	f.BoolVar(&a.GRUBOECore, "grub-oe-core", false, "override: simulate OE-core's grub-efi image (embedded search unmeasured, grub.cfg measured twice) (default: read from the GRUB image)")
 	f.StringArrayVar(&a.GRUBFiles, "grub-file", nil, "GRUBPATH=LOCALFILE for each file grub.cfg reads, e.g. /vmlinuz=build/bzImage (repeatable)")
 	f.StringVar(&a.Disk, "disk", "", "disk image booted from (GPT): its GPT event in PCR 5")
 	f.StringArrayVar(&a.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
@@ -168,7 +170,7 @@ func (a *artifactFlags) cmlBanks(in *refvals.Inputs) {
 
 func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 	in := refvals.Inputs{
-		EFIApps: a.EFIApps, UKI: a.UKI, StubLoadsKernel: a.StubLoadsUKI, Phases: a.Phases,
+		EFIApps: a.EFIApps, UKI: a.UKI, Phases: a.Phases,
 		Cmdline: a.Cmdline, Initrd: a.Initrd,
 		PK: a.PK, KEK: a.KEK, DB: a.DB, DBX: a.DBX, EFIVars: a.EFIVars,
 		GRUBCfg: a.GRUBCfg, Disk: a.Disk, CMLImages: a.CMLImages,
@@ -185,6 +187,10 @@ func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 	if a.secureBootSet {
 		in.SecureBoot = &a.SecureBoot
 	}
+	if a.set["stub-loads-kernel"] {
+		in.StubLoadsKernel = &a.StubLoadsUKI
+	}
+	in.GRUB.ShapeGiven = a.set["grub-debian-prelude"] || a.set["grub-oe-core"]
 	for _, f := range a.GRUBFiles {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok {
@@ -240,6 +246,7 @@ func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
 	if given("grub-oe-core") {
 		in.GRUB.OECore = flags.GRUB.OECore
 	}
+	in.GRUB.ShapeGiven = flags.GRUB.ShapeGiven
 	if in.GRUB.Files == nil {
 		in.GRUB.Files = map[string]string{}
 	}

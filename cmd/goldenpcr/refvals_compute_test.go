@@ -140,3 +140,60 @@ func loadBaseline(t *testing.T, path string) *baseline.Baseline {
 	}
 	return ref.Baseline
 }
+
+// Without --stub-loads-kernel the UKI's kernel is in PCR 4 exactly when
+// systemd-stub's LoadImage of it succeeds (here: an unsigned UKI, so
+// secure boot off); the flag overrides it either way, and the notes say
+// which rule applied. GRUB's embedded configuration is read from the
+// image --efi-app gives; --grub-debian-prelude overrides it.
+func TestRefvalsInfers(t *testing.T) {
+	dir := t.TempDir()
+	uki := filepath.Join(dir, "uki.efi")
+	stub := "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+	if out, err := exec.Command("objcopy", "--add-section", ".linux="+stub, "--change-section-vma", ".linux=0x2000000", stub, uki).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v %s", err, out)
+	}
+	for _, c := range []struct {
+		args   []string
+		events int
+		note   string
+	}{
+		{nil, 4, "LoadImage of the UKI's kernel succeeds, so firmware measures it: no secure-boot state given, and the UKI is unsigned"},
+		{[]string{"--stub-loads-kernel=false"}, 3, "fails, so firmware measures no kernel: given (--stub-loads-kernel)"},
+		{[]string{"--stub-loads-kernel", "--secure-boot=false"}, 4, "succeeds, so firmware measures it: given (--stub-loads-kernel)"},
+		{[]string{"--secure-boot=false"}, 4, "succeeds, so firmware measures it: secure boot off"},
+	} {
+		out := filepath.Join(t.TempDir(), "b.yaml")
+		code, _, errs := run(t, append([]string{"refvals", "compute", "--uki", uki, "--bank", "sha256", "-O", out}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, errs)
+		}
+		b := loadBaseline(t, out)
+		if n := len(b.PCRs[0].Events); b.PCRs[0].Index != 4 || n != c.events {
+			t.Errorf("%v: PCR %d has %d events, want PCR 4 with %d", c.args, b.PCRs[0].Index, n, c.events)
+		}
+		if notes := strings.Join(b.Metadata.Notes, "\n"); !strings.Contains(notes, c.note) {
+			t.Errorf("%v: notes %s, want %q", c.args, notes, c.note)
+		}
+	}
+
+	grub := "/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi"
+	if _, err := os.Stat(grub); err != nil {
+		t.Skip(err)
+	}
+	kernel := filepath.Join(dir, "vmlinuz")
+	os.WriteFile(kernel, []byte("kernel"), 0o644)
+	args := []string{"refvals", "compute", "--efi-app", grub, "--grub-cfg", "../../fixtures/lab/grub.cfg", "--grub-file", "/vmlinuz=" + kernel, "--grub-file", "/initrd.img=" + kernel, "-o", "json"}
+	for _, c := range []struct {
+		extra []string
+		note  string
+	}{
+		{nil, "embeds Debian's: normal (memdisk)/grub.cfg"},
+		{[]string{"--grub-debian-prelude=false"}, "as given (Debian prelude false, OE-core false), not read from the image"},
+	} {
+		code, stdout, errs := run(t, append(args, c.extra...)...)
+		if code != 0 || !strings.Contains(stdout, c.note) {
+			t.Errorf("%v: exit %d %s; want a note with %q", c.extra, code, errs, c.note)
+		}
+	}
+}

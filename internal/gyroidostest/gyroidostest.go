@@ -131,21 +131,46 @@ func (l *Layout) AddGuest(t *testing.T, g Guest) {
 // sign signs in with sbsign and a fresh self-signed key into out.
 func sign(t *testing.T, in, out string) {
 	t.Helper()
+	NewSigner(t, "gyroidostest boot signer").Sign(t, in, out)
+}
+
+// Signer is a fresh self-signed RSA key and certificate, in files sbsign
+// takes.
+type Signer struct {
+	Key, Cert string // PEM files
+	DER       []byte // the certificate
+}
+
+// NewSigner makes a key and a certificate for the common name.
+func NewSigner(t testing.TB, name string) *Signer {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gyroidostest boot signer"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	keyPath, certPath := filepath.Join(dir, "sign.key"), filepath.Join(dir, "sign.crt")
-	write(t, keyPath, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
-	write(t, certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	if b, err := exec.Command("sbsign", "--key", keyPath, "--cert", certPath, "--output", out, in).CombinedOutput(); err != nil {
+	s := &Signer{Key: filepath.Join(dir, "sign.key"), Cert: filepath.Join(dir, "sign.crt"), DER: der}
+	for path, data := range map[string][]byte{
+		s.Key:  pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		s.Cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+	} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// Sign signs the PE in with sbsign into out.
+func (s *Signer) Sign(t testing.TB, in, out string) {
+	t.Helper()
+	if b, err := exec.Command("sbsign", "--key", s.Key, "--cert", s.Cert, "--output", out, in).CombinedOutput(); err != nil {
 		t.Fatalf("sbsign: %v %s", err, b)
 	}
 }
