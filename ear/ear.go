@@ -104,27 +104,30 @@ func statusOf(checks verdict.Checks) vear.TrustTier {
 	return vear.TrustTierAffirming
 }
 
+// vectorFields are the trust vector's claims in the order of the ear
+// library's TrustVector.Report lines, each with its field.
+var vectorFields = []struct {
+	name  string
+	field func(*vear.TrustVector) *vear.TrustClaim
+}{
+	{"instance-identity", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.InstanceIdentity }},
+	{"configuration", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.Configuration }},
+	{"executables", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.Executables }},
+	{"file-system", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.FileSystem }},
+	{"hardware", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.Hardware }},
+	{"runtime-opaque", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.RuntimeOpaque }},
+	{"storage-opaque", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.StorageOpaque }},
+	{"sourced-data", func(tv *vear.TrustVector) *vear.TrustClaim { return &tv.SourcedData }},
+}
+
 func setClaim(tv *vear.TrustVector, name string, v vear.TrustClaim) {
-	switch name {
-	case "instance-identity":
-		tv.InstanceIdentity = v
-	case "configuration":
-		tv.Configuration = v
-	case "executables":
-		tv.Executables = v
-	case "file-system":
-		tv.FileSystem = v
-	case "hardware":
-		tv.Hardware = v
-	case "runtime-opaque":
-		tv.RuntimeOpaque = v
-	case "storage-opaque":
-		tv.StorageOpaque = v
-	case "sourced-data":
-		tv.SourcedData = v
-	default:
-		panic("ear: unknown trust vector claim " + name)
+	for _, f := range vectorFields {
+		if f.name == name {
+			*f.field(tv) = v
+			return
+		}
 	}
+	panic("ear: unknown trust vector claim " + name)
 }
 
 // TPMQuoteVector is the trust vector a TPM quote's checks justify (check
@@ -444,8 +447,8 @@ func (res *Result) fill(ar *vear.AttestationResult) {
 func describe(tv *vear.TrustVector) []VectorClaim {
 	lines := strings.Split(strings.TrimSpace(tv.Report(false, false)), "\n")
 	var out []VectorClaim
-	for i, name := range vectorOrder {
-		v := tv.AsMap()[name]
+	for i, f := range vectorFields {
+		v := *f.field(tv)
 		if v.IsNone() {
 			continue
 		}
@@ -455,14 +458,10 @@ func describe(tv *vear.TrustVector) []VectorClaim {
 				meaning = after
 			}
 		}
-		out = append(out, VectorClaim{Claim: name, Value: int(v), Tier: v.GetTier().String(), Meaning: meaning})
+		out = append(out, VectorClaim{Claim: f.name, Value: int(v), Tier: v.GetTier().String(), Meaning: meaning})
 	}
 	return out
 }
-
-// vectorOrder is the order of TrustVector.Report's lines.
-var vectorOrder = []string{"instance-identity", "configuration", "executables", "file-system",
-	"hardware", "runtime-opaque", "storage-opaque", "sourced-data"}
 
 func checkNonce(got string, want []byte) verdict.Check {
 	if want == nil {
