@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -17,19 +15,6 @@ import (
 	"github.com/goldenpcr/goldenpcr/internal/gyroidostest"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
-
-// osslsigncodeDigest is the Authenticode SHA-256 osslsigncode calculates
-// for a PE file: a peer's reading, not goldenpcr's.
-func osslsigncodeDigest(t *testing.T, path string) []byte {
-	t.Helper()
-	out, _ := exec.Command("osslsigncode", "verify", "-in", path).CombinedOutput()
-	m := regexp.MustCompile(`Calculated message digest\s*:\s*([0-9A-Fa-f]{64})`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("osslsigncode verify %s: no calculated digest in\n%s", path, out)
-	}
-	d, _ := hex.DecodeString(string(m[1]))
-	return d
-}
 
 // peHash is the Authenticode SHA-256 as goldenpcr pe hash computes it.
 func peHash(t *testing.T, path string) []byte {
@@ -112,7 +97,7 @@ func TestYoctoGyroidOSDeploy(t *testing.T) {
 	sep := sha256.Sum256([]byte{0, 0, 0, 0})
 	peDigest := peHash(t, l.Kernel)
 	// (sbsign pads the file to 8 bytes, so the unsigned file's differs.)
-	if !bytes.Equal(peDigest, osslsigncodeDigest(t, l.Kernel)) {
+	if !bytes.Equal(peDigest, gyroidostest.OsslsigncodeDigest(t, l.Kernel)) {
 		t.Fatal("the signed bundle's Authenticode digest differs from osslsigncode's")
 	}
 	if got, want := pcrOf(doc, 4).Values["sha256"], fold(action[:], sep[:], peDigest); got != want {

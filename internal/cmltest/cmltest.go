@@ -43,6 +43,7 @@ import (
 	"github.com/goldenpcr/goldenpcr/cml"
 	"github.com/goldenpcr/goldenpcr/cml/tpm2dpb"
 	"github.com/goldenpcr/goldenpcr/ima"
+	"github.com/goldenpcr/goldenpcr/internal/gyroidostest"
 	"github.com/goldenpcr/goldenpcr/internal/imagen"
 	"github.com/goldenpcr/goldenpcr/internal/loopback"
 	"github.com/goldenpcr/goldenpcr/internal/swtpmtest"
@@ -195,7 +196,7 @@ func (d *Device) extendBoot(t testing.TB) {
 		case i == 4 && d.opts.BootApp != "":
 			action := sha256.Sum256([]byte("Calling EFI Application from Boot Option"))
 			sep := sha256.Sum256([]byte{0, 0, 0, 0})
-			v = d.extend(t, i, action[:], sep[:], osslsigncodeDigest(t, d.opts.BootApp))
+			v = d.extend(t, i, action[:], sep[:], gyroidostest.OsslsigncodeDigest(t, d.opts.BootApp))
 		case i < 8:
 			dg := sha256.Sum256([]byte(fmt.Sprintf("cmltest boot component for PCR %d", i)))
 			v = d.extend(t, i, dg[:])
@@ -493,26 +494,6 @@ func (d *Device) makeContainers(t testing.TB) {
 		digests = append(digests, sum[:])
 	}
 	d.extend(t, cml.ContainerPCR, digests...)
-}
-
-// osslsigncodeDigest is the Authenticode SHA-256 of a PE file as
-// osslsigncode calculates it: a peer's reading, not goldenpcr's.
-func osslsigncodeDigest(t testing.TB, path string) []byte {
-	t.Helper()
-	out, _ := exec.Command("osslsigncode", "verify", "-in", path).CombinedOutput()
-	_, after, ok := strings.Cut(string(out), "Calculated message digest")
-	if ok {
-		_, after, ok = strings.Cut(after, ":")
-	}
-	fields := strings.Fields(after)
-	if !ok || len(fields) == 0 {
-		t.Fatalf("osslsigncode verify %s: no calculated digest in\n%s", path, out)
-	}
-	d, err := hex.DecodeString(fields[0])
-	if err != nil || len(d) != 32 {
-		t.Fatalf("osslsigncode verify %s: digest %q", path, fields[0])
-	}
-	return d
 }
 
 // ReadPCRs reads the SHA-256 PCRs of the device's TPM with tpm2_pcrread.

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +189,17 @@ func write(t *testing.T, path string, data []byte) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// OsslsigncodeDigest is the Authenticode SHA-256 osslsigncode calculates
+// for a PE file: a peer's reading of the boot bundle, not goldenpcr's.
+func OsslsigncodeDigest(t testing.TB, path string) []byte {
+	t.Helper()
+	out, _ := exec.Command("osslsigncode", "verify", "-in", path).CombinedOutput()
+	m := regexp.MustCompile(`Calculated message digest\s*:\s*([0-9A-Fa-f]{64})`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("osslsigncode verify %s: no calculated digest in\n%s", path, out)
+	}
+	d, _ := hex.DecodeString(string(m[1]))
+	return d
 }
