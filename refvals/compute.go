@@ -184,7 +184,7 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		if err := in.grubEmbedded(b, &opts); err != nil {
 			return nil, err
 		}
-		if err := GRUBPCR8And9(b, cfg, opts); err != nil {
+		if _, err := GRUBPCR8And9(b, cfg, opts); err != nil {
 			return nil, fmt.Errorf("%s: %w", in.name(in.GRUBCfg), err)
 		}
 		b.Note("PCRs 8/9: GRUB simulated for a straight-line configuration; search does not change root, modules are assumed built in")

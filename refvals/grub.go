@@ -55,41 +55,54 @@ type GRUBOptions struct {
 // function, source and submenu are refused with the line number, as are
 // blocks opening inside a menuentry and variable expansion beyond its
 // budget (see grubExpansionPerByte).
-func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) error {
+//
+// It returns the kernel the simulated boot loads, if any.
+func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) (*GRUBKernel, error) {
 	g := &grubSim{b: b, opts: opts, vars: map[string]string{"root": opts.Root, "prefix": opts.Root + opts.Prefix},
 		budget: grubExpansionPerByte*len(cfg) + grubExpansionFloor}
 	if opts.DebianPrelude {
 		p := opts.Root + opts.Prefix
 		for _, c := range []string{"[ -z " + p + " -o ! -e " + p + " ]", "[ -e " + p + "/x86_64-efi/grub.cfg ]", "[ -e " + p + "/grub.cfg ]", "source " + p + "/grub.cfg"} {
 			if err := g.measureCmd(c, "Debian's embedded GRUB configuration"); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := g.measureFileData(p+"/grub.cfg", cfg, opts.ConfigPath); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if opts.OECore {
 		for range 2 {
 			if err := g.measureFileData(opts.Root+opts.Prefix+"/grub.cfg", cfg, opts.ConfigPath); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if err := g.run(string(cfg), 1, true); err != nil {
-		return err
+		return nil, err
 	}
 	if g.booted || len(g.entries) == 0 {
-		return nil
+		return g.kernel, nil
 	}
 	e, err := g.defaultEntry()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := g.measureCmd("setparams "+e.title, "GRUB: boot of the default menu entry"); err != nil {
-		return err
+		return nil, err
 	}
-	return g.run(e.body, e.line, false)
+	if err := g.run(e.body, e.line, false); err != nil {
+		return nil, err
+	}
+	return g.kernel, nil
+}
+
+// GRUBKernel is the kernel a GRUB configuration boots.
+type GRUBKernel struct {
+	// Command is the loader command, e.g. "linux" or "linuxefi".
+	Command string
+	// Path is the kernel as GRUB names it; File the local file.
+	Path, File string
 }
 
 // Variable expansion may produce at most grubExpansionPerByte bytes per
@@ -118,6 +131,7 @@ type grubSim struct {
 	vars    map[string]string
 	entries []grubEntry
 	booted  bool
+	kernel  *GRUBKernel
 	budget  int // bytes variable expansion may still produce
 }
 
@@ -227,6 +241,7 @@ func (g *grubSim) run(script string, firstLine int, topLevel bool) error {
 			if err := g.measureFile(words[1]); err != nil {
 				return fmt.Errorf("grub.cfg line %d: %w", lineNo, err)
 			}
+			g.kernel = &GRUBKernel{Command: words[0], Path: words[1], File: g.opts.Files[words[1]]}
 			text := "kernel_cmdline: " + strings.Join(words[1:], " ")
 			if err := g.b.Extend(PCRBootLoaderConfig, baseline.Measurement{Type: "EV_IPL", Description: text, Data: append([]byte(text), 0),
 				Digest: baseline.HashOf([]byte(strings.Join(words[1:], " "))), Provenance: baseline.Provenance{Rule: "GRUB: kernel command line", Artifact: g.opts.ConfigPath}}); err != nil {

@@ -25,7 +25,7 @@ func allocated(f func()) uint64 {
 // simulateGRUB returns what simulating cfg allocates and its error.
 func simulateGRUB(cfg string) (alloc uint64, err error) {
 	alloc = allocated(func() {
-		err = GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)"})
+		_, err = GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)"})
 	})
 	return alloc, err
 }
@@ -114,7 +114,7 @@ func TestGRUBWordsBudget(t *testing.T) {
 func TestGRUBRefusesNestedBlocks(t *testing.T) {
 	for _, opener := range []string{"menuentry 'c' {", "submenu 'c' {", "function f {"} {
 		cfg := "menuentry 'a' {\n insmod tpm\n}\nmenuentry 'b' {\n\t" + opener + "\n }\n}\n"
-		err := GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)"})
+		_, err := GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)"})
 		if want := "grub.cfg line 5: " + grubFirstWord(opener) + " inside a menuentry block"; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%q: err %v, want %q", opener, err, want)
 		}

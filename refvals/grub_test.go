@@ -49,7 +49,7 @@ func TestGRUBMatchesRealBoot(t *testing.T) {
 			}
 			b := baseline.NewBuilder(pcr.SHA1, pcr.SHA256)
 			tc.opts.ConfigPath = cfgPath
-			if err := GRUBPCR8And9(b, cfg, tc.opts); err != nil {
+			if _, err := GRUBPCR8And9(b, cfg, tc.opts); err != nil {
 				t.Fatal(err)
 			}
 			doc := b.Baseline()
@@ -106,7 +106,7 @@ func TestGRUBRefusesWhatItCannotSimulate(t *testing.T) {
 		"linux '/k\n":         "unterminated ' quote",
 		"source /other.cfg\n": "\"source\" is not simulated",
 	} {
-		err := GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)", Files: map[string]string{"/k": filepath.Join("..", "fixtures", "lab", "grub.cfg")}})
+		_, err := GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)", Files: map[string]string{"/k": filepath.Join("..", "fixtures", "lab", "grub.cfg")}})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err %v, want %q", cfg, err, want)
 		}
