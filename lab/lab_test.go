@@ -109,7 +109,8 @@ func TestEventLogReplayEqualsTPM(t *testing.T) {
 // Authenticode digest goldenpcr computes for one of the booted files, and
 // the first is the file the firmware started.
 func TestAuthenticodeEqualsFirmware(t *testing.T) {
-	first := map[string]string{"uki": "uki.efi", "uki-sb": "uki.efi", "grub": "grubx64.efi", "grub-oe": "grubx64.efi", "sdboot": "systemd-bootx64.efi", "shim": "shimx64.efi"}
+	first := map[string]string{"uki": "uki.efi", "uki-sb": "uki.efi", "grub": "grubx64.efi", "grub-oe": "grubx64.efi", "sdboot": "systemd-bootx64.efi",
+		"shim": "shimx64.efi", "shim-linux": "shimx64.efi", "shim-nosb": "shimx64.efi", "uki-sb-kernel": "uki.efi"}
 	forEachVariant(t, func(t *testing.T, c *Capture) {
 		rows, err := CompareBootApps(c)
 		if err != nil {
@@ -142,11 +143,18 @@ func TestBootChains(t *testing.T) {
 	// Images measured into PCR 4, in order.
 	chains := map[string][]string{
 		"uki":     {"uki.efi", "vmlinuz"}, // systemd-stub LoadImage()s the kernel
-		"uki-sb":  {"uki.efi"},            // kernel not signed by a db key: no LoadImage
+		"uki-sb":  {"uki.efi"},            // the stub's security override skips firmware's measurement
 		"grub":    {"grubx64.efi"},        // linuxefi hands over without LoadImage
 		"grub-oe": {"grubx64.efi"},
 		"sdboot":  {"systemd-bootx64.efi", "uki.efi", "vmlinuz"},        // systemd-boot LoadImage()s the UKI
-		"shim":    {"shimx64.efi", "grubx64.efi", "vmlinuz", "vmlinuz"}, // shim measures grub; the kernel twice
+		"shim":    {"shimx64.efi", "grubx64.efi", "vmlinuz", "vmlinuz"}, // shim measures grub; its Verify the kernel twice
+		// Debian's linux forwards to linuxefi under secure boot.
+		"shim-linux": {"shimx64.efi", "grubx64.efi", "vmlinuz", "vmlinuz"},
+		// Secure boot off: GRUB verifies nothing through shim.
+		"shim-nosb": {"shimx64.efi", "grubx64.efi"},
+		// A db-signed kernel is not measured either: the override admits it
+		// before firmware's handlers run.
+		"uki-sb-kernel": {"uki.efi"},
 	}
 	forEachVariant(t, func(t *testing.T, c *Capture) {
 		apps, err := BootApps(c.Path("eventlog.bin"), pcr.SHA256)

@@ -33,9 +33,16 @@ var refvalsCLI = map[string]func(c *Capture) (pcrs []int, args []string){
 	"grub-oe": func(c *Capture) ([]int, []string) {
 		return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("grubx64.efi")}, grubCLIFiles(c, "/bzImage", "/initrd")...)
 	},
-	"shim": func(c *Capture) ([]int, []string) {
-		return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("shimx64.efi"), "--efi-app", c.Path("grubx64.efi")}, grubCLIFiles(c, "/vmlinuz", "/initrd.img")...)
+	"shim":       shimCLI,
+	"shim-linux": shimCLI,
+	"shim-nosb":  shimCLI,
+	"uki-sb-kernel": func(c *Capture) ([]int, []string) {
+		return []int{4, 5, 7, 9, 11}, []string{"--uki", c.Path("uki.efi")}
 	},
+}
+
+func shimCLI(c *Capture) ([]int, []string) {
+	return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("shimx64.efi"), "--efi-app", c.Path("grubx64.efi")}, grubCLIFiles(c, "/vmlinuz", "/initrd.img")...)
 }
 
 // grubCLIFiles is --grub-cfg and the kernel and initrd as grub.cfg names

@@ -127,7 +127,7 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 	case "uki":
 		in.UKI, in.StubLoadsKernel = c.Path("uki.efi"), &stubLoads
 		pcrs = append(pcrs, 11)
-	case "uki-sb":
+	case "uki-sb", "uki-sb-kernel":
 		in.UKI = c.Path("uki.efi")
 		pcrs = append(pcrs, 11)
 	case "grub-oe":
@@ -143,10 +143,8 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 	case "grub":
 		grub(c.Path("grubx64.efi"))
 		pcrs = append(pcrs, 8)
-	case "shim":
-		// Debian's GRUB loads the kernel through shim, and the firmware
-		// measures it twice.
-		grub(c.Path("shimx64.efi"), c.Path("grubx64.efi"), c.Path("vmlinuz"), c.Path("vmlinuz"))
+	case "shim", "shim-linux", "shim-nosb":
+		grub(c.Path("shimx64.efi"), c.Path("grubx64.efi"))
 		pcrs = append(pcrs, 8)
 	default:
 		t.Fatalf("variant %s has no prediction", c.Variant)

@@ -150,25 +150,53 @@ func peChecksum(b []byte, sumOff int) uint32 {
 	return uint32(sum) + uint32(len(b))
 }
 
-// SignUKI signs the UKI with OVMF's snakeoil db key (PkKek-1-snakeoil,
-// whose key file is encrypted with the password "snakeoil").
+// SignUKI signs the UKI with OVMF's snakeoil db key.
 func (l *Lab) SignUKI(uki *UKI) (string, error) {
-	k := newKey("uki-signed")
-	if err := k.files(map[string]string{"uki": uki.Path, "key": snakeoilKey, "cert": snakeoilCert}); err != nil {
+	return l.snakeoilSign("uki-signed", "uki", uki.Path, "uki.signed.efi", false)
+}
+
+// SignKernel replaces a kernel's Debian signature with a snakeoil db
+// signature: secure boot then accepts it through db.
+func (l *Lab) SignKernel(vmlinuz string) (string, error) {
+	return l.snakeoilSign("kernel-signed", "kernel", vmlinuz, "vmlinuz.signed", true)
+}
+
+// snakeoilSign signs the PE image at path with sbsign and OVMF's snakeoil
+// db key (PkKek-1-snakeoil, whose key file is encrypted with the password
+// "snakeoil"), cached under kind; role names the image in the cache key.
+// sbsign adds its signature beside those the image has: strip removes
+// them first.
+func (l *Lab) snakeoilSign(kind, role, path, name string, strip bool) (string, error) {
+	k := newKey(kind)
+	if strip {
+		k.add("strip", "sbattach --remove")
+	}
+	if err := k.files(map[string]string{role: path, "key": snakeoilKey, "cert": snakeoilCert}); err != nil {
 		return "", err
 	}
-	dir, err := l.cached("uki-signed", k, func(dir string) error {
-		l.logf("signing the UKI with the snakeoil key (sbsign)")
+	dir, err := l.cached(kind, k, func(dir string) error {
+		l.logf("signing the %s with the snakeoil key (sbsign)", role)
 		key := filepath.Join(dir, "snakeoil.key")
 		if _, err := run("", nil, "openssl", "rsa", "-in", snakeoilKey, "-passin", "pass:snakeoil", "-out", key); err != nil {
 			return err
 		}
 		defer os.Remove(key)
-		_, err := run("", nil, "sbsign", "--key", key, "--cert", snakeoilCert, "--output", filepath.Join(dir, "uki.signed.efi"), uki.Path)
+		if strip {
+			bare := filepath.Join(dir, "unsigned")
+			if err := copyFile(path, bare, 0o644); err != nil {
+				return err
+			}
+			defer os.Remove(bare)
+			if _, err := run("", nil, "sbattach", "--remove", bare); err != nil {
+				return err
+			}
+			path = bare
+		}
+		_, err := run("", nil, "sbsign", "--key", key, "--cert", snakeoilCert, "--output", filepath.Join(dir, name), path)
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "uki.signed.efi"), nil
+	return filepath.Join(dir, name), nil
 }

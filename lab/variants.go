@@ -96,6 +96,24 @@ var Variants = []Variant{
 		Firmware:    firmwareMS,
 		layout:      (*Lab).shimLayout,
 	},
+	{
+		Name:        "shim-linux",
+		Description: "the shim chain with grub.cfg's plain linux/initrd commands instead of linuxefi/initrdefi",
+		Firmware:    firmwareMS,
+		layout:      (*Lab).shimLinuxLayout,
+	},
+	{
+		Name:        "shim-nosb",
+		Description: "the shim chain with secure boot off (OVMF without enrolled keys)",
+		Firmware:    firmwarePlain,
+		layout:      (*Lab).shimLayout,
+	},
+	{
+		Name:        "uki-sb-kernel",
+		Description: "a signed UKI whose kernel also carries a snakeoil db signature, secure boot on: systemd-stub's LoadImage of it succeeds",
+		Firmware:    firmwareSnakeoil,
+		layout:      (*Lab).ukiSignedKernelLayout,
+	},
 }
 
 // VariantByName finds a variant.
@@ -145,6 +163,28 @@ func (l *Lab) ukiSignedLayout() (*layout, error) {
 	if err != nil {
 		return nil, err
 	}
+	return l.signedUKILayout(u)
+}
+
+// ukiSignedKernelLayout is ukiSignedLayout with the kernel inside the
+// UKI signed by the db key too.
+func (l *Lab) ukiSignedKernelLayout() (*layout, error) {
+	k, initrd, err := l.kernelAndInitrd()
+	if err != nil {
+		return nil, err
+	}
+	kernel, err := l.SignKernel(k.Vmlinuz)
+	if err != nil {
+		return nil, err
+	}
+	u, err := l.BuildUKI(kernel, initrd, Cmdline)
+	if err != nil {
+		return nil, err
+	}
+	return l.signedUKILayout(u)
+}
+
+func (l *Lab) signedUKILayout(u *UKI) (*layout, error) {
 	signed, err := l.SignUKI(u)
 	if err != nil {
 		return nil, err
@@ -186,9 +226,12 @@ const loaderConf = "timeout 0\nconsole-mode keep\n"
 // grubConfig boots the kernel with linuxefi/initrdefi: Debian's GRUB 2.06
 // plain linux/initrd start the kernel without the EFI stub, which then
 // finds no TCG2 protocol and hands the kernel no event log.
-func grubConfig() string {
+func grubConfig() string { return grubConfigWith("linuxefi", "initrdefi") }
+
+// grubConfigWith is grubConfig with other kernel and initrd commands.
+func grubConfigWith(linux, initrd string) string {
 	return "set timeout=0\nset default=0\ninsmod tpm\nmenuentry 'goldenpcr boot lab' {\n" +
-		"\tlinuxefi /vmlinuz " + Cmdline + "\n\tinitrdefi /initrd.img\n}\n"
+		"\t" + linux + " /vmlinuz " + Cmdline + "\n\t" + initrd + " /initrd.img\n}\n"
 }
 
 // cachedText keeps a small generated file (a configuration) in the cache,
@@ -286,12 +329,18 @@ func (l *Lab) grubOELayout() (*layout, error) {
 	}, nil
 }
 
-func (l *Lab) shimLayout() (*layout, error) {
+func (l *Lab) shimLayout() (*layout, error) { return l.shimLayoutWith(grubConfig()) }
+
+func (l *Lab) shimLinuxLayout() (*layout, error) {
+	return l.shimLayoutWith(grubConfigWith("linux", "initrd"))
+}
+
+func (l *Lab) shimLayoutWith(grubCfg string) (*layout, error) {
 	k, initrd, err := l.kernelAndInitrd()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := l.cachedText("grub-cfg", "grub.cfg", grubConfig())
+	cfg, err := l.cachedText("grub-cfg", "grub.cfg", grubCfg)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ type BootApplication struct {
 	Data []byte
 	// Why names its role, e.g. "shim" or "kernel loaded by systemd-stub".
 	Why string
+	// Rule says who measures it; empty means firmware's LoadImage.
+	Rule string
 }
 
 // BootManagerPCR4 appends PCR 4: the boot-option action, the separator,
@@ -44,12 +46,22 @@ func BootManagerPCR4(b *baseline.Builder, apps []BootApplication) error {
 	if err := Separator(b, PCRBootManagerCode); err != nil {
 		return err
 	}
+	return BootApplicationsPCR4(b, apps)
+}
+
+// BootApplicationsPCR4 appends the Authenticode digest of each
+// application to PCR 4.
+func BootApplicationsPCR4(b *baseline.Builder, apps []BootApplication) error {
 	for _, app := range apps {
 		digest, size, closeFn, err := appDigest(app)
 		if err != nil {
 			return err
 		}
-		prov := baseline.Provenance{Rule: "UEFI LoadImage: Authenticode digest", Artifact: app.Path}
+		rule := app.Rule
+		if rule == "" {
+			rule = "UEFI LoadImage"
+		}
+		prov := baseline.Provenance{Rule: rule + ": Authenticode digest", Artifact: app.Path}
 		if app.Data == nil {
 			if prov.ArtifactSHA256, err = baseline.FileSHA256(app.Path); err != nil {
 				closeFn()

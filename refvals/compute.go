@@ -24,10 +24,9 @@ type Inputs struct {
 	// if any, is loaded after them.
 	EFIApps []string
 	UKI     string
-	// StubLoadsKernel, if set, says whether systemd-stub's LoadImage of
-	// the UKI's kernel succeeds (adding its digest to PCR 4); nil infers it
-	// from the secure-boot state and the kernel's signature
-	// (StubLoadsKernel the function).
+	// StubLoadsKernel, if set, says whether firmware measures the kernel
+	// systemd-stub loads from the UKI (adding its digest to PCR 4); nil
+	// infers it from the secure-boot state (StubMeasuresKernel).
 	StubLoadsKernel *bool
 	// Phases are systemd-pcrphase strings measured into PCR 11.
 	Phases []string
@@ -148,15 +147,11 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		if err != nil {
 			return nil, err
 		}
-		d, err := in.stubKernel(kernel, policy)
-		if err != nil {
-			return nil, fmt.Errorf("%s: .linux: %w", in.name(in.UKI), err)
-		}
-		if d.Loads {
+		if d := in.stubKernel(kernel, policy); d.Measured {
 			apps = append(apps, BootApplication{Data: kernel, Path: in.UKI + ":.linux", Why: "kernel loaded by systemd-stub"})
-			b.Note("PCR 4: systemd-stub's LoadImage of the UKI's kernel succeeds, so firmware measures it: %s", d.Rule)
+			b.Note("PCR 4: firmware measures the kernel systemd-stub loads from the UKI: %s", d.Rule)
 		} else {
-			b.Note("PCR 4: systemd-stub's LoadImage of the UKI's kernel fails, so firmware measures no kernel: %s", d.Rule)
+			b.Note("PCR 4: firmware measures no kernel for the UKI: %s", d.Rule)
 		}
 	}
 	if len(apps) > 0 {
@@ -184,8 +179,12 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		if err := in.grubEmbedded(b, &opts); err != nil {
 			return nil, err
 		}
-		if _, err := GRUBPCR8And9(b, cfg, opts); err != nil {
+		kernel, err := GRUBPCR8And9(b, cfg, opts)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", in.name(in.GRUBCfg), err)
+		}
+		if err := in.grubKernelPCR4(b, policy, kernel); err != nil {
+			return nil, err
 		}
 		b.Note("PCRs 8/9: GRUB simulated for a straight-line configuration; search does not change root, modules are assumed built in")
 	}
@@ -387,40 +386,46 @@ func computePCR7(b *baseline.Builder, policy SecureBootPolicy, apps []BootApplic
 	secureBoot, lists := policy.On, [4][]byte{policy.PK, policy.KEK, policy.DB, policy.DBX}
 	var auths []Authority
 	if secureBoot && len(apps) > 0 {
-		a, err := dbAuthority(lists[2], apps[0].Path)
+		a, err := dbAuthority(policy, apps[0].Path)
 		if err != nil {
 			return err
 		}
 		auths = append(auths, a)
-		if len(apps) > 1 {
-			if shim, err := ReadShim(apps[0].Path); err == nil {
-				auths = append(auths, shim.Authorities(apps[1].Path)...)
+	}
+	if len(apps) > 1 {
+		if shim, err := ReadShim(apps[0].Path); err == nil {
+			auths = append(auths, shim.Authorities(apps[1].Path, secureBoot)...)
+			if secureBoot {
 				b.Note("PCR 7: %s is shim: its SbatLevel and its vendor certificate (as MokListRT) are predicted for %s; MokList entries are not", apps[0].Path, apps[1].Path)
 			} else {
-				b.Note("PCR 7: only the first application's db authority is predicted; authorities a loader adds are not simulated")
+				b.Note("PCR 7: %s is shim: its SbatLevel is predicted; with secure boot off it verifies nothing, so no MokListRT authority", apps[0].Path)
 			}
+		} else if secureBoot {
+			b.Note("PCR 7: only the first application's db authority is predicted; authorities a loader adds are not simulated")
 		}
 	}
 	return SecureBootPCR7(b, SecureBootVariables(secureBoot, lists[0], lists[1], lists[2], lists[3]), auths)
 }
 
-// dbAuthority finds the db certificate that verifies the image's
-// Authenticode signature: the certificate itself or its issuer is in db.
-func dbAuthority(db []byte, path string) (Authority, error) {
+// dbAuthority is the db entry that lets firmware run the image at path
+// with secure boot on (verifyImage); an image it would refuse is an error.
+func dbAuthority(policy SecureBootPolicy, path string) (Authority, error) {
 	img, err := authenticode.Open(path)
 	if err != nil {
 		return Authority{}, err
 	}
 	defer img.Close()
-	sigs, err := img.Signatures()
+	db, err := eventlog.ParseSignatureLists(policy.DB)
 	if err != nil {
-		return Authority{}, fmt.Errorf("%s: %w", path, err)
+		return Authority{}, fmt.Errorf("db: %w", err)
 	}
-	lists, _ := eventlog.ParseSignatureLists(db)
-	for _, sig := range sigs {
-		if entry, cert := certIn(lists, sig.Certificates); cert != nil {
-			return Authority{Variable: DBAuthority(entry.Owner, cert.Raw), Why: "verified " + path}, nil
-		}
+	dbx, err := eventlog.ParseSignatureLists(policy.DBX)
+	if err != nil {
+		return Authority{}, fmt.Errorf("dbx: %w", err)
 	}
-	return Authority{}, fmt.Errorf("%s: no db certificate verifies its signature: with secure boot on the firmware would refuse it", path)
+	entry, err := verifyImage(img.Image, img, db, dbx)
+	if err != nil {
+		return Authority{}, fmt.Errorf("%s: with secure boot on the firmware refuses it: %w", path, err)
+	}
+	return Authority{Variable: DBAuthority(entry.Owner, entry.Raw), Why: "verified " + path}, nil
 }

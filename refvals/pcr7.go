@@ -48,9 +48,10 @@ type Authority struct {
 	Why string
 }
 
-// DBAuthority is the authority event for a db certificate entry.
-func DBAuthority(owner eventlog.GUID, cert []byte) Variable {
-	return Variable{eventlog.GUIDImageSecurityDB, "db", append(append([]byte{}, owner[:]...), cert...)}
+// DBAuthority is the authority event for a db entry: the owner GUID and
+// the certificate or image hash that allowed an image.
+func DBAuthority(owner eventlog.GUID, entry []byte) Variable {
+	return Variable{eventlog.GUIDImageSecurityDB, "db", append(append([]byte{}, owner[:]...), entry...)}
 }
 
 // SecureBootPCR7 appends the PCR 7 measurements: each configuration

@@ -72,10 +72,22 @@ func ReadShim(path string) (*Shim, error) {
 	return s, nil
 }
 
+// sbatOriginal is the SbatLevel shim (15.5+) sets and measures when
+// secure boot is off: the first revocation level, not its .sbatlevel.
+const sbatOriginal = "sbat,1,2021030218\n"
+
 // Authorities returns what shim measures into PCR 7 after firmware's db
-// authority: SbatLevel, then the vendor certificate as a MokListRT entry
-// when it verifies the next loader.
-func (s *Shim) Authorities(next string) []Authority {
+// authority: SbatLevel, then, with secure boot on, the vendor certificate
+// as a MokListRT entry when it verifies the next loader. With secure boot
+// off shim verifies nothing and measures the original SbatLevel, as the
+// lab's shim-nosb boot shows.
+func (s *Shim) Authorities(next string, secureBoot bool) []Authority {
+	if !secureBoot {
+		if s.SbatLevel == nil {
+			return nil
+		}
+		return []Authority{{Variable: Variable{eventlog.GUIDShimLock, "SbatLevel", []byte(sbatOriginal)}, Why: "shim's SBAT level with secure boot off"}}
+	}
 	var out []Authority
 	if s.SbatLevel != nil {
 		out = append(out, Authority{Variable: Variable{eventlog.GUIDShimLock, "SbatLevel", s.SbatLevel}, Why: "shim's SBAT revocation level"})

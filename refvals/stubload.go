@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/goldenpcr/goldenpcr/authenticode"
@@ -22,50 +23,55 @@ type SecureBootPolicy struct {
 	PK, KEK, DB, DBX []byte
 }
 
-// StubDecision is whether systemd-stub's LoadImage of a UKI's kernel
-// succeeds, so that firmware measures the kernel into PCR 4, and the
-// rule that decided it.
+// StubDecision is whether firmware measures the kernel systemd-stub
+// starts from a UKI's .linux section into PCR 4, and the rule that
+// decided it.
 type StubDecision struct {
-	Loads bool
-	Rule  string
+	Measured bool
+	Rule     string
 }
 
-// StubLoadsKernel decides whether firmware's LoadImage accepts the kernel
-// PE systemd-stub hands it (the UKI's .linux section): never when it is no
-// PE image; always with secure boot off; with it on only when the
-// kernel's Authenticode digest is not in dbx and either that digest is in
-// db or one of its signatures signs the image's digest (the PKCS#7
-// signer's signature checked) with a signer chain that reaches a db
-// certificate (one of the chain or its issuer) and has no certificate in
-// dbx.
-func StubLoadsKernel(kernel []byte, policy SecureBootPolicy) (StubDecision, error) {
+// StubMeasuresKernel decides whether firmware measures the kernel PE
+// systemd-stub hands to LoadImage. Never when it is no PE image: the stub
+// then starts it through the EFI handover protocol, without LoadImage.
+// With secure boot off, LoadImage runs the firmware's security handlers,
+// which measure it. With secure boot on, the stub first replaces the
+// security arch protocols so that they admit its embedded kernel without
+// calling the firmware's handlers: the kernel is neither verified nor
+// measured, whatever its signature. The lab's uki-sb-kernel boot shows
+// it: a kernel signed by a db key, inside a UKI with systemd-stub 252,
+// leaves no PCR 4 event.
+func StubMeasuresKernel(kernel []byte, secureBoot bool) StubDecision {
 	r := bytes.NewReader(kernel)
-	img, err := authenticode.Parse(r, int64(len(kernel)))
-	if err != nil {
-		return StubDecision{false, fmt.Sprintf("the kernel is not a PE image (%v), so LoadImage refuses it", err)}, nil
+	if _, err := authenticode.Parse(r, int64(len(kernel))); err != nil {
+		return StubDecision{false, fmt.Sprintf("the kernel is not a PE image (%v): systemd-stub starts it without LoadImage", err)}
 	}
-	if !policy.On {
-		return StubDecision{true, "secure boot off: LoadImage loads the kernel unverified"}, nil
+	if !secureBoot {
+		return StubDecision{true, "secure boot off: systemd-stub's LoadImage of the kernel runs the firmware's handlers, which measure it"}
 	}
+	return StubDecision{false, "secure boot on: systemd-stub admits its embedded kernel through its own security override, so the firmware's handlers neither verify nor measure it, whatever its signature"}
+}
+
+// verifyImage decides, as UEFI firmware does with secure boot on, whether
+// an image is allowed to run, and returns the db entry that allowed it
+// (measured as the PCR 7 authority): refused when its Authenticode digest
+// or a certificate of a signer chain is in dbx; allowed when one of its
+// signatures signs the image's digest (the PKCS#7 signer's signature
+// checked) with a signer chain that reaches a db certificate (one of the
+// chain or its issuer), or when its digest is in db.
+func verifyImage(img *authenticode.Image, r io.ReaderAt, db, dbx []eventlog.SignatureList) (eventlog.SignatureData, error) {
 	sha256, err := img.Digest(r, pcr.SHA256)
 	if err != nil {
-		return StubDecision{}, fmt.Errorf("kernel: %w", err)
+		return eventlog.SignatureData{}, err
 	}
-	db, err := eventlog.ParseSignatureLists(policy.DB)
-	if err != nil {
-		return StubDecision{}, fmt.Errorf("db: %w", err)
-	}
-	dbx, err := eventlog.ParseSignatureLists(policy.DBX)
-	if err != nil {
-		return StubDecision{}, fmt.Errorf("dbx: %w", err)
-	}
-	if hasHash(dbx, sha256) {
-		return StubDecision{false, fmt.Sprintf("secure boot on: the kernel's Authenticode digest %x is in dbx, so LoadImage refuses it", sha256)}, nil
+	if e, ok := hashIn(dbx, sha256); ok {
+		return e, fmt.Errorf("its Authenticode digest %x is in dbx", sha256)
 	}
 	sigs, err := img.Signatures(r)
 	if err != nil {
-		return StubDecision{}, fmt.Errorf("kernel: %w", err)
+		return eventlog.SignatureData{}, err
 	}
+	var allowed *eventlog.SignatureData
 	for _, s := range sigs {
 		alg, err := pcr.ParseAlg(s.DigestAlgorithm)
 		if err != nil {
@@ -80,35 +86,38 @@ func StubLoadsKernel(kernel []byte, policy SecureBootPolicy) (StubDecision, erro
 			continue
 		}
 		if _, c := certIn(dbx, chain); c != nil {
-			return StubDecision{false, fmt.Sprintf("secure boot on: the kernel's signing certificate %q is in dbx, so LoadImage refuses it", c.Subject.String())}, nil
+			return eventlog.SignatureData{}, fmt.Errorf("its signing certificate %q is in dbx", c.Subject.String())
 		}
-		if _, c := certIn(db, chain); c != nil {
-			return StubDecision{true, fmt.Sprintf("secure boot on: the kernel's signature verifies against the db certificate %q, so LoadImage loads it", c.Subject.String())}, nil
+		if e, c := certIn(db, chain); c != nil && allowed == nil {
+			allowed = &e
 		}
 	}
-	if hasHash(db, sha256) {
-		return StubDecision{true, "secure boot on: the kernel's Authenticode digest is in db, so LoadImage loads it"}, nil
+	if allowed != nil {
+		return *allowed, nil
+	}
+	if e, ok := hashIn(db, sha256); ok {
+		return e, nil
 	}
 	if len(sigs) == 0 {
-		return StubDecision{false, "secure boot on: the kernel is unsigned and its digest is not in db, so LoadImage refuses it"}, nil
+		return eventlog.SignatureData{}, fmt.Errorf("it is unsigned and its digest is not in db")
 	}
-	return StubDecision{false, "secure boot on: no signature of the kernel verifies against db, so LoadImage refuses it"}, nil
+	return eventlog.SignatureData{}, fmt.Errorf("no signature of it verifies against db")
 }
 
-// hasHash reports whether the lists hold an EFI_CERT_SHA256 entry of
-// the digest.
-func hasHash(lists []eventlog.SignatureList, sha256 []byte) bool {
+// hashIn returns the EFI_CERT_SHA256 entry of the lists that holds the
+// digest.
+func hashIn(lists []eventlog.SignatureList, sha256 []byte) (eventlog.SignatureData, bool) {
 	for _, l := range lists {
 		if l.Type != eventlog.GUIDCertSHA256 {
 			continue
 		}
 		for _, e := range l.Signatures {
 			if bytes.Equal(e.Raw, sha256) {
-				return true
+				return e, true
 			}
 		}
 	}
-	return false
+	return eventlog.SignatureData{}, false
 }
 
 // certIn returns the X.509 entry of the lists, and its certificate, that
@@ -181,30 +190,35 @@ func (in *Inputs) secureBootPolicy() (SecureBootPolicy, error) {
 	return p, nil
 }
 
-// stubKernel decides whether the UKI's kernel is loaded by systemd-stub:
-// as StubLoadsKernel says when given (the rule adds what the artifacts
-// alone imply when that differs), else from the secure-boot state;
-// without one, an unsigned UKI means secure boot is off (firmware would
-// refuse it otherwise) and a signed one that it is on, which the rule
-// says was assumed.
-func (in *Inputs) stubKernel(kernel []byte, policy SecureBootPolicy) (StubDecision, error) {
+// stubKernel decides whether firmware measures the UKI's kernel: as
+// StubLoadsKernel says when given (the rule adds what the artifacts alone
+// imply when that differs), else from the secure-boot state; without one,
+// an unsigned UKI means secure boot is off (firmware would refuse it
+// otherwise) and a signed one that it is on, which the rule says was
+// assumed.
+func (in *Inputs) stubKernel(kernel []byte, policy SecureBootPolicy) StubDecision {
+	inferred := in.inferStub(kernel, policy)
 	if in.StubLoadsKernel == nil {
-		return in.inferStub(kernel, policy)
+		return inferred
 	}
 	d := StubDecision{*in.StubLoadsKernel, fmt.Sprintf("given (%s)", in.opt(YoctoStubLoadsKernel))}
-	if inferred, err := in.inferStub(kernel, policy); err == nil && inferred.Loads != d.Loads {
+	if inferred.Measured != d.Measured {
 		d.Rule += "; the artifacts alone say otherwise: " + inferred.Rule
 	}
-	return d, nil
+	return d
 }
 
 // inferStub is stubKernel's decision from the artifacts alone.
-func (in *Inputs) inferStub(kernel []byte, policy SecureBootPolicy) (StubDecision, error) {
-	if policy.Known {
-		return StubLoadsKernel(kernel, policy)
+func (in *Inputs) inferStub(kernel []byte, policy SecureBootPolicy) StubDecision {
+	switch {
+	case policy.Known:
+		return StubMeasuresKernel(kernel, policy.On)
+	case !signed(in.UKI):
+		d := StubMeasuresKernel(kernel, false)
+		d.Rule = "no secure-boot state given, and the UKI is unsigned, so secure boot is off: " + d.Rule
+		return d
 	}
-	if !signed(in.UKI) {
-		return StubDecision{true, "no secure-boot state given, and the UKI is unsigned, so secure boot is off and LoadImage loads the kernel unverified"}, nil
-	}
-	return StubDecision{false, fmt.Sprintf("no secure-boot state given and the UKI is signed: secure boot assumed on and the kernel not verified by db (give the variable store or %s)", in.opt(YoctoStubLoadsKernel))}, nil
+	d := StubMeasuresKernel(kernel, true)
+	d.Rule = "no secure-boot state given and the UKI is signed, so secure boot is assumed on: " + d.Rule
+	return d
 }

@@ -34,15 +34,16 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// The stub rule decided from the secure-boot state and a real signature:
-// a kernel PE (Debian's stub stands in for one) signed with sbsign.
-func TestStubLoadsKernel(t *testing.T) {
+// Firmware's image verification with secure boot on (what decides the
+// first boot application's PCR 7 authority), on real signatures: a PE
+// (Debian's stub stands in for one) signed with sbsign.
+func TestVerifyImage(t *testing.T) {
 	s := gyroidostest.NewSigner(t, "goldenpcr test db")
 	dir := t.TempDir()
 	signedPath := filepath.Join(dir, "vmlinuz.signed")
 	s.Sign(t, debianStub, signedPath)
 	unsigned, signed := readFile(t, debianStub), readFile(t, signedPath)
-	db := signatureList(eventlog.GUIDCertX509, s.DER)
+	dbCert := signatureList(eventlog.GUIDCertX509, s.DER)
 	f, err := authenticode.Open(signedPath) // sbsign pads the image: the signed copy's digest is what firmware computes
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,7 @@ func TestStubLoadsKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dbHash := signatureList(eventlog.GUIDCertSHA256, digest)
 	// The signer's signature broken (the last byte of the certificate
 	// entry, the end of its encrypted digest): the signed digest still
 	// matches, the signature does not verify.
@@ -68,32 +70,68 @@ func TestStubLoadsKernel(t *testing.T) {
 		}
 		forged[sigs[0].Offset+int64(binary.LittleEndian.Uint32(forged[sigs[0].Offset:]))-1] ^= 1
 	}
+	lists := func(b []byte) []eventlog.SignatureList {
+		l, err := eventlog.ParseSignatureLists(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
 	for _, c := range []struct {
-		name   string
-		kernel []byte
-		policy SecureBootPolicy
-		loads  bool
-		rule   string
+		name    string
+		image   []byte
+		db, dbx []byte
+		allowed []byte // the db entry's data, or nil when refused
+		refusal string
 	}{
-		{"secure boot off", unsigned, SecureBootPolicy{Known: true}, true, "secure boot off"},
-		{"signed by db", signed, SecureBootPolicy{Known: true, On: true, DB: db}, true, `db certificate "CN=goldenpcr test db"`},
-		{"unsigned", unsigned, SecureBootPolicy{Known: true, On: true, DB: db}, false, "unsigned"},
-		{"hash in dbx", signed, SecureBootPolicy{Known: true, On: true, DB: db, DBX: signatureList(eventlog.GUIDCertSHA256, digest)}, false, "is in dbx"},
-		{"certificate in dbx", signed, SecureBootPolicy{Known: true, On: true, DB: db, DBX: db}, false, "certificate \"CN=goldenpcr test db\" is in dbx"},
-		{"hash in db", signed, SecureBootPolicy{Known: true, On: true, DB: signatureList(eventlog.GUIDCertSHA256, digest)}, true, "digest is in db"},
-		{"signer's signature broken", forged, SecureBootPolicy{Known: true, On: true, DB: db}, false, "no signature"},
-		{"not a PE", []byte("not really a kernel"), SecureBootPolicy{Known: true}, false, "not a PE image"},
-		{"signed by another key", signed, SecureBootPolicy{Known: true, On: true}, false, "no signature"},
+		{"signed by db", signed, dbCert, nil, s.DER, ""},
+		{"unsigned", unsigned, dbCert, nil, nil, "unsigned and its digest is not in db"},
+		{"hash in dbx", signed, dbCert, dbHash, nil, "is in dbx"},
+		{"certificate in dbx", signed, dbCert, dbCert, nil, `certificate "CN=goldenpcr test db" is in dbx`},
+		{"hash in db", signed, dbHash, nil, digest, ""},
+		{"signer's signature broken", forged, dbCert, nil, nil, "no signature of it verifies"},
+		{"signed by another key", signed, nil, nil, nil, "no signature of it verifies"},
 	} {
-		d, err := StubLoadsKernel(c.kernel, c.policy)
-		if err != nil || d.Loads != c.loads || !strings.Contains(d.Rule, c.rule) {
-			t.Errorf("%s: %+v, %v; want loads=%v and a rule with %q", c.name, d, err, c.loads, c.rule)
+		r := bytes.NewReader(c.image)
+		img, err := authenticode.Parse(r, int64(len(c.image)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := verifyImage(img, r, lists(c.db), lists(c.dbx))
+		switch {
+		case c.allowed != nil && (err != nil || !bytes.Equal(e.Raw, c.allowed)):
+			t.Errorf("%s: entry %x, %v; want it allowed by %x", c.name, e.Raw, err, c.allowed)
+		case c.allowed == nil && (err == nil || !strings.Contains(err.Error(), c.refusal)):
+			t.Errorf("%s: %v; want a refusal with %q", c.name, err, c.refusal)
+		}
+	}
+}
+
+// The stub rule: the secure-boot state alone decides, as the lab's
+// uki-sb-kernel boot (a db-signed kernel, not measured) shows.
+func TestStubMeasuresKernel(t *testing.T) {
+	s := gyroidostest.NewSigner(t, "goldenpcr test db")
+	signedPath := filepath.Join(t.TempDir(), "vmlinuz.signed")
+	s.Sign(t, debianStub, signedPath)
+	for _, c := range []struct {
+		name       string
+		kernel     []byte
+		secureBoot bool
+		measured   bool
+		rule       string
+	}{
+		{"secure boot off", readFile(t, debianStub), false, true, "secure boot off"},
+		{"secure boot on, signed kernel", readFile(t, signedPath), true, false, "whatever its signature"},
+		{"not a PE", []byte("not really a kernel"), false, false, "not a PE image"},
+	} {
+		if d := StubMeasuresKernel(c.kernel, c.secureBoot); d.Measured != c.measured || !strings.Contains(d.Rule, c.rule) {
+			t.Errorf("%s: %+v; want measured=%v and a rule with %q", c.name, d, c.measured, c.rule)
 		}
 	}
 }
 
 // Compute adds the UKI's kernel to PCR 4 exactly when the rule says, notes
-// the rule, and --stub-loads-kernel's field overrides it either way.
+// the rule, and --stub-loads-kernel's field overrides it.
 func TestComputeInfersStubKernel(t *testing.T) {
 	s := gyroidostest.NewSigner(t, "goldenpcr test db")
 	dir := t.TempDir()
@@ -118,10 +156,10 @@ func TestComputeInfersStubKernel(t *testing.T) {
 		events   int
 		note     string
 	}{
-		{"signed kernel", withSigned, nil, 4, "succeeds, so firmware measures it: secure boot on: the kernel's signature verifies against the db certificate"},
-		{"unsigned kernel", withUnsigned, nil, 3, "fails, so firmware measures no kernel: secure boot on: the kernel is unsigned"},
-		{"override false", withSigned, &no, 3, "fails, so firmware measures no kernel: given (StubLoadsKernel); the artifacts alone say otherwise: secure boot on: the kernel's signature verifies"},
-		{"override true", withUnsigned, &yes, 4, "succeeds, so firmware measures it: given (StubLoadsKernel); the artifacts alone say otherwise: secure boot on: the kernel is unsigned"},
+		{"signed kernel", withSigned, nil, 3, "firmware measures no kernel for the UKI: secure boot on: systemd-stub admits its embedded kernel"},
+		{"unsigned kernel", withUnsigned, nil, 3, "firmware measures no kernel for the UKI: secure boot on"},
+		{"override true", withUnsigned, &yes, 4, "firmware measures the kernel systemd-stub loads from the UKI: given (StubLoadsKernel); the artifacts alone say otherwise: secure boot on"},
+		{"override false, as inferred", withSigned, &no, 3, "firmware measures no kernel for the UKI: given (StubLoadsKernel)"},
 	} {
 		doc, err := Compute(Inputs{Banks: []pcr.Alg{pcr.SHA256}, UKI: c.uki, SecureBoot: &on, DB: dbPath, StubLoadsKernel: c.override})
 		if err != nil {

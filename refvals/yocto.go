@@ -777,8 +777,8 @@ func (d *YoctoDeploy) shimFlow(dir, kernelDir, shim string) error {
 	if err != nil {
 		return err
 	}
-	d.Inputs.EFIApps = []string{shim, grub, k}
-	d.use("boot applications: shim %s (EFI/BOOT/boot%s.efi), GRUB %s, then the kernel %s, which GRUB has shim verify and load", shim, d.Arch, grub, k)
+	d.Inputs.EFIApps = []string{shim, grub}
+	d.use("boot applications: shim %s (EFI/BOOT/boot%s.efi), then GRUB %s, which boots the kernel %s", shim, d.Arch, grub, k)
 	d.use("grub.cfg: %s (deployed by meta-secure-core)", cfgPath)
 	if err := d.grubConfig(cfg, cfgPath, dir, kernelDir, "(hd0,gpt1)"); err != nil {
 		return err

@@ -343,7 +343,7 @@ func TestYoctoShimGRUB(t *testing.T) {
 	y.write("grub.cfg", []byte("set timeout=0\ninsmod tpm\nmenuentry 'Linux' {\nlinux /bzImage root=/dev/sda2 ima_policy=tcb\ninitrd /initrd\n}\n"))
 	y.testdata("secure-core-image", "20250101120000", map[string]string{"MACHINE": machine, "DISTRO_FEATURES": "efi-secure-boot tpm2 ima"}, true)
 	d := discover(t, YoctoOptions{Dir: y.dir})
-	if d.Flow != YoctoShimGRUB || !reflect.DeepEqual(d.Inputs.EFIApps, []string{shim, grub, kernel}) || d.Inputs.GRUB.Files["/initrd"] != initrd || d.Inputs.GRUBCfg != y.path("grub.cfg") {
+	if d.Flow != YoctoShimGRUB || !reflect.DeepEqual(d.Inputs.EFIApps, []string{shim, grub}) || d.Inputs.GRUB.Files["/bzImage"] != kernel || d.Inputs.GRUB.Files["/initrd"] != initrd || d.Inputs.GRUBCfg != y.path("grub.cfg") {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, d.Inputs)
 	}
 	_, v := computeValues(t, d.Inputs)

@@ -68,10 +68,11 @@ type artifactFlags struct {
 
 // artifactHelp is the per-PCR guide both commands print in --help.
 const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EFI Application from Boot
-          Option", the separator, then each image's Authenticode digest, and the
-          kernel inside the UKI when systemd-stub's LoadImage of it succeeds:
-          secure boot off, or the kernel signed by a db certificate and not in
-          dbx (inferred; --stub-loads-kernel=true|false overrides).
+          Option", the separator, then each image's Authenticode digest; the
+          kernel inside the UKI when firmware measures it, i.e. with secure boot
+          off (inferred; --stub-loads-kernel=true|false overrides); and when
+          shim starts GRUB with secure boot on, the kernel grub.cfg boots as
+          often as GRUB has shim verify it (read from the GRUB image).
   PCR 5   the separator, the GPT event of --disk if given, then the two
           ExitBootServices actions.
   PCR 7   --efi-vars OVMF_VARS.fd, or --secure-boot, --pk, --kek, --db, --dbx (EFI
@@ -113,7 +114,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f := c.Flags()
 	f.StringArrayVar(&a.EFIApps, "efi-app", nil, "EFI application loaded by firmware or a loader, in load order (repeatable)")
 	f.StringVar(&a.UKI, "uki", "", "unified kernel image (systemd-stub)")
-	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "override: whether systemd-stub's LoadImage of the UKI's kernel succeeds, so PCR 4 gains its digest (default: inferred from the secure-boot state and the kernel's signature against db/dbx)")
+	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "override: whether firmware measures the kernel systemd-stub loads from the UKI, so PCR 4 gains its digest (default: inferred: yes with secure boot off, no with it on)")
 	f.StringVar(&a.Cmdline, "cmdline", "", "kernel command line the Linux EFI stub is started with")
 	f.StringVar(&a.Initrd, "initrd", "", "initrd file the Linux EFI stub loads")
 	f.StringArrayVar(&a.Phases, "phase", nil, "systemd-pcrphase string measured after the UKI, e.g. enter-initrd (repeatable)")

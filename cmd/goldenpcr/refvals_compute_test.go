@@ -96,7 +96,7 @@ func TestRefvalsCompute(t *testing.T) {
 	// A db that does not hold the signer: the firmware would refuse the UKI.
 	other := filepath.Join(dir, "other.esl")
 	os.WriteFile(other, esl(eventlog.GUIDShimLock, []byte{0x30, 0}), 0o644)
-	if code, _, errs = run(t, "refvals", "compute", "--uki", uki, "--secure-boot", "--db", other); code != 2 || !strings.Contains(errs, "no db certificate verifies") {
+	if code, _, errs = run(t, "refvals", "compute", "--uki", uki, "--secure-boot", "--db", other); code != 2 || !strings.Contains(errs, "the firmware refuses it: no signature of it verifies against db") {
 		t.Errorf("foreign db: exit %d %s", code, errs)
 	}
 	// Never overwrite an input.
@@ -158,10 +158,10 @@ func TestRefvalsInfers(t *testing.T) {
 		events int
 		note   string
 	}{
-		{nil, 4, "LoadImage of the UKI's kernel succeeds, so firmware measures it: no secure-boot state given, and the UKI is unsigned"},
-		{[]string{"--stub-loads-kernel=false"}, 3, "fails, so firmware measures no kernel: given (--stub-loads-kernel)"},
-		{[]string{"--stub-loads-kernel", "--secure-boot=false"}, 4, "succeeds, so firmware measures it: given (--stub-loads-kernel)"},
-		{[]string{"--secure-boot=false"}, 4, "succeeds, so firmware measures it: secure boot off"},
+		{nil, 4, "firmware measures the kernel systemd-stub loads from the UKI: no secure-boot state given, and the UKI is unsigned, so secure boot is off"},
+		{[]string{"--stub-loads-kernel=false"}, 3, "firmware measures no kernel for the UKI: given (--stub-loads-kernel); the artifacts alone say otherwise"},
+		{[]string{"--stub-loads-kernel", "--secure-boot=false"}, 4, "firmware measures the kernel systemd-stub loads from the UKI: given (--stub-loads-kernel)"},
+		{[]string{"--secure-boot=false"}, 4, "firmware measures the kernel systemd-stub loads from the UKI: secure boot off"},
 	} {
 		out := filepath.Join(t.TempDir(), "b.yaml")
 		code, _, errs := run(t, append([]string{"refvals", "compute", "--uki", uki, "--bank", "sha256", "-O", out}, c.args...)...)
