@@ -81,6 +81,7 @@ var commandGroups = []commandGroup{
 	{"rattestation", newRattestationCmd},
 	{"version", newVersionCmd},
 	{"corim", newCorimCmd},
+	{"diff", newDiffCmd},
 }
 
 // hiddenCommands are top-level commands left out of the help, added by
