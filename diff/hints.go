@@ -58,9 +58,13 @@ func hints(s *Step) []Hint {
 			out = append(out, Hint{CauseBootApplication, "another image was loaded: " + s.Actual.Summary})
 		}
 	}
-	for _, e := range []*Entry{s.Expected, s.Actual} {
-		if e != nil && e.Quirk != "" {
-			out = append(out, Hint{CauseFirmwareQuirk, e.Quirk})
+	// A quirk one side's firmware follows and the other's does not moves
+	// the digest by itself.
+	if s.Kind == Changed && s.Expected.Quirk != s.Actual.Quirk {
+		for _, e := range []*Entry{s.Expected, s.Actual} {
+			if e.Quirk != "" {
+				out = append(out, Hint{CauseFirmwareQuirk, e.Quirk})
+			}
 		}
 	}
 	return out
@@ -211,11 +215,16 @@ func iplHints(e, a *Entry) []Hint {
 	if et == "" {
 		et = e.Summary
 	}
+	for _, prefix := range grubPrefixes {
+		if rest, ok := strings.CutPrefix(at, prefix); ok {
+			cause := CauseGRUBCommand
+			if strings.Contains(prefix, "cmdline") {
+				cause = CauseKernelCmdline
+			}
+			return []Hint{{cause, wordDiff(strings.TrimPrefix(et, prefix), rest)}}
+		}
+	}
 	switch {
-	case strings.HasPrefix(at, "kernel_cmdline: "):
-		return []Hint{{CauseKernelCmdline, wordDiff(strings.TrimPrefix(et, "kernel_cmdline: "), strings.TrimPrefix(at, "kernel_cmdline: "))}}
-	case strings.HasPrefix(at, "grub_cmd: "):
-		return []Hint{{CauseGRUBCommand, wordDiff(strings.TrimPrefix(et, "grub_cmd: "), strings.TrimPrefix(at, "grub_cmd: "))}}
 	case a.PCR == 11:
 		name, _, _ := strings.Cut(at, " ")
 		d := "UKI section " + name + " changed"
@@ -258,12 +267,12 @@ func wordDiff(before, after string) string {
 		case i < len(a) && j < len(b) && a[i] == b[j]:
 			out = append(out, a[i])
 			i, j = i+1, j+1
-		case j < len(b) && (i == len(a) || lcs[i*w+j+1] >= lcs[(i+1)*w+j]):
-			out = append(out, "{+"+b[j]+"+}")
-			j++
-		default:
+		case i < len(a) && (j == len(b) || lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
 			out = append(out, "[-"+a[i]+"-]")
 			i++
+		default:
+			out = append(out, "{+"+b[j]+"+}")
+			j++
 		}
 	}
 	return strings.Join(out, " ")
