@@ -211,7 +211,7 @@ func tagHints(e, a *Entry) []Hint {
 }
 
 func iplHints(e, a *Entry) []Hint {
-	at, et := strings.TrimRight(string(a.data), "\x00"), strings.TrimRight(string(e.data), "\x00")
+	at, et := eventText(a), eventText(e)
 	if et == "" {
 		et = e.Summary
 	}
@@ -240,6 +240,15 @@ func iplHints(e, a *Entry) []Hint {
 		return []Hint{{CauseGRUBFile, d}}
 	}
 	return nil
+}
+
+// eventText is an event's data as text: decoded (UTF-16 too) when it is
+// text, else as the bytes say.
+func eventText(e *Entry) string {
+	if t, ok := e.Decoded.(eventlog.Text); ok {
+		return t.Text
+	}
+	return strings.TrimRight(string(e.data), "\x00")
 }
 
 // wordDiff shows the words removed ([-w-]) and added ({+w+}) between two

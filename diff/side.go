@@ -199,8 +199,13 @@ func identity(t eventlog.EventType, index int, p eventlog.Payload, data []byte, 
 		return typ + " " + v.Type + " " + v.EventType
 	}
 	text := string(data)
-	if p == nil && desc != "" {
-		text = desc
+	switch v := p.(type) {
+	case eventlog.Text:
+		text = v.Text // UTF-16 decoded, as systemd-stub logs section names
+	case nil:
+		if desc != "" {
+			text = desc
+		}
 	}
 	text = strings.TrimRight(text, "\x00")
 	switch t {
