@@ -51,6 +51,9 @@ type PCRDiff struct {
 	Steps []Step `json:"steps" yaml:"steps"`
 	// Note says what could not be compared.
 	Note string `json:"note,omitempty" yaml:"note,omitempty"`
+	// Quirks are the firmware deviations the actual log shows in this
+	// PCR, named as such: a likely cause when the PCR differs.
+	Quirks []string `json:"quirks,omitempty" yaml:"quirks,omitempty"`
 }
 
 // LogMismatch is a log whose replay is not the device's PCR value.
@@ -171,6 +174,7 @@ func comparePCR(exp, act *Side, i int, alg pcr.Alg) PCRDiff {
 		d.Steps = align(e, a, alg)
 	}
 	d.Same = valuesSame && d.LogMismatch == nil
+	d.Quirks = act.Quirks[i]
 	for k := range d.Steps {
 		s := &d.Steps[k]
 		if s.Kind == Same {

@@ -168,6 +168,12 @@ func TestOneThingChanged(t *testing.T) {
 			}
 			return []*eventlog.Event{ev}
 		}, 4, Extra, CauseBootApplication, "another image was loaded"},
+		{"no ExitBootServices", func(ev *eventlog.Event) []*eventlog.Event {
+			if ev.Type == eventlog.EvEFIAction && bytes.HasPrefix(ev.Data, []byte("Exit Boot Services")) {
+				return nil
+			}
+			return []*eventlog.Event{ev}
+		}, 5, Missing, CauseFirmwareQuirk, "does not measure the ExitBootServices actions"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			changed := tcglogtest.Edit(t, orig, c.edit)

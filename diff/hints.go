@@ -46,7 +46,7 @@ func hints(s *Step) []Hint {
 		out = changedHints(s.Expected, s.Actual)
 	case Missing:
 		out = []Hint{{CauseMissingEvent, fmt.Sprintf("%s %s is not in the log", s.Expected.Type, s.Expected.Summary)}}
-		if s.Expected.Type == "EV_EFI_ACTION" && strings.HasPrefix(s.Expected.Summary, "Exit Boot Services") {
+		if s.Expected.typ == eventlog.EvEFIAction && strings.HasPrefix(eventText(s.Expected), "Exit Boot Services") {
 			out = append(out, Hint{CauseFirmwareQuirk, "firmware that does not measure the ExitBootServices actions into PCR 5 (some firmware omits them, or a direct kernel boot does not call the boot manager)"})
 		}
 	case Extra:

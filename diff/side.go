@@ -30,6 +30,9 @@ type Side struct {
 	Device pcr.Values
 	// Inputs are a baseline's artifacts.
 	Inputs []baseline.Input
+	// Quirks are the firmware deviations a log's replay noticed
+	// (eventlog/workarounds.go), by PCR.
+	Quirks map[int][]string
 
 	// replay holds a log side's replay of all PCRs, untouched ones at
 	// their reset value, to hold against Device.
@@ -78,7 +81,12 @@ func FromLogs(name string, logs []*eventlog.Log) (*Side, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Side{Name: name, Kind: "event log", Entries: map[int][]Entry{}, Values: pcr.Values{}, replay: rep.Values}
+	s := &Side{Name: name, Kind: "event log", Entries: map[int][]Entry{}, Values: pcr.Values{}, Quirks: map[int][]string{}, replay: rep.Values}
+	for _, q := range rep.Quirks {
+		if q.PCR >= 0 && q.PCR < pcr.NumPCRs {
+			s.Quirks[q.PCR] = append(s.Quirks[q.PCR], q.What)
+		}
+	}
 	for alg, bank := range rep.Values {
 		for i, v := range bank {
 			if rep.Touched(i) {

@@ -215,6 +215,9 @@ func writeDiffText(w io.Writer, r *diff.Report, color bool) error {
 		if p.Note != "" {
 			fmt.Fprintf(&b, "  note: %s\n", p.Note)
 		}
+		for _, q := range p.Quirks {
+			fmt.Fprintf(&b, "  %s %s\n", paint(ansiYellow, "firmware quirk:"), q)
+		}
 		if p.First < 0 {
 			continue
 		}
