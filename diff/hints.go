@@ -36,6 +36,7 @@ const (
 	CauseFirmwareQuirk      = "firmware quirk"
 	CauseArtifact           = "artifact"
 	CauseBootPhase          = "boot phase"
+	CauseDisk               = "boot disk"
 )
 
 // hints explains one step that is not Same.
@@ -46,6 +47,12 @@ func hints(s *Step) []Hint {
 		out = changedHints(s.Expected, s.Actual)
 	case Missing:
 		out = []Hint{{CauseMissingEvent, fmt.Sprintf("%s %s is not in the log", s.Expected.Type, s.Expected.Summary)}}
+		switch {
+		case s.Expected.typ == eventlog.EvEFIVariableAuthority:
+			out = append(out, Hint{CauseAuthority, "an authority that was expected to verify an image did not: " + s.Expected.Summary})
+		case s.Expected.typ == eventlog.EvEFIBootServicesApp:
+			out = append(out, Hint{CauseBootApplication, "an expected image was not loaded: " + s.Expected.Summary})
+		}
 		if s.Expected.typ == eventlog.EvEFIAction && strings.HasPrefix(eventText(s.Expected), "Exit Boot Services") {
 			out = append(out, Hint{CauseFirmwareQuirk, "firmware that does not measure the ExitBootServices actions into PCR 5 (some firmware omits them, or a direct kernel boot does not call the boot manager)"})
 		}
@@ -94,6 +101,8 @@ func changedHints(e, a *Entry) []Hint {
 		out = append(out, Hint{CauseBootApplication, d})
 	case eventlog.EvEventTag:
 		out = append(out, tagHints(e, a)...)
+	case eventlog.EvEFIGPTEvent, eventlog.EvEFIGPTEvent2:
+		out = append(out, Hint{CauseDisk, fmt.Sprintf("the boot disk's GPT is %s, expected %s: another disk, or the disk was repartitioned", a.Summary, summaryOf(e))})
 	case eventlog.EvIPL:
 		out = append(out, iplHints(e, a)...)
 	case eventlog.EvCELRecord:
@@ -251,8 +260,12 @@ func eventText(e *Entry) string {
 	return strings.TrimRight(string(e.data), "\x00")
 }
 
+// wordContext is how many unchanged words wordDiff shows around a change.
+const wordContext = 3
+
 // wordDiff shows the words removed ([-w-]) and added ({+w+}) between two
-// command lines, in order.
+// command lines, in order, with wordContext unchanged words around each
+// change and "…" for the rest.
 func wordDiff(before, after string) string {
 	a, b := strings.Fields(before), strings.Fields(after)
 	if len(a)*len(b) > maxAlignCells {
@@ -270,12 +283,31 @@ func wordDiff(before, after string) string {
 		}
 	}
 	var out []string
+	var same []string // a run of unchanged words, shortened when flushed
+	flush := func(last bool) {
+		if len(same) > 2*wordContext+1 {
+			head := same[:wordContext]
+			if len(out) == 0 {
+				head = nil
+			}
+			tail := same[len(same)-wordContext:]
+			if last {
+				tail = nil
+			}
+			same = append(append(append([]string{}, head...), "…"), tail...)
+		}
+		out = append(out, same...)
+		same = same[:0]
+	}
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			out = append(out, a[i])
+		if i < len(a) && j < len(b) && a[i] == b[j] {
+			same = append(same, a[i])
 			i, j = i+1, j+1
+			continue
+		}
+		flush(false)
+		switch {
 		case i < len(a) && (j == len(b) || lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
 			out = append(out, "[-"+a[i]+"-]")
 			i++
@@ -284,6 +316,7 @@ func wordDiff(before, after string) string {
 			j++
 		}
 	}
+	flush(true)
 	return strings.Join(out, " ")
 }
 
