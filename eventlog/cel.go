@@ -76,6 +76,8 @@ func ReadLog(r io.Reader) (*Log, error) {
 		return ReadCELJSON(data)
 	case looksCELTLV(data):
 		return ReadCELTLV(data)
+	case bytes.HasPrefix(data, txtContainerSig):
+		return ReadTXTContainer(data)
 	}
 	rd, err := NewReader(bytes.NewReader(data))
 	if err != nil {

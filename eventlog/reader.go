@@ -22,6 +22,9 @@ const (
 	// FormatCryptoAgile is the TPM 2.0 layout announced by a "Spec ID
 	// Event03" header: one digest per bank the header lists.
 	FormatCryptoAgile
+	// FormatTXT12 is Intel TXT's TPM 1.2 "TXT Event Container": a header,
+	// then SHA-1 events (drtm.go).
+	FormatTXT12 = FormatCELTLV + 1
 )
 
 func (f Format) String() string {
@@ -32,6 +35,8 @@ func (f Format) String() string {
 		return "cel-json"
 	case FormatCELTLV:
 		return "cel-tlv"
+	case FormatTXT12:
+		return "txt-1.2"
 	}
 	return "sha1"
 }
@@ -140,6 +145,7 @@ type Reader struct {
 	format Format
 	spec   *SpecID
 	header *Event // the first event, returned by the first Next
+	tail   int64  // where a zeroed tail began, or -1 (drtm.go)
 
 	ev      Event
 	data    []byte
@@ -152,7 +158,7 @@ type Reader struct {
 // NewReader reads the log's first event to learn its format. It fails if
 // the stream is empty or the first event is malformed.
 func NewReader(r io.Reader) (*Reader, error) {
-	rd := &Reader{br: bufio.NewReader(r)}
+	rd := &Reader{br: bufio.NewReader(r), tail: -1}
 	first, err := rd.readSHA1Event()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -307,6 +313,9 @@ func (r *Reader) startEvent() (*Event, error) {
 	} else if err != nil {
 		return nil, &ParseError{Index: r.index, Offset: r.off, Msg: "reading event: " + err.Error(), Err: err}
 	}
+	if err := r.zeroedTail(); err != nil {
+		return nil, err
+	}
 	ev := &r.ev
 	ev.Index, ev.Offset = r.index, r.off
 	h := r.scratch[:8]
@@ -352,7 +361,7 @@ func (r *Reader) readSHA1Event() (*Event, error) {
 
 func (r *Reader) checkPCR(ev *Event) error {
 	// PC Client PCRs are 0–23; the kernel and firmware use no others.
-	if ev.PCR >= pcr.NumPCRs && !windowsNoActionPCR(ev) {
+	if ev.PCR >= pcr.NumPCRs && !windowsNoActionPCR(ev) && ev.Type != EvTXTPCRMapping {
 		return r.errf(ev.Offset, "PCR index %d out of range 0-%d", ev.PCR, pcr.NumPCRs-1)
 	}
 	return nil

@@ -126,6 +126,9 @@ func NewReplayer(banks []pcr.Alg, strict bool) (*Replayer, error) {
 func (rp *Replayer) Extend(ev *Event) error {
 	rp.res.Events++
 	rp.quirks.observe(ev)
+	if ev.Type == EvTXTPCRMapping {
+		return nil // a map of PCR usage, logged with PCR 0xFF, never extended
+	}
 	if ev.Type == EvNoAction {
 		if loc, ok := startupLocality(ev); ok {
 			rp.locality = loc
@@ -156,6 +159,12 @@ func (rp *Replayer) Extend(ev *Event) error {
 		cur := b.vals[i][:b.size]
 		if b.set&(1<<i) == 0 {
 			copy(cur, pcr.InitialValue(b.alg, int(i), rp.localityFor(int(i))))
+			if i >= 17 && i <= 22 {
+				// Only localities 1–4 extend PCRs 17–22, after the
+				// dynamic launch whose locality-4 hash start reset them
+				// from all ones to zero.
+				clear(cur)
+			}
 			b.set |= 1 << i
 		}
 		b.h.Reset()
@@ -259,10 +268,11 @@ func (rp *Replayer) extendChecked(ev *Event, check bool, log string, issues []Di
 }
 
 // ReplayLogs replays several logs of one boot into one PCR history: the
-// TCG PC Client (firmware) log first, then each Canonical Event Log in the
-// order given, each in record order, so a PCR extended by both is the fold
-// of the firmware's events and then the CEL's records. At most one TCG log
-// may be given. Without opts.Banks every bank of the first replayed log is
+// TCG PC Client (firmware) log first, then DRTM logs (IsDRTM: events in
+// PCRs 17–22 only), then each Canonical Event Log in the order given, each
+// in record order, so a PCR extended by several is the fold of the
+// firmware's events, then the DRTM log's, then the CEL's records. At most
+// one firmware log may be given. Without opts.Banks every bank of the first replayed log is
 // replayed, and a bank a later log lacks is dropped and reported; a
 // requested bank must be in every log.
 func ReplayLogs(logs []*Log, opts *ReplayOptions) (*Replay, error) {
@@ -272,12 +282,21 @@ func ReplayLogs(logs []*Log, opts *ReplayOptions) (*Replay, error) {
 	if len(logs) == 0 {
 		return nil, fmt.Errorf("no event log to replay")
 	}
+	// The firmware's log, then DRTM logs (PCRs 17–22, after the dynamic
+	// launch), then Canonical Event Logs (user space, after both).
 	ordered := make([]*Log, 0, len(logs))
+	var firmware *Log
 	for _, l := range logs {
-		if !l.Format.IsCEL() {
-			if len(ordered) > 0 {
-				return nil, fmt.Errorf("%s and %s: two firmware (TCG PC Client) event logs; a boot has one", ordered[0].Name, l.Name)
+		if !l.Format.IsCEL() && !l.IsDRTM() {
+			if firmware != nil {
+				return nil, fmt.Errorf("%s and %s: two firmware (TCG PC Client) event logs; a boot has one", firmware.Name, l.Name)
 			}
+			firmware = l
+			ordered = append(ordered, l)
+		}
+	}
+	for _, l := range logs {
+		if !l.Format.IsCEL() && l.IsDRTM() {
 			ordered = append(ordered, l)
 		}
 	}

@@ -53,7 +53,47 @@ const (
 	EvEFISPDMDeviceAuthority EventType = 0x800000E4
 )
 
+// Event types of a dynamic launch (DRTM): Intel TXT's SINIT ACM logs
+// 0x401–0x4ff, tboot 0x501, the Linux Secure Launch kernel 0x502.
+const (
+	EvTXTPCRMapping         EventType = 0x401 // logged with PCR 0xFF, never extended
+	EvTXTHashStart          EventType = 0x402
+	EvTXTMLEHash            EventType = 0x404
+	EvTXTBIOSACRegData      EventType = 0x40a
+	EvTXTCPUSCRTMStat       EventType = 0x40b
+	EvTXTLCPControlHash     EventType = 0x40c
+	EvTXTSTMHash            EventType = 0x40e
+	EvTXTOSSINITDataCapHash EventType = 0x40f
+	EvTXTSINITPubKeyHash    EventType = 0x410
+	EvTXTLCPDetailsHash     EventType = 0x412
+	EvTXTLCPAuthoritiesHash EventType = 0x413
+	EvTXTNVInfoHash         EventType = 0x414
+	EvTXTCapValue           EventType = 0x4ff
+	EvTboot                 EventType = 0x501
+	EvSecureLaunch          EventType = 0x502
+)
+
+// IsDRTM reports whether t is an event type of a dynamic launch.
+func (t EventType) IsDRTM() bool {
+	return t >= 0x401 && t <= 0x4ff || t == EvTboot || t == EvSecureLaunch
+}
+
 var eventTypeNames = map[EventType]string{
+	EvTXTPCRMapping:          "EV_TXT_PCR_MAPPING",
+	EvTXTHashStart:           "EV_TXT_HASH_START",
+	EvTXTMLEHash:             "EV_TXT_MLE_HASH",
+	EvTXTBIOSACRegData:       "EV_TXT_BIOSAC_REG_DATA",
+	EvTXTCPUSCRTMStat:        "EV_TXT_CPU_SCRTM_STAT",
+	EvTXTLCPControlHash:      "EV_TXT_LCP_CONTROL_HASH",
+	EvTXTSTMHash:             "EV_TXT_STM_HASH",
+	EvTXTOSSINITDataCapHash:  "EV_TXT_OSSINITDATA_CAP_HASH",
+	EvTXTSINITPubKeyHash:     "EV_TXT_SINIT_PUBKEY_HASH",
+	EvTXTLCPDetailsHash:      "EV_TXT_LCP_DETAILS_HASH",
+	EvTXTLCPAuthoritiesHash:  "EV_TXT_LCP_AUTHORITIES_HASH",
+	EvTXTNVInfoHash:          "EV_TXT_NV_INFO_HASH",
+	EvTXTCapValue:            "EV_TXT_CAP_VALUE",
+	EvTboot:                  "EV_TBOOT",
+	EvSecureLaunch:           "EV_SECURE_LAUNCH",
 	EvPrebootCert:            "EV_PREBOOT_CERT",
 	EvPostCode:               "EV_POST_CODE",
 	EvUnused:                 "EV_UNUSED",
@@ -101,6 +141,9 @@ var eventTypeNames = map[EventType]string{
 func (t EventType) String() string {
 	if n, ok := eventTypeNames[t]; ok {
 		return n
+	}
+	if t.IsDRTM() {
+		return fmt.Sprintf("EV_TXT_0x%03x", uint32(t))
 	}
 	return fmt.Sprintf("EV_UNKNOWN_0x%08x", uint32(t))
 }

@@ -16,7 +16,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/internal/swtpmtest"
+	"github.com/goldenpcr/goldenpcr/internal/tcglogtest"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
@@ -60,39 +62,19 @@ func secureBootVar(value byte) []byte {
 // buildAgileLog writes a crypto-agile TCG log over banks: the SHA-1
 // format "Spec ID Event03" header, then one TCG_PCR_EVENT2 per event.
 func buildAgileLog(banks []pcr.Alg, events []logEvent) []byte {
-	le := binary.LittleEndian
-	var spec []byte
-	spec = append(spec, "Spec ID Event03\x00"...)
-	spec = le.AppendUint32(spec, 0)                  // platformClass
-	spec = append(spec, 0, 2, 0, 2)                  // specVersion 2.0, errata 0, uintnSize 2 (UINT64)
-	spec = le.AppendUint32(spec, uint32(len(banks))) // numberOfAlgorithms
-	for _, b := range banks {
-		spec = le.AppendUint16(spec, uint16(b))
-		spec = le.AppendUint16(spec, uint16(b.Size()))
-	}
-	spec = append(spec, 0) // vendorInfoSize
-	var out []byte
-	out = le.AppendUint32(out, 0)
-	out = le.AppendUint32(out, evNoAction)
-	out = append(out, make([]byte, 20)...)
-	out = le.AppendUint32(out, uint32(len(spec)))
-	out = append(out, spec...)
+	var evs []*eventlog.Event
 	for _, e := range events {
-		out = le.AppendUint32(out, e.pcr)
-		out = le.AppendUint32(out, e.typ)
-		out = le.AppendUint32(out, uint32(len(banks)))
+		ev := &eventlog.Event{PCR: e.pcr, Type: eventlog.EventType(e.typ), Data: e.data}
 		for _, b := range banks {
 			d := b.Sum(e.data)
 			if o, ok := e.override[b]; ok {
 				d = o
 			}
-			out = le.AppendUint16(out, uint16(b))
-			out = append(out, d...)
+			ev.Digests = append(ev.Digests, eventlog.Digest{Alg: b, Value: d})
 		}
-		out = le.AppendUint32(out, uint32(len(e.data)))
-		out = append(out, e.data...)
+		evs = append(evs, ev)
 	}
-	return out
+	return tcglogtest.Write(banks, evs)
 }
 
 // buildLog writes a test log of the swtpm's sha1 and sha256 banks.
@@ -560,6 +542,8 @@ func TestQuoteSwtpm(t *testing.T) {
 	t.Run("ValuesAndExpected", func(t *testing.T) { testQuoteValuesAndExpected(t, l) })
 	// Last: it extends PCR 11, which no other subtest quotes.
 	t.Run("CELPhases", func(t *testing.T) { testQuoteCELPhases(t, l) })
+	// A dynamic launch resets PCRs 17–22, which no other subtest quotes.
+	t.Run("DRTM", func(t *testing.T) { testQuoteDRTM(t, l) })
 }
 
 // testQuoteAgreement verifies every case with goldenpcr, asserts the

@@ -10,8 +10,11 @@ package swtpmtest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,4 +175,66 @@ func (p *TPM) RunStdin(t testing.TB, stdin []byte, tool string, args ...string) 
 		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.Bytes()
+}
+
+// ioctl runs swtpm_ioctl on p's control channel.
+func (p *TPM) ioctl(t testing.TB, stdin []byte, args ...string) {
+	t.Helper()
+	path := lookTool(t, "swtpm_ioctl", "swtpm-tools")
+	cmd := exec.Command(path, append([]string{"--tcp", fmt.Sprintf("127.0.0.1:%d", p.Port+1)}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("swtpm_ioctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// HashStart performs a dynamic launch's _TPM_Hash_Start, _TPM_Hash_Data
+// (data) and _TPM_Hash_End at locality 4 (swtpm_ioctl -h): PCRs 17–22
+// reset to zero, then PCR 17 is extended with the hash of data in every
+// bank.
+func (p *TPM) HashStart(t testing.TB, data []byte) {
+	t.Helper()
+	p.ioctl(t, data, "-h", "-")
+}
+
+// ExtendAt extends PCR index of bank alg (a TPM_ALG_ID) with digest,
+// sending TPM2_PCR_Extend at the given locality over swtpm's own socket:
+// tpm2-tools' swtpm TCTI sets locality 0 for its commands, and PCRs 17–22
+// refuse extends from locality 0. The TPM computes the new value.
+func (p *TPM) ExtendAt(t testing.TB, locality int, index uint32, alg uint16, digest []byte) {
+	t.Helper()
+	p.ioctl(t, nil, "-l", fmt.Sprint(locality))
+	// TPM2_PCR_Extend: TPM_ST_SESSIONS, size, TPM_CC_PCR_Extend, the PCR
+	// handle, a password session (TPM_RS_PW, no nonce, no auth), one
+	// TPMT_HA.
+	auth := []byte{0x40, 0, 0, 0x09, 0, 0, 0, 0, 0}
+	body := binary.BigEndian.AppendUint32(nil, index)
+	body = binary.BigEndian.AppendUint32(body, uint32(len(auth)))
+	body = append(body, auth...)
+	body = binary.BigEndian.AppendUint32(body, 1)
+	body = binary.BigEndian.AppendUint16(body, alg)
+	body = append(body, digest...)
+	cmd := binary.BigEndian.AppendUint16(nil, 0x8002)
+	cmd = binary.BigEndian.AppendUint32(cmd, uint32(10+len(body)))
+	cmd = binary.BigEndian.AppendUint32(cmd, 0x182)
+	cmd = append(cmd, body...)
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write(cmd); err != nil {
+		t.Fatal(err)
+	}
+	rsp := make([]byte, 64)
+	n, err := io.ReadAtLeast(conn, rsp, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := binary.BigEndian.Uint32(rsp[6:10]); rc != 0 {
+		t.Fatalf("TPM2_PCR_Extend of PCR %d at locality %d: response code 0x%x (%x)", index, locality, rc, rsp[:n])
+	}
 }

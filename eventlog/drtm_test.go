@@ -1,0 +1,188 @@
+package eventlog_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/internal/tcglogtest"
+	"github.com/goldenpcr/goldenpcr/pcr"
+)
+
+var drtmBanks = []pcr.Alg{pcr.SHA1, pcr.SHA256}
+
+// drtmEvents are a dynamic launch's events: the PCR mapping (never
+// extended), the hash start, the MLE, and two Secure Launch measurements.
+func drtmEvents() []*eventlog.Event {
+	ev := func(index uint32, typ eventlog.EventType, data []byte, measured string) *eventlog.Event {
+		e := &eventlog.Event{PCR: index, Type: typ, Data: data}
+		for _, b := range drtmBanks {
+			e.Digests = append(e.Digests, eventlog.Digest{Alg: b, Value: b.Sum([]byte(measured))})
+		}
+		return e
+	}
+	mapping := ev(0xff, eventlog.EvTXTPCRMapping, []byte{1, 0, 0, 0}, "")
+	return []*eventlog.Event{mapping,
+		ev(17, eventlog.EvTXTHashStart, []byte("sinit hash and edx"), "sinit hash and edx"),
+		ev(17, eventlog.EvTXTMLEHash, nil, "kernel"),
+		ev(18, eventlog.EvSecureLaunch, []byte("Measured boot parameters"), "cmdline"),
+		ev(17, eventlog.EvSecureLaunch, []byte("Linux initrd"), "initrd"),
+	}
+}
+
+func readLog(t testing.TB, data []byte) (*eventlog.Log, error) {
+	t.Helper()
+	return eventlog.ReadLog(bytes.NewReader(data))
+}
+
+// The Secure Launch buffer: a crypto-agile log, then zeros to its end.
+// PCRs 17–22 replay from zero, the mapping event is not extended.
+func TestSlaunchBufferReplaysFromZero(t *testing.T) {
+	log := tcglogtest.Write(drtmBanks, drtmEvents())
+	buf := append(bytes.Clone(log), make([]byte, 64<<10)...)
+	l, err := readLog(t, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Events) != 6 || !l.IsDRTM() {
+		t.Fatalf("%d events, DRTM %v", len(l.Events), l.IsDRTM())
+	}
+	rep, err := eventlog.ReplayLogs([]*eventlog.Log{l}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range drtmBanks {
+		want17 := make([]byte, alg.Size())
+		for _, m := range []string{"sinit hash and edx", "kernel", "initrd"} {
+			want17 = alg.Sum(append(want17, alg.Sum([]byte(m))...))
+		}
+		want18 := alg.Sum(append(make([]byte, alg.Size()), alg.Sum([]byte("cmdline"))...))
+		if got, _ := rep.Values.Get(alg, 17); !bytes.Equal(got, want17) {
+			t.Errorf("%s PCR 17 %x, want %x", alg, got, want17)
+		}
+		if got, _ := rep.Values.Get(alg, 18); !bytes.Equal(got, want18) {
+			t.Errorf("%s PCR 18 %x, want %x", alg, got, want18)
+		}
+		// Untouched DRTM PCRs keep their power-on value.
+		if got, _ := rep.Values.Get(alg, 19); !pcr.IsInitial(alg, 19, got) {
+			t.Errorf("%s PCR 19 %x", alg, got)
+		}
+	}
+	// A byte after the zeroed tail began is not a tail: the offset says where.
+	bad := bytes.Clone(buf)
+	bad[len(log)+100] = 1
+	_, err = readLog(t, bad)
+	var pe *eventlog.ParseError
+	if !errors.As(err, &pe) || pe.Offset != int64(len(log)+100) || !strings.Contains(pe.Msg, "zeroed tail") {
+		t.Errorf("non-zero tail: %v", err)
+	}
+	// A buffer the events fill to its end has no tail and reads whole.
+	if l, err := readLog(t, log); err != nil || len(l.Events) != 6 {
+		t.Errorf("no tail: %v", err)
+	}
+}
+
+// The TPM 1.2 TXT event container, and what its header may not claim.
+func TestTXTContainer(t *testing.T) {
+	var events []*eventlog.Event
+	for _, e := range drtmEvents()[1:] {
+		events = append(events, &eventlog.Event{PCR: e.PCR, Type: e.Type, Data: e.Data, Digests: e.Digests[:1]})
+	}
+	data := tcglogtest.WriteTXT12(events, 4096)
+	l, err := readLog(t, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Format != eventlog.FormatTXT12 || len(l.Events) != 4 || l.Events[0].Offset != 48 || l.Events[2].Type != eventlog.EvSecureLaunch || !l.IsDRTM() {
+		t.Fatalf("format %v, %d events, first at %d", l.Format, len(l.Events), l.Events[0].Offset)
+	}
+	for _, c := range []struct {
+		name   string
+		edit   func(b []byte)
+		offset int64
+		msg    string
+	}{
+		{"version", func(b []byte) { b[32] = 2 }, 32, "version 2.0"},
+		{"size past the data", func(b []byte) { b[37] = 0xff }, 36, "exceeds"},
+		{"events before the header ends", func(b []byte) { b[40] = 8 }, 40, "do not lie within"},
+		{"events past the container", func(b []byte) { b[45] = 0x40 }, 40, "do not lie within"},
+		{"event size past its region", func(b []byte) { b[48+28] = 0xff }, 48 + 32, "event claims 255 bytes"},
+	} {
+		b := bytes.Clone(data)
+		c.edit(b)
+		_, err := readLog(t, b)
+		var pe *eventlog.ParseError
+		if !errors.As(err, &pe) || pe.Offset != c.offset || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v (want offset %d, %q)", c.name, err, c.offset, c.msg)
+		}
+	}
+}
+
+// A firmware log, a DRTM log and nothing else replay together; the
+// firmware log's PCRs and the DRTM PCRs are each one history.
+func TestReplayFirmwareAndDRTM(t *testing.T) {
+	fw, err := eventlog.ReadLogFile("../fixtures/tcg/rhel8-uefi.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drtm, err := readLog(t, tcglogtest.Write(drtmBanks, drtmEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, err := eventlog.ReplayLogs([]*eventlog.Log{drtm, fw}, &eventlog.ReplayOptions{Banks: drtmBanks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, _ := eventlog.ReplayLogs([]*eventlog.Log{fw}, &eventlog.ReplayOptions{Banks: drtmBanks})
+	for _, i := range []int{0, 7, 17, 18} {
+		got, _ := both.Values.Get(pcr.SHA256, i)
+		want, _ := alone.Values.Get(pcr.SHA256, i)
+		if (i < 17) != bytes.Equal(got, want) {
+			t.Errorf("PCR %d: combined %x, firmware alone %x", i, got, want)
+		}
+	}
+}
+
+func FuzzReadTXTContainer(f *testing.F) {
+	var events []*eventlog.Event
+	for _, e := range drtmEvents()[1:] {
+		events = append(events, &eventlog.Event{PCR: e.PCR, Type: e.Type, Data: e.Data, Digests: e.Digests[:1]})
+	}
+	f.Add(tcglogtest.WriteTXT12(events, 0))
+	f.Add(tcglogtest.WriteTXT12(events[:1], 512))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := eventlog.ReadTXTContainer(data)
+		var pe *eventlog.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("error %v is not a ParseError", err)
+		}
+		if err == nil {
+			if _, err := eventlog.ReplayLogs([]*eventlog.Log{l}, nil); err != nil && !errors.As(err, &pe) {
+				t.Fatalf("replay: %v", err)
+			}
+		}
+	})
+}
+
+// The Secure Launch buffer: any bytes after a crypto-agile header read to
+// a clean end, a zeroed tail or a ParseError with its offset.
+func FuzzReadSlaunchBuffer(f *testing.F) {
+	log := tcglogtest.Write(drtmBanks, drtmEvents())
+	f.Add(append(bytes.Clone(log), make([]byte, 256)...))
+	f.Add(log)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := readLog(t, data)
+		var pe *eventlog.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("error %v is not a ParseError", err)
+		}
+		if err == nil && l.Format == eventlog.FormatCryptoAgile {
+			if pe != nil && pe.Offset > int64(len(data)) {
+				t.Fatalf("offset %d past %d bytes", pe.Offset, len(data))
+			}
+			eventlog.ReplayLogs([]*eventlog.Log{l}, nil)
+		}
+	})
+}
