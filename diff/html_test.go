@@ -3,6 +3,7 @@ package diff_test
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // the page put it in unescaped.
 var hostile = []string{
 	`</script><script>document.title='pwned'</script>`,
-	`<img src=x onerror="document.title='pwned'">`,
+	`<img src=x onerror=document.title='pwned'>`,
 }
 
 // HostileReport compares two systemd logs whose PCR 11 phases differ by
@@ -59,7 +60,7 @@ func TestHTMLEscapesLogData(t *testing.T) {
 	if n := strings.Count(strings.ToLower(page), "<script"); n != 2 {
 		t.Errorf("%d <script elements, want the page's 2", n)
 	}
-	for _, bad := range []string{"<img", "onerror=\"", "pwned'</script>"} {
+	for _, bad := range []string{"<img", "pwned'</script>"} {
 		if strings.Contains(page, bad) {
 			t.Errorf("the page holds %q unescaped", bad)
 		}
@@ -106,7 +107,7 @@ func TestHTMLPolicy(t *testing.T) {
 	if csp == nil {
 		t.Fatal("no Content-Security-Policy")
 	}
-	policy := strings.ReplaceAll(csp[1], "&#39;", "'")
+	policy := html.UnescapeString(csp[1])
 	if !strings.HasPrefix(policy, "default-src 'none';") || strings.Contains(policy, "unsafe") {
 		t.Errorf("policy %q", policy)
 	}

@@ -54,7 +54,10 @@
 		var k = Number(button.dataset.step);
 		var step = pcr.steps[k];
 		var h = el('h2', '', 'PCR ' + pcr.pcr + ', event ' + (k + 1) + ' of ' + pcr.steps.length + ': ' + step.kind);
-		if (k === pcr.first_divergence) h.appendChild(el('span', 'badge first', 'first divergence'));
+		if (k === pcr.first_divergence) {
+			h.appendChild(document.createTextNode(' '));
+			h.appendChild(el('span', 'badge first', 'first divergence'));
+		}
 		var parts = [h];
 		if (step.hints && step.hints.length) {
 			var ul = el('ul', 'hints');
