@@ -211,14 +211,6 @@ func TestDiffHTMLInChromium(t *testing.T) {
 		t.Errorf("screenshot is %v", b)
 	}
 	if dst := os.Getenv("GOLDENPCR_REPORT_SCREENSHOT"); dst != "" {
-		// Chromium compresses for speed; the README's copy is kept small.
-		var small bytes.Buffer
-		if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&small, img); err != nil {
-			t.Fatal(err)
-		}
-		if small.Len() < len(shot) {
-			shot = small.Bytes()
-		}
 		if err := atomicfile.Write(dst, shot, 0o644); err != nil {
 			t.Fatal(err)
 		}
