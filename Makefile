@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/goldenpcr
 FUZZTIME  ?= 20s
 
-.PHONY: all build demo deps test check fuzz bench clean lab man generate
+.PHONY: all build demo deps test check fuzz bench clean lab man generate report-demo
 
 all: build demo
 
@@ -61,6 +61,13 @@ bench: deps build
 # variants; CACHED=1 reuses captures whose inputs did not change.
 lab: deps
 	$(GO) run ./lab/cmd/goldenpcr-lab $(if $(UKI),-uki $(UKI)) $(if $(VARIANT),-variant $(VARIANT)) $(if $(CACHED),-cached)
+
+# The README's picture of goldenpcr diff --html (docs/debugging.md): the
+# browser test runs the diff command on the bundled dbx-update logs, writes
+# the page into a temporary directory, opens it in headless Chromium, clicks
+# PCR 7's first divergence and saves the screenshot as docs/diff-report.png.
+report-demo: deps
+	GOLDENPCR_REPORT_SCREENSHOT=$(CURDIR)/docs/diff-report.png $(GO) test -count=1 -run '^TestDiffHTMLInChromium$$' ./cmd/goldenpcr
 
 clean:
 	rm -rf bin

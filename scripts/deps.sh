@@ -33,6 +33,9 @@ declare -A need=(
 	[grub-mkimage]=grub-common
 	[apt-get]=apt
 	[dpkg-deb]=dpkg
+	# diff --html's page, loaded in headless Chromium over WebDriver (diff/)
+	[chromium]=chromium
+	[chromedriver]=chromium-driver
 )
 
 # file → Debian package shipping it (test inputs: real EFI binaries)

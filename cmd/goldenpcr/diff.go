@@ -13,6 +13,7 @@ import (
 	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/diff"
 	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/internal/atomicfile"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -24,6 +25,7 @@ type diffOptions struct {
 	Bank      string
 	Output    string
 	Color     string
+	HTML      string
 }
 
 func newDiffCmd() *cobra.Command {
@@ -56,12 +58,20 @@ e.g. tpm2_pcrread YAML, or the PCR file a verified quote carried): a log
 that does not replay to them is reported as "log does not match the PCRs"
 (truncated or tampered: its events are no evidence), not as a boot change.
 
+--html FILE also writes the report as one self-contained page (no network,
+no external script or font): a timeline of each PCR's extends, the
+differences coloured and the first divergence marked, and each event's
+decoded details, both sides, on click. It is written atomically, never over
+an input, a link or a device; the text, JSON or YAML report still goes to
+stdout, and the exit code is the same.
+
 Exit codes: 0 = nothing differs, 1 = some PCR differs or a log does not
 match the device's PCRs, 2 = bad usage or unreadable input.`,
 		Example: `  goldenpcr diff golden.yaml /sys/kernel/security/tpm0/binary_bios_measurements
   goldenpcr diff golden.yaml eventlog.bin tpm2-measure.log --pcrs pcrs.yaml --pcr 4,7,11
   goldenpcr diff build-41.yaml build-42.yaml
-  goldenpcr diff last-good.bin eventlog.bin -o json`,
+  goldenpcr diff last-good.bin eventlog.bin -o json
+  goldenpcr diff golden.yaml eventlog.bin --html report.html`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Expected, opts.Actual = args[0], args[1:]
@@ -72,6 +82,7 @@ match the device's PCRs, 2 = bad usage or unreadable input.`,
 	c.Flags().StringVar(&opts.PCRs, "pcr", "", "only these PCRs, e.g. 4,7 or 8-9 (default: every PCR EXPECTED has)")
 	c.Flags().StringVar(&opts.Bank, "bank", "", "bank to compare (default: sha256 when both sides have it)")
 	c.Flags().StringVar(&opts.Color, "color", "auto", "colour text output: auto (when stdout is a terminal and NO_COLOR is unset), always or never")
+	c.Flags().StringVar(&opts.HTML, "html", "", "also write the report as a self-contained HTML page to this file, atomically (never over an input, a link, FIFO or device)")
 	outputFlag(c, &opts.Output)
 	return c
 }
@@ -120,11 +131,32 @@ func runDiff(opts *diffOptions, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if opts.HTML != "" {
+		if err := writeDiffHTML(opts, rep); err != nil {
+			return err
+		}
+	}
 	if err := render(stdout, opts.Output, rep, func(w io.Writer) error { return writeDiffText(w, rep, color) }); err != nil {
 		return err
 	}
 	if rep.Differs {
 		return mismatch("%s differs from %s", opts.Actual[0], opts.Expected)
+	}
+	return nil
+}
+
+// writeDiffHTML writes the --html page, never over what the diff read.
+func writeDiffHTML(opts *diffOptions, rep *diff.Report) error {
+	if opts.HTML == "-" {
+		return fmt.Errorf("--html: give a file: the text, JSON or YAML report goes to stdout")
+	}
+	var b bytes.Buffer
+	if err := diff.WriteHTML(&b, rep); err != nil {
+		return err
+	}
+	inputs := append([]string{opts.Expected, opts.PCRValues}, opts.Actual...)
+	if err := atomicfile.Write(opts.HTML, b.Bytes(), 0o644, inputs...); err != nil {
+		return fmt.Errorf("--html: %w", err)
 	}
 	return nil
 }
