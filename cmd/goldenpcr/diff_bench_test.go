@@ -50,7 +50,8 @@ func diffLogs100KB(b *testing.B) (string, string) {
 }
 
 // BenchmarkDiff100KB is `goldenpcr diff A B` in process: both logs read,
-// parsed and replayed, aligned, hinted and rendered as text.
+// parsed and replayed, aligned, hinted and rendered as text, and with
+// --html also as the page, written atomically.
 func BenchmarkDiff100KB(b *testing.B) {
 	a, c := diffLogs100KB(b)
 	for _, p := range []string{a, c} {
@@ -58,7 +59,15 @@ func BenchmarkDiff100KB(b *testing.B) {
 			b.Fatalf("%s is %d bytes, want about 100 KB", p, fi.Size())
 		}
 	}
-	opts := &diffOptions{Expected: a, Actual: []string{c}, Output: "text", Color: "never"}
+	b.Run("text", func(b *testing.B) {
+		benchDiff(b, &diffOptions{Expected: a, Actual: []string{c}, Output: "text", Color: "never"})
+	})
+	b.Run("html", func(b *testing.B) {
+		benchDiff(b, &diffOptions{Expected: a, Actual: []string{c}, Output: "text", Color: "never", HTML: filepath.Join(b.TempDir(), "report.html")})
+	})
+}
+
+func benchDiff(b *testing.B, opts *diffOptions) {
 	for b.Loop() {
 		if err := runDiff(opts, nil, io.Discard); err == nil {
 			b.Fatal("the logs differ; diff said they do not")
