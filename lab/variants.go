@@ -96,6 +96,7 @@ var Variants = []Variant{
 		Firmware:    firmwareMS,
 		layout:      (*Lab).shimLayout,
 	},
+	{Name: "grub-search", Description: "Debian's monolithic GRUB with a Debian-style grub.cfg: search --file for the kernel, if/else on test, source of a second file, insmod from $prefix, secure boot off", Firmware: firmwarePlain, layout: (*Lab).grubSearchLayout},
 }
 
 // VariantByName finds a variant.

@@ -3,6 +3,7 @@ package refvals
 import (
 	"archive/tar"
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 // padding) and its body.
 const (
 	grubModuleMagic = 0x676d696d
+	grubObjModule   = 0 // an ELF module, named by its .modname section
 	grubObjMemdisk  = 1 // a disk image: FAT (Debian) or tar (grub-mkstandalone)
 	grubObjConfig   = 2 // the -c file, NUL-terminated
 	grubObjPrefix   = 3 // the -p directory, NUL-terminated
@@ -53,6 +55,9 @@ type GRUBImage struct {
 	// Memdisk is the embedded disk (memdisk), FAT or tar, nil if none.
 	Memdisk       []byte
 	MemdiskOffset int64
+	// Modules are the names of the modules built into the image: insmod
+	// of one of them opens no file.
+	Modules []string
 }
 
 // GRUBEmbeddedConfig returns the configuration embedded in a GRUB EFI
@@ -129,10 +134,64 @@ func ReadGRUBImage(image []byte) (*GRUBImage, error) {
 			g.Prefix, g.HasPrefix = cString(body), true
 		case grubObjMemdisk:
 			g.Memdisk, g.MemdiskOffset = body, p+grubObjHeader
+		case grubObjModule:
+			name, err := grubModuleName(body)
+			if err != nil {
+				return nil, at(p+grubObjHeader, "module: %v", err)
+			}
+			g.Modules = append(g.Modules, name)
 		}
 		p += n
 	}
 	return g, nil
+}
+
+// grubModuleName reads the name of a GRUB module, an ELF object whose
+// .modname section holds it (as grub-mkimage and kern/dl.c find it).
+func grubModuleName(obj []byte) (string, error) {
+	f, err := elf.NewFile(bytes.NewReader(obj))
+	if err != nil {
+		return "", err
+	}
+	s := f.Section(".modname")
+	if s == nil {
+		return "", errors.New("no .modname section")
+	}
+	if s.Size > uint64(len(obj)) {
+		return "", fmt.Errorf(".modname of %d bytes in a %d-byte object", s.Size, len(obj))
+	}
+	b, err := s.Data()
+	if err != nil {
+		return "", err
+	}
+	return cString(b), nil
+}
+
+// GRUBModuleDeps reads the modules a GRUB module file depends on (its
+// .moddeps section), which kern/dl.c loads before it.
+func GRUBModuleDeps(obj []byte) ([]string, error) {
+	f, err := elf.NewFile(bytes.NewReader(obj))
+	if err != nil {
+		return nil, err
+	}
+	s := f.Section(".moddeps")
+	if s == nil {
+		return nil, nil
+	}
+	if s.Size > uint64(len(obj)) {
+		return nil, fmt.Errorf(".moddeps of %d bytes in a %d-byte object", s.Size, len(obj))
+	}
+	b, err := s.Data()
+	if err != nil {
+		return nil, err
+	}
+	var deps []string
+	for _, d := range bytes.Split(b, []byte{0}) {
+		if len(d) > 0 {
+			deps = append(deps, string(d))
+		}
+	}
+	return deps, nil
 }
 
 // cString is b up to its first NUL.
