@@ -187,7 +187,7 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		if _, err := GRUBPCR8And9(b, cfg, opts); err != nil {
 			return nil, fmt.Errorf("%s: %w", in.name(in.GRUBCfg), err)
 		}
-		b.Note("PCRs 8/9: GRUB simulated for a straight-line configuration; search does not change root, modules are assumed built in")
+		b.Note("PCRs 8/9: GRUB simulated on the boot device %s: its files are grub.cfg and the --grub-file ones, a test or search for any other is false there, other devices are not described", opts.Root)
 	}
 	if err := computePCR9(b, in); err != nil {
 		return nil, err
