@@ -109,7 +109,7 @@ func TestEventLogReplayEqualsTPM(t *testing.T) {
 // Authenticode digest goldenpcr computes for one of the booted files, and
 // the first is the file the firmware started.
 func TestAuthenticodeEqualsFirmware(t *testing.T) {
-	first := map[string]string{"uki": "uki.efi", "uki-sb": "uki.efi", "grub": "grubx64.efi", "grub-oe": "grubx64.efi", "sdboot": "systemd-bootx64.efi", "shim": "shimx64.efi"}
+	first := map[string]string{"uki": "uki.efi", "uki-sb": "uki.efi", "grub": "grubx64.efi", "grub-oe": "grubx64.efi", "sdboot": "systemd-bootx64.efi", "shim": "shimx64.efi", "grub-search": "grubx64.efi"}
 	forEachVariant(t, func(t *testing.T, c *Capture) {
 		rows, err := CompareBootApps(c)
 		if err != nil {
@@ -141,12 +141,13 @@ func TestAuthenticodeEqualsFirmware(t *testing.T) {
 func TestBootChains(t *testing.T) {
 	// Images measured into PCR 4, in order.
 	chains := map[string][]string{
-		"uki":     {"uki.efi", "vmlinuz"}, // systemd-stub LoadImage()s the kernel
-		"uki-sb":  {"uki.efi"},            // kernel not signed by a db key: no LoadImage
-		"grub":    {"grubx64.efi"},        // linuxefi hands over without LoadImage
-		"grub-oe": {"grubx64.efi"},
-		"sdboot":  {"systemd-bootx64.efi", "uki.efi", "vmlinuz"},        // systemd-boot LoadImage()s the UKI
-		"shim":    {"shimx64.efi", "grubx64.efi", "vmlinuz", "vmlinuz"}, // shim measures grub; the kernel twice
+		"uki":         {"uki.efi", "vmlinuz"}, // systemd-stub LoadImage()s the kernel
+		"uki-sb":      {"uki.efi"},            // kernel not signed by a db key: no LoadImage
+		"grub":        {"grubx64.efi"},        // linuxefi hands over without LoadImage
+		"grub-oe":     {"grubx64.efi"},
+		"grub-search": {"grubx64.efi"},                                      // GRUB measures the kernel into PCR 9 twice (search's probe, linuxefi), PCR 4 not at all
+		"sdboot":      {"systemd-bootx64.efi", "uki.efi", "vmlinuz"},        // systemd-boot LoadImage()s the UKI
+		"shim":        {"shimx64.efi", "grubx64.efi", "vmlinuz", "vmlinuz"}, // shim measures grub; the kernel twice
 	}
 	forEachVariant(t, func(t *testing.T, c *Capture) {
 		apps, err := BootApps(c.Path("eventlog.bin"), pcr.SHA256)
