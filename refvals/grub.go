@@ -75,7 +75,7 @@ type GRUBOptions struct {
 // It returns the kernel the simulated boot loads, if any.
 func GRUBPCR8And9(b *baseline.Builder, cfg []byte, opts GRUBOptions) (*GRUBKernel, error) {
 	boot := strings.TrimSuffix(strings.TrimPrefix(opts.Root, "("), ")")
-	g := &grubSim{b: b, opts: opts, boot: boot, digests: map[string]func(pcr.Alg) ([]byte, error){},
+	g := &grubSim{b: b, opts: opts, boot: boot, files: map[string]*grubCached{}, notes: map[string]bool{},
 		vars:   map[string]string{"root": boot, "prefix": opts.Root + opts.Prefix, "grub_platform": "efi"},
 		budget: grubExpansionPerByte*len(cfg) + grubExpansionFloor, cfg: cfg, loaded: map[string]bool{}}
 	if opts.Image != nil {
@@ -168,12 +168,38 @@ type grubSim struct {
 	loaded       map[string]bool // modules built in or loaded
 	modulesKnown bool
 	charged      map[string]bool // local files whose size was added to the budget
-	digests      map[string]func(pcr.Alg) ([]byte, error)
+	files        map[string]*grubCached
+	notes        map[string]bool
 }
 
+// grubCached is a local file read once however often GRUB opens it, its
+// digests computed once per bank.
+type grubCached struct {
+	data   []byte
+	sha256 string
+	sums   map[pcr.Alg][]byte
+}
+
+// read returns a local file's contents, read once.
+func (g *grubSim) read(local string) (*grubCached, error) {
+	if c, ok := g.files[local]; ok {
+		return c, nil
+	}
+	data, err := os.ReadFile(local)
+	if err != nil {
+		return nil, err
+	}
+	c := &grubCached{data: data, sums: map[pcr.Alg][]byte{}}
+	g.files[local] = c
+	return c, nil
+}
+
+// note says once what the simulation decided.
 func (g *grubSim) note(format string, args ...any) {
-	if g.opts.Note != nil {
-		g.opts.Note(format, args...)
+	n := fmt.Sprintf(format, args...)
+	if g.opts.Note != nil && !g.notes[n] {
+		g.notes[n] = true
+		g.opts.Note("%s", n)
 	}
 }
 
@@ -199,14 +225,29 @@ func (g *grubSim) measureCmd(cmd, rule string) error {
 }
 
 // measureFileData extends PCR 9 with a file GRUB opened, named as GRUB
-// was given it; its digest is computed once per local file, so a file
+// was given it; a local file's digests are computed once, so a file
 // opened many times costs its size once.
 func (g *grubSim) measureFileData(name string, data []byte, local string) error {
 	prov := baseline.Provenance{Rule: "GRUB: file read, H(contents)", Artifact: local}
 	digest := baseline.HashOf(data)
 	if local != "" {
-		prov.ArtifactSHA256 = fmt.Sprintf("%x", pcr.SHA256.Sum(data))
-		g.b.AddInput(baseline.Input{Role: "grub-file", Path: local, SHA256: prov.ArtifactSHA256})
+		c := g.files[local]
+		if c == nil {
+			c = &grubCached{data: data, sums: map[pcr.Alg][]byte{}}
+			g.files[local] = c
+		}
+		if c.sha256 == "" {
+			c.sha256 = fmt.Sprintf("%x", pcr.SHA256.Sum(data))
+			g.b.AddInput(baseline.Input{Role: "grub-file", Path: local, SHA256: c.sha256})
+		}
+		prov.ArtifactSHA256 = c.sha256
+		digest = func(alg pcr.Alg) ([]byte, error) {
+			if d, ok := c.sums[alg]; ok {
+				return d, nil
+			}
+			c.sums[alg] = alg.Sum(c.data)
+			return c.sums[alg], nil
+		}
 	}
 	return g.b.Extend(PCRKernelConfig, baseline.Measurement{Type: "EV_IPL", Description: name, Data: append([]byte(name), 0),
 		Digest: digest, Provenance: prov})
@@ -295,9 +336,11 @@ func (g *grubSim) open(name, what string) (grubFile, error) {
 		return f, fmt.Errorf("%s opens %s: give the local file for it (--grub-file %s=FILE)", what, name, name)
 	}
 	if f.data == nil {
-		if f.data, err = os.ReadFile(f.local); err != nil {
+		c, err := g.read(f.local)
+		if err != nil {
 			return f, err
 		}
+		f.data = c.data
 	}
 	if f.memdisk {
 		return f, nil // kern/verifiers.c skips memdisk and procfs files
@@ -803,14 +846,16 @@ func (g *grubSim) loadEnv(args []string) error {
 	if !ok {
 		return fmt.Errorf("load_env reads %s: give the environment block the machine has (--grub-file %s=FILE): its variables decide what follows", file, file)
 	}
-	if skip {
-		if f.data == nil {
-			if f.data, err = os.ReadFile(f.local); err != nil {
-				return err
-			}
+	if skip && f.data == nil {
+		c, err := g.read(f.local)
+		if err != nil {
+			return err
 		}
-	} else if f, err = g.open(file, "load_env"); err != nil {
-		return err
+		f.data = c.data
+	} else if !skip {
+		if f, err = g.open(file, "load_env"); err != nil {
+			return err
+		}
 	}
 	for _, l := range strings.Split(string(f.data), "\n") {
 		k, v, ok := strings.Cut(l, "=")

@@ -120,3 +120,20 @@ func TestGRUBRefusesNestedBlocks(t *testing.T) {
 		}
 	}
 }
+
+// A file opened on every line is read and hashed once: 20000 initrd
+// lines naming a 1 MiB file cost about one file, not 20 GiB of hashing.
+func TestGRUBFileReadOnce(t *testing.T) {
+	big := writeFile(t, t.TempDir(), "big", make([]byte, 1<<20))
+	cfg := strings.Repeat("initrd /big\n", 20000)
+	var err error
+	alloc := allocated(func() {
+		_, err = GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)", Files: map[string]string{"/big": big}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc > 128<<20 {
+		t.Errorf("%s allocated", mib(alloc))
+	}
+}
