@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/internal/optname"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -51,6 +52,8 @@ type GRUBOptions struct {
 	// Note, if set, receives what the simulation decided from the files
 	// described (a file found absent, a module not loaded).
 	Note func(format string, args ...any)
+	// OptionName, if set, words Files in errors (as Inputs.OptionName).
+	OptionName func(YoctoOption) string
 }
 
 // GRUBPCR8And9 simulates GRUB starting: the image's embedded
@@ -194,6 +197,8 @@ func (g *grubSim) read(local string) (*grubCached, error) {
 	return c, nil
 }
 
+func (g *grubSim) filesOption() string { return optname.Word(g.opts.OptionName, YoctoGRUBFiles) }
+
 // note says once what the simulation decided.
 func (g *grubSim) note(format string, args ...any) {
 	n := fmt.Sprintf(format, args...)
@@ -295,7 +300,7 @@ func (g *grubSim) lookup(name string) (f grubFile, ok bool, err error) {
 		}
 		return grubFile{data: data, memdisk: true}, true, nil
 	case dev != g.boot:
-		return f, false, fmt.Errorf("%s is on device %s, which no input describes (only the boot device %s is: --grub-file)", name, dev, g.boot)
+		return f, false, fmt.Errorf("%s is on device %s, which no input describes (only the boot device %s is: %s)", name, dev, g.boot, g.filesOption())
 	}
 	if local, found := g.opts.Files[p]; found {
 		return grubFile{local: local}, true, nil
@@ -333,7 +338,7 @@ func (g *grubSim) open(name, what string) (grubFile, error) {
 		return f, err
 	}
 	if !ok {
-		return f, fmt.Errorf("%s opens %s: give the local file for it (--grub-file %s=FILE)", what, name, name)
+		return f, fmt.Errorf("%s opens %s: give the local file for it (%s %s=FILE)", what, name, g.filesOption(), name)
 	}
 	if f.data == nil {
 		c, err := g.read(f.local)
@@ -844,7 +849,7 @@ func (g *grubSim) loadEnv(args []string) error {
 		return fmt.Errorf("load_env: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("load_env reads %s: give the environment block the machine has (--grub-file %s=FILE): its variables decide what follows", file, file)
+		return fmt.Errorf("load_env reads %s: give the environment block the machine has (%s %s=FILE): its variables decide what follows", file, g.filesOption(), file)
 	}
 	if skip && f.data == nil {
 		c, err := g.read(f.local)

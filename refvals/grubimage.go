@@ -321,7 +321,7 @@ func (in *Inputs) grubEmbedded(b *baseline.Builder, opts *GRUBOptions) error {
 			return fmt.Errorf("%s: %w", in.name(path), err)
 		}
 	}
-	opts.Image, opts.Note = g, b.Note
+	opts.Image, opts.Note, opts.OptionName = g, b.Note, in.OptionName
 	setPrefix := func(p, why string) {
 		if opts.Prefix == "" && p != "" {
 			opts.Prefix = p
