@@ -120,7 +120,7 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 	grub := func(apps ...string) {
 		in.EFIApps = apps
 		in.GRUBCfg = c.Path("grub.cfg")
-		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/debian", DebianPrelude: true,
+		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/debian",
 			Files: map[string]string{"/vmlinuz": c.Path("vmlinuz"), "/initrd.img": c.Path("initrd.img")}}
 	}
 	pcrs := []int{4, 5, 7, 9}
@@ -135,7 +135,7 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 	case "grub-oe":
 		in.EFIApps = []string{c.Path("grubx64.efi")}
 		in.GRUBCfg = c.Path("grub.cfg")
-		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/BOOT", OECore: true,
+		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/BOOT",
 			Files: map[string]string{"/bzImage": c.Path("vmlinuz"), "/initrd": c.Path("initrd.img")}}
 		pcrs = append(pcrs, 8)
 	case "sdboot":

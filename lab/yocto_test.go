@@ -128,8 +128,9 @@ func TestYoctoDeployUKIRealBoot(t *testing.T) {
 // The lab's GRUB boot, deployed as OE-core's grub-efi and wic do
 // (yoctoGRUBDeploy). grub.cfg is read from the wic's FAT, its /vmlinuz and
 // /initrd.img are mapped to the deployed kernel and initramfs. The lab's GRUB is Debian's (prefix
-// /EFI/debian, embedded prelude), so root, prefix and prelude are set as
-// --grub-root, --grub-prefix and --grub-debian-prelude would; the lab
+// /EFI/debian; its embedded configuration, read from the image, runs
+// instead of OE-core's), so root and prefix are set as --grub-root and
+// --grub-prefix would; the lab
 // boots a bare ESP, so the wic's GPT event is left out as --disk "" would.
 // PCRs 4, 5, 7, 8 and 9 equal the real boot's.
 func TestYoctoDeployGRUBRealBoot(t *testing.T) {
@@ -147,7 +148,7 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	if !in.GRUB.OECore {
 		t.Error("discovery did not assume OE-core's GRUB image")
 	}
-	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude, in.GRUB.OECore = "(hd0)", "/EFI/debian", true, false
+	in.GRUB.Root, in.GRUB.Prefix = "(hd0)", "/EFI/debian"
 	in.Disk = ""
 	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
@@ -204,7 +205,7 @@ func TestYoctoDeploySystemdBootRealBoot(t *testing.T) {
 // its links and the initramfs behind its link. Discovery finds the chain
 // shim → GRUB → kernel; Debian's GRUB (the lab's) has the kernel measured
 // a second time (docs/lab.md), so the test adds that one image, and sets
-// GRUB's root, prefix and prelude as for the GRUB boot. PCRs 4, 5, 7
+// GRUB's root and prefix as for the GRUB boot. PCRs 4, 5, 7
 // (shim's SbatLevel and MokListRT, Microsoft's CA as the authority), 8
 // and 9 equal the real boot's.
 func TestYoctoDeployShimRealBoot(t *testing.T) {
@@ -226,7 +227,7 @@ func TestYoctoDeployShimRealBoot(t *testing.T) {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
 	in.EFIApps = append(in.EFIApps, kernel)
-	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude = "(hd0)", "/EFI/debian", true
+	in.GRUB.Root, in.GRUB.Prefix = "(hd0)", "/EFI/debian"
 	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }
