@@ -437,10 +437,22 @@ func grubVar(line string, i int) (string, int, error) {
 	return line[i+1 : j], j, nil
 }
 
+// grubRuntimeVars are variables GRUB sets from the running machine that
+// no input states: expanding one before the configuration sets it is
+// refused rather than taken as empty.
+var grubRuntimeVars = map[string]string{
+	"cmdpath":    "the directory GRUB's image was started from",
+	"fw_path":    "the firmware's boot path",
+	"net_pxe_ip": "the network's address", "net_default_ip": "the network's address", "net_default_server": "the network's server",
+}
+
 // expandVar writes the value of the variable name to out, if *budget
 // allows.
 func expandVar(out *strings.Builder, name string, vars map[string]string, budget *int) error {
-	v := vars[name]
+	v, set := vars[name]
+	if why, ok := grubRuntimeVars[name]; ok && !set {
+		return fmt.Errorf("$%s is %s, which no input states", name, why)
+	}
 	if len(v) > *budget {
 		return fmt.Errorf("expanding $%s exceeds the budget for variable expansion (%d bytes per byte of configuration plus %d KiB)", name, grubExpansionPerByte, grubExpansionFloor>>10)
 	}
