@@ -4,7 +4,8 @@ import "path/filepath"
 
 // grubSearchConfig is a Debian-style grub.cfg that finds its kernel with
 // search, sources a second configuration file when it exists, picks the
-// initrd with test -f (its else branch not taken), and loads a module
+// initrd with test -f (its else branch not taken), tests the sourced file
+// again with "! test -s" (which opens it), and loads a module
 // that Debian's monolithic image does not build in, so that every kind of
 // file GRUB measures shows in PCR 9: the search probe, the sourced file,
 // the module and the kernel and initrd.
@@ -12,6 +13,7 @@ func grubSearchConfig() string {
 	return "set timeout=0\nset default=0\n" +
 		"search --no-floppy --file --set=root /vmlinuz\n" +
 		"if [ -e /EFI/debian/extra.cfg ]; then\n\tsource /EFI/debian/extra.cfg\nfi\n" +
+		"if ! test -s /EFI/debian/extra.cfg; then\n\tset extra_args=\"" + Cmdline + "\"\nfi\n" +
 		"if test -f /initrd.img; then\n\tset initrd=/initrd.img\nelse\n\tset initrd=/initrd-missing.img\nfi\n" +
 		"insmod part_gpt\ninsmod " + grubSearchModule + "\n" +
 		"menuentry 'goldenpcr grub-search' --class debian {\n" +
