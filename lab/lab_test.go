@@ -110,7 +110,7 @@ func TestEventLogReplayEqualsTPM(t *testing.T) {
 // the first is the file the firmware started.
 func TestAuthenticodeEqualsFirmware(t *testing.T) {
 	first := map[string]string{"uki": "uki.efi", "uki-sb": "uki.efi", "grub": "grubx64.efi", "grub-oe": "grubx64.efi", "sdboot": "systemd-bootx64.efi",
-		"shim": "shimx64.efi", "shim-linux": "shimx64.efi", "shim-nosb": "shimx64.efi", "uki-sb-kernel": "uki.efi"}
+		"shim": "shimx64.efi", "shim-linux": "shimx64.efi", "shim-nosb": "shimx64.efi", "uki-sb-kernel": "uki.efi", "grub-search": "grubx64.efi"}
 	forEachVariant(t, func(t *testing.T, c *Capture) {
 		rows, err := CompareBootApps(c)
 		if err != nil {
@@ -155,6 +155,7 @@ func TestBootChains(t *testing.T) {
 		// A db-signed kernel is not measured either: the override admits it
 		// before firmware's handlers run.
 		"uki-sb-kernel": {"uki.efi"},
+		"grub-search":   {"grubx64.efi"}, // GRUB measures the kernel into PCR 9 twice (search's probe, linuxefi), PCR 4 not at all
 	}
 	forEachVariant(t, func(t *testing.T, c *Capture) {
 		apps, err := BootApps(c.Path("eventlog.bin"), pcr.SHA256)

@@ -33,6 +33,12 @@ var refvalsCLI = map[string]func(c *Capture) (pcrs []int, args []string){
 	"grub-oe": func(c *Capture) ([]int, []string) {
 		return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("grubx64.efi")}, grubCLIFiles(c, "/bzImage", "/initrd")...)
 	},
+	"grub-search": func(c *Capture) ([]int, []string) {
+		return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("grubx64.efi"),
+			"--grub-file", "/EFI/debian/extra.cfg=" + c.Path("extra.cfg"),
+			"--grub-file", "/EFI/debian/x86_64-efi/" + grubSearchModule + ".mod=" + c.Path(grubSearchModule+".mod")},
+			grubCLIFiles(c, "/vmlinuz", "/initrd.img")...)
+	},
 	"shim":       shimCLI,
 	"shim-linux": shimCLI,
 	"shim-nosb":  shimCLI,

@@ -22,6 +22,8 @@ import (
 //	sdboot  PCRs 4 (systemd-boot, UKI, kernel), 5, 7, 9, 11
 //	shim    PCRs 4, 5, 7 (db, SbatLevel, MokListRT), 8, 9: Debian's
 //	        production chain shim → GRUB → kernel
+//	grub-search PCRs 4, 5, 7, 8 and 9 (Debian's monolithic GRUB, a
+//	        grub.cfg with search --file, if/else, source and insmod)
 func TestRefvalsPredictRealBoot(t *testing.T) {
 	forEachVariant(t, func(t *testing.T, c *Capture) {
 		in, pcrs := labInputs(t, c)
@@ -118,7 +120,7 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 	grub := func(apps ...string) {
 		in.EFIApps = apps
 		in.GRUBCfg = c.Path("grub.cfg")
-		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/debian", DebianPrelude: true,
+		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/debian",
 			Files: map[string]string{"/vmlinuz": c.Path("vmlinuz"), "/initrd.img": c.Path("initrd.img")}}
 	}
 	pcrs := []int{4, 5, 7, 9}
@@ -133,7 +135,7 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 	case "grub-oe":
 		in.EFIApps = []string{c.Path("grubx64.efi")}
 		in.GRUBCfg = c.Path("grub.cfg")
-		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/BOOT", OECore: true,
+		in.GRUB = refvals.GRUBOptions{Root: "(hd0)", Prefix: "/EFI/BOOT",
 			Files: map[string]string{"/bzImage": c.Path("vmlinuz"), "/initrd": c.Path("initrd.img")}}
 		pcrs = append(pcrs, 8)
 	case "sdboot":
@@ -142,6 +144,11 @@ func labInputs(t *testing.T, c *Capture) (refvals.Inputs, []int) {
 		pcrs = append(pcrs, 11)
 	case "grub":
 		grub(c.Path("grubx64.efi"))
+		pcrs = append(pcrs, 8)
+	case "grub-search":
+		grub(c.Path("grubx64.efi"))
+		in.GRUB.Files["/EFI/debian/extra.cfg"] = c.Path("extra.cfg")
+		in.GRUB.Files["/EFI/debian/x86_64-efi/"+grubSearchModule+".mod"] = c.Path(grubSearchModule + ".mod")
 		pcrs = append(pcrs, 8)
 	case "shim", "shim-linux", "shim-nosb":
 		grub(c.Path("shimx64.efi"), c.Path("grubx64.efi"))

@@ -114,6 +114,7 @@ var Variants = []Variant{
 		Firmware:    firmwareSnakeoil,
 		layout:      (*Lab).ukiSignedKernelLayout,
 	},
+	{Name: "grub-search", Description: "Debian's monolithic GRUB with a Debian-style grub.cfg: search --file for the kernel, if/else on test, source of a second file, insmod from $prefix, secure boot off", Firmware: firmwarePlain, layout: (*Lab).grubSearchLayout},
 }
 
 // VariantByName finds a variant.

@@ -128,8 +128,9 @@ func TestYoctoDeployUKIRealBoot(t *testing.T) {
 // The lab's GRUB boot, deployed as OE-core's grub-efi and wic do
 // (yoctoGRUBDeploy). grub.cfg is read from the wic's FAT, its /vmlinuz and
 // /initrd.img are mapped to the deployed kernel and initramfs. The lab's GRUB is Debian's (prefix
-// /EFI/debian, embedded prelude), so root, prefix and prelude are set as
-// --grub-root, --grub-prefix and --grub-debian-prelude would; the lab
+// /EFI/debian; its embedded configuration, read from the image, runs
+// instead of OE-core's), so root and prefix are set as --grub-root and
+// --grub-prefix would; the lab
 // boots a bare ESP, so the wic's GPT event is left out as --disk "" would.
 // PCRs 4, 5, 7, 8 and 9 equal the real boot's.
 func TestYoctoDeployGRUBRealBoot(t *testing.T) {
@@ -147,7 +148,7 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	if !in.GRUB.OECore {
 		t.Error("discovery did not assume OE-core's GRUB image")
 	}
-	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude, in.GRUB.OECore = "(hd0)", "/EFI/debian", true, false
+	in.GRUB.Root, in.GRUB.Prefix = "(hd0)", "/EFI/debian"
 	in.Disk = ""
 	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
@@ -202,9 +203,9 @@ func TestYoctoDeploySystemdBootRealBoot(t *testing.T) {
 // bootx64.efi with mmx64.efi beside it, the signed grubx64.efi and its
 // unsigned copy under efi-unsigned/, grub.cfg deployed, the kernel behind
 // its links and the initramfs behind its link. Discovery finds the chain
-// shim → GRUB → kernel, GRUB's root, prefix and prelude set as for the
-// lab's GRUB boot (its ESP is a whole-disk FAT, not a wic's GPT
-// partition); the kernel's PCR 4 events under shim are inferred. PCRs 4, 5, 7
+// shim → GRUB → kernel, GRUB's root and prefix set as for the lab's GRUB
+// boot (its ESP is a whole-disk FAT, not a wic's GPT partition); the
+// kernel's PCR 4 events under shim are inferred. PCRs 4, 5, 7
 // (shim's SbatLevel and MokListRT, Microsoft's CA as the authority), 8
 // and 9 equal the real boot's.
 func TestYoctoDeployShimRealBoot(t *testing.T) {
@@ -225,7 +226,7 @@ func TestYoctoDeployShimRealBoot(t *testing.T) {
 	if d.Flow != refvals.YoctoShimGRUB || fmt.Sprint(in.EFIApps) != fmt.Sprint([]string{shim, grub}) || in.GRUBCfg != cfg || in.GRUB.Files["/vmlinuz"] != kernel || in.GRUB.Files["/initrd.img"] != initrd {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
-	in.GRUB.Root, in.GRUB.Prefix, in.GRUB.DebianPrelude = "(hd0)", "/EFI/debian", true
+	in.GRUB.Root, in.GRUB.Prefix = "(hd0)", "/EFI/debian"
 	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }

@@ -186,7 +186,7 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 		if err := in.grubKernelPCR4(b, policy, kernel); err != nil {
 			return nil, err
 		}
-		b.Note("PCRs 8/9: GRUB simulated for a straight-line configuration; search does not change root, modules are assumed built in")
+		b.Note("PCRs 8/9: GRUB simulated on the boot device %s: its files are grub.cfg and the %s ones, a test or search for any other is false there, other devices are not described", opts.Root, in.opt(YoctoGRUBFiles))
 	}
 	if err := computePCR9(b, in); err != nil {
 		return nil, err

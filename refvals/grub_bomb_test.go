@@ -115,8 +115,25 @@ func TestGRUBRefusesNestedBlocks(t *testing.T) {
 	for _, opener := range []string{"menuentry 'c' {", "submenu 'c' {", "function f {"} {
 		cfg := "menuentry 'a' {\n insmod tpm\n}\nmenuentry 'b' {\n\t" + opener + "\n }\n}\n"
 		_, err := GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)"})
-		if want := "grub.cfg line 5: " + grubFirstWord(opener) + " inside a menuentry block"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		if want := "grub.cfg line 5: " + strings.Fields(opener)[0] + " inside a menuentry block"; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%q: err %v, want %q", opener, err, want)
 		}
+	}
+}
+
+// A file opened on every line is read and hashed once: 20000 initrd
+// lines naming a 1 MiB file cost about one file, not 20 GiB of hashing.
+func TestGRUBFileReadOnce(t *testing.T) {
+	big := writeFile(t, t.TempDir(), "big", make([]byte, 1<<20))
+	cfg := strings.Repeat("initrd /big\n", 20000)
+	var err error
+	alloc := allocated(func() {
+		_, err = GRUBPCR8And9(baseline.NewBuilder(pcr.SHA256), []byte(cfg), GRUBOptions{Root: "(hd0)", Files: map[string]string{"/big": big}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc > 128<<20 {
+		t.Errorf("%s allocated", mib(alloc))
 	}
 }

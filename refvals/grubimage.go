@@ -3,6 +3,7 @@ package refvals
 import (
 	"archive/tar"
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 // padding) and its body.
 const (
 	grubModuleMagic = 0x676d696d
+	grubObjModule   = 0 // an ELF module, named by its .modname section
 	grubObjMemdisk  = 1 // a disk image: FAT (Debian) or tar (grub-mkstandalone)
 	grubObjConfig   = 2 // the -c file, NUL-terminated
 	grubObjPrefix   = 3 // the -p directory, NUL-terminated
@@ -53,6 +55,9 @@ type GRUBImage struct {
 	// Memdisk is the embedded disk (memdisk), FAT or tar, nil if none.
 	Memdisk       []byte
 	MemdiskOffset int64
+	// Modules are the names of the modules built into the image: insmod
+	// of one of them opens no file.
+	Modules []string
 }
 
 // GRUBEmbeddedConfig returns the configuration embedded in a GRUB EFI
@@ -129,10 +134,64 @@ func ReadGRUBImage(image []byte) (*GRUBImage, error) {
 			g.Prefix, g.HasPrefix = cString(body), true
 		case grubObjMemdisk:
 			g.Memdisk, g.MemdiskOffset = body, p+grubObjHeader
+		case grubObjModule:
+			name, err := grubModuleName(body)
+			if err != nil {
+				return nil, at(p+grubObjHeader, "module: %v", err)
+			}
+			g.Modules = append(g.Modules, name)
 		}
 		p += n
 	}
 	return g, nil
+}
+
+// grubModuleName reads the name of a GRUB module, an ELF object whose
+// .modname section holds it (as grub-mkimage and kern/dl.c find it).
+func grubModuleName(obj []byte) (string, error) {
+	f, err := elf.NewFile(bytes.NewReader(obj))
+	if err != nil {
+		return "", err
+	}
+	s := f.Section(".modname")
+	if s == nil {
+		return "", errors.New("no .modname section")
+	}
+	if s.Size > uint64(len(obj)) {
+		return "", fmt.Errorf(".modname of %d bytes in a %d-byte object", s.Size, len(obj))
+	}
+	b, err := s.Data()
+	if err != nil {
+		return "", err
+	}
+	return cString(b), nil
+}
+
+// GRUBModuleDeps reads the modules a GRUB module file depends on (its
+// .moddeps section), which kern/dl.c loads before it.
+func GRUBModuleDeps(obj []byte) ([]string, error) {
+	f, err := elf.NewFile(bytes.NewReader(obj))
+	if err != nil {
+		return nil, err
+	}
+	s := f.Section(".moddeps")
+	if s == nil {
+		return nil, nil
+	}
+	if s.Size > uint64(len(obj)) {
+		return nil, fmt.Errorf(".moddeps of %d bytes in a %d-byte object", s.Size, len(obj))
+	}
+	b, err := s.Data()
+	if err != nil {
+		return nil, err
+	}
+	var deps []string
+	for _, d := range bytes.Split(b, []byte{0}) {
+		if len(d) > 0 {
+			deps = append(deps, string(d))
+		}
+	}
+	return deps, nil
 }
 
 // cString is b up to its first NUL.
@@ -198,7 +257,7 @@ const (
 	grubShapeNone   grubShapeKind = iota // no embedded configuration
 	grubShapeDebian                      // Debian's memdisk prelude
 	grubShapeOECore                      // OE-core's search.file + set prefix
-	grubShapeOther                       // one not simulated
+	grubShapeOther                       // another one
 )
 
 // grubShape is a known shape of embedded configuration, with the prefix
@@ -236,22 +295,21 @@ func (g *GRUBImage) shape() grubShape {
 				return grubShape{kind: grubShapeOther, why: fmt.Sprintf("normal (memdisk)/grub.cfg, whose grub.cfg lacks %q", l)}
 			}
 		}
-		return grubShape{kind: grubShapeDebian, prefix: g.Prefix, why: "Debian's: normal (memdisk)/grub.cfg, which tests for $prefix/x86_64-efi/grub.cfg and $prefix/grub.cfg and sources it (prefix " + g.Prefix + ")"}
+		return grubShape{kind: grubShapeDebian, prefix: g.Prefix, why: "Debian's: normal (memdisk)/grub.cfg, which tests for $prefix/x86_64-efi/grub.cfg and $prefix/grub.cfg and sources it (prefix " + g.Prefix + "), run from the memdisk (unmeasured) in normal mode (its commands measured)"}
 	}
 	if len(lines) == 2 {
 		search, ok1 := strings.CutPrefix(lines[0], "search.file ")
 		dir, ok2 := strings.CutPrefix(lines[1], "set prefix=($root)")
 		if ok1 && ok2 && search == dir+"/grub.cfg root" {
-			return grubShape{kind: grubShapeOECore, prefix: dir, why: fmt.Sprintf("OE-core's: search.file %s/grub.cfg root; set prefix=($root)%s (run unmeasured by the rescue parser; normal mode measures grub.cfg twice)", dir, dir)}
+			return grubShape{kind: grubShapeOECore, prefix: dir, why: fmt.Sprintf("OE-core's: search.file %s/grub.cfg root; set prefix=($root)%s (run by the rescue parser: its commands are not measured, search.file's probe of grub.cfg is; normal mode then measures grub.cfg again)", dir, dir)}
 		}
 	}
-	return grubShape{kind: grubShapeOther, why: fmt.Sprintf("%d commands not simulated", len(lines))}
+	return grubShape{kind: grubShapeOther, why: fmt.Sprintf("%d commands", len(lines))}
 }
 
-// grubEmbedded sets opts' DebianPrelude and OECore from the embedded
-// configuration of the GRUB image among the inputs, unless the caller
-// chose them, and an empty prefix from the image; notes say what was
-// read and what was assumed.
+// grubEmbedded gives the simulation the GRUB image among the inputs
+// (its embedded configuration, memdisk and modules) and an empty prefix
+// from the image; notes say what was read and what was assumed.
 func (in *Inputs) grubEmbedded(b *baseline.Builder, opts *GRUBOptions) error {
 	image, path, err := in.grubImage()
 	if err != nil {
@@ -263,6 +321,7 @@ func (in *Inputs) grubEmbedded(b *baseline.Builder, opts *GRUBOptions) error {
 			return fmt.Errorf("%s: %w", in.name(path), err)
 		}
 	}
+	opts.Image, opts.Note, opts.OptionName = g, b.Note, in.OptionName
 	setPrefix := func(p, why string) {
 		if opts.Prefix == "" && p != "" {
 			opts.Prefix = p
@@ -273,24 +332,21 @@ func (in *Inputs) grubEmbedded(b *baseline.Builder, opts *GRUBOptions) error {
 	case opts.ShapeGiven:
 		b.Note("PCRs 8/9: GRUB's embedded configuration as given (Debian prelude %v, OE-core %v), not read from the image", opts.DebianPrelude, opts.OECore)
 	case g == nil:
-		b.Note("PCRs 8/9: no GRUB image among the inputs: its embedded configuration is assumed to run nothing measured (Debian prelude %v, OE-core %v)", opts.DebianPrelude, opts.OECore)
+		b.Note("PCRs 8/9: no GRUB image among the inputs: its embedded configuration is taken as (Debian prelude %v, OE-core %v), its built-in modules are unknown", opts.DebianPrelude, opts.OECore)
 	default:
 		s := g.shape()
 		switch s.kind {
-		case grubShapeDebian:
-			opts.DebianPrelude, opts.OECore = true, false
-			b.Note("PCRs 8/9: %s embeds %s: simulated", in.name(path), s.why)
-		case grubShapeOECore:
-			opts.DebianPrelude, opts.OECore = false, true
-			b.Note("PCRs 8/9: %s embeds %s: simulated", in.name(path), s.why)
+		case grubShapeNone:
+			b.Note("PCRs 8/9: %s embeds no configuration: normal mode reads $prefix/grub.cfg", in.name(path))
 		case grubShapeOther:
-			opts.DebianPrelude, opts.OECore = false, false
-			b.Note("PCRs 8/9: %s embeds a configuration (%s): not simulated, assumed to measure nothing before grub.cfg", in.name(path), s.why)
+			b.Note("PCRs 8/9: %s embeds a configuration (%s): simulated as GRUB runs it, in the rescue parser (unmeasured)", in.name(path), s.why)
 		default:
-			opts.DebianPrelude, opts.OECore = false, false
-			b.Note("PCRs 8/9: %s embeds no configuration", in.name(path))
+			b.Note("PCRs 8/9: %s embeds %s: simulated", in.name(path), s.why)
 		}
-		if strings.HasPrefix(s.prefix, "/") {
+		b.Note("PCRs 8/9: %s builds in %d modules: insmod of another loads $prefix/x86_64-efi/NAME.mod", in.name(path), len(g.Modules))
+	}
+	if g != nil {
+		if s := g.shape(); strings.HasPrefix(s.prefix, "/") {
 			setPrefix(s.prefix, "read from "+in.name(path))
 		}
 	}

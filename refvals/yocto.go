@@ -67,6 +67,9 @@ const (
 	// YoctoReferenceLog is an event log of the target hardware
 	// (Inputs.ReferenceLog).
 	YoctoReferenceLog YoctoOption = "ReferenceLog"
+	// YoctoGRUBFiles maps a path on GRUB's boot device to a local file
+	// (Inputs.GRUB.Files); GRUB's simulation asks for it too.
+	YoctoGRUBFiles YoctoOption = "GRUB.Files"
 )
 
 // name words o for the caller.
@@ -705,7 +708,7 @@ func (d *YoctoDeploy) grubFlow(dir, kernelDir, grubEFI, wic string) error {
 	}
 	if d.Inputs.GRUBCfg != "" {
 		d.Inputs.GRUB.OECore = true
-		d.use("PCRs 8/9: OE-core's GRUB image: its embedded search for /EFI/BOOT/grub.cfg is not measured; normal mode measures %s/EFI/BOOT/grub.cfg twice, then each command", root)
+		d.use("PCRs 8/9: OE-core's GRUB image: its embedded search.file /EFI/BOOT/grub.cfg runs unmeasured but its probe measures %s/EFI/BOOT/grub.cfg, then normal mode measures it again and each command", root)
 	}
 	return d.checkAgainstESP(fs, wic)
 }
@@ -784,7 +787,7 @@ func (d *YoctoDeploy) shimFlow(dir, kernelDir, shim string) error {
 		return err
 	}
 	if d.Inputs.GRUBCfg != "" {
-		d.use("PCRs 8/9: the embedded configuration of meta-secure-core's GRUB image is not simulated")
+		d.use("PCRs 8/9: the embedded configuration of meta-secure-core's GRUB image is read from it and simulated")
 	}
 	return nil
 }

@@ -79,11 +79,19 @@ const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EF
           signature lists): the variables, the separator, then the db certificate
           that verifies the first boot application's signature, and when that
           application is shim, shim's SbatLevel and vendor certificate.
-  PCR 8/9 --grub-cfg with --grub-file PATH=FILE: "grub_cmd: …" for each command
-          run, "kernel_cmdline: …", and each file GRUB reads; the configuration
-          embedded in the GRUB image (--efi-app) is read and, for Debian's and
-          OE-core's, simulated first (--grub-debian-prelude, --grub-oe-core and
-          --grub-prefix override).
+  PCR 8/9 --grub-cfg ($prefix/grub.cfg) with --grub-file PATH=FILE for every
+          other file on GRUB's boot device (kernel, initrd, sourced files,
+          modules, grubenv): GRUB is simulated as it runs, the GRUB image's
+          (--efi-app) embedded configuration first, then normal mode on
+          grub.cfg, with if/elif/else, search --file, test, source,
+          configfile, insmod (built-in modules from the image), load_env,
+          linux, initrd, chainloader, loopback: "grub_cmd: …" for each command
+          normal mode runs, "kernel_cmdline: …", and each file GRUB opens
+          (search's probes included) under the name GRUB was given. The
+          described files are all the boot device has: a test for another is
+          false; a condition on runtime state or another device is refused
+          with its line. --grub-prefix, --grub-debian-prelude and
+          --grub-oe-core override what the image says.
   PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
           the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
@@ -124,12 +132,12 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.StringVar(&a.DB, "db", "", "db as an EFI signature list file")
 	f.StringVar(&a.DBX, "dbx", "", "dbx as an EFI signature list file")
 	f.StringVar(&a.EFIVars, "efi-vars", "", "edk2/OVMF variable store (OVMF_VARS.fd) holding PK, KEK, db, dbx; secure boot is on if a PK is enrolled")
-	f.StringVar(&a.GRUBCfg, "grub-cfg", "", "grub.cfg GRUB runs (straight-line configurations): predicts PCRs 8 and 9")
+	f.StringVar(&a.GRUBCfg, "grub-cfg", "", "grub.cfg normal mode reads from $prefix on the boot device: predicts PCRs 8 and 9")
 	f.StringVar(&a.GRUBRoot, "grub-root", "(hd0)", "GRUB's root device")
 	f.StringVar(&a.GRUBPrefix, "grub-prefix", "", "directory of grub.cfg on the root device (default: read from the GRUB image, else /EFI/debian)")
-	f.BoolVar(&a.GRUBDebian, "grub-debian-prelude", false, "override: simulate the configuration embedded in Debian's signed and monolithic GRUB images (default: read from the GRUB image)")
-	f.BoolVar(&a.GRUBOECore, "grub-oe-core", false, "override: simulate OE-core's grub-efi image (embedded search unmeasured, grub.cfg measured twice) (default: read from the GRUB image)")
-	f.StringArrayVar(&a.GRUBFiles, "grub-file", nil, "GRUBPATH=LOCALFILE for each file grub.cfg reads, e.g. /vmlinuz=build/bzImage (repeatable)")
+	f.BoolVar(&a.GRUBDebian, "grub-debian-prelude", false, "override: run \"normal (memdisk)/grub.cfg\", the configuration Debian embeds, instead of the GRUB image's own (default: read from the GRUB image)")
+	f.BoolVar(&a.GRUBOECore, "grub-oe-core", false, "override: run OE-core's embedded configuration (search.file PREFIX/grub.cfg root; set prefix=($root)PREFIX) instead of the GRUB image's own (default: read from the GRUB image)")
+	f.StringArrayVar(&a.GRUBFiles, "grub-file", nil, "GRUBPATH=LOCALFILE for each file on GRUB's boot device besides grub.cfg (kernel, initrd, sourced files, $prefix/x86_64-efi modules, grubenv), e.g. /vmlinuz=build/bzImage; all other paths are absent there (repeatable)")
 	f.StringVar(&a.Disk, "disk", "", "disk image booted from (GPT): its GPT event in PCR 5")
 	f.StringArrayVar(&a.CMLImages, "cml-images", nil, "GyroidOS guest-OS image, in cmld's order (repeatable)")
 	f.StringVar(&a.YoctoDeploy, "yocto-deploy", "", "Yocto deploy directory (tmp/deploy/images/MACHINE): find the boot artifacts and the boot flow there; other flags override what is found")
@@ -451,6 +459,7 @@ var yoctoOptionFlags = map[refvals.YoctoOption]string{
 	refvals.YoctoGuestOSDir:      "--cml-guests",
 	refvals.YoctoCMLImages:       "--cml-images",
 	refvals.YoctoReferenceLog:    "--reference-log",
+	refvals.YoctoGRUBFiles:       "--grub-file",
 }
 
 func yoctoOptionFlag(o refvals.YoctoOption) string { return yoctoOptionFlags[o] }

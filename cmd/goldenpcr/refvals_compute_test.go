@@ -197,3 +197,26 @@ func TestRefvalsInfers(t *testing.T) {
 		}
 	}
 }
+
+// A GRUB configuration the simulation cannot decide is refused with the
+// file and line; a missing file is asked for by its flag.
+func TestRefvalsGRUBRefusals(t *testing.T) {
+	grub := "/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi"
+	if _, err := os.Stat(grub); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	for cfg, want := range map[string]string{
+		"set a=1\nif keystatus --shift; then\n linux /vmlinuz\nfi\n": "grub.cfg line 2: whether \"keystatus\" succeeds is decided at boot",
+		"menuentry x {\n linux /vmlinuz\n}\n":                        "grub.cfg line 2: linux opens /vmlinuz: give the local file for it (--grub-file /vmlinuz=FILE)",
+	} {
+		path := filepath.Join(dir, "grub.cfg")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := run(t, "refvals", "compute", "--efi-app", grub, "--grub-cfg", path, "-o", "pcrs")
+		if code != 2 || !strings.Contains(errs, path+": "+want) {
+			t.Errorf("%q: exit %d, stderr %s; want %q", cfg, code, errs, want)
+		}
+	}
+}
