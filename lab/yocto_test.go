@@ -145,10 +145,7 @@ func TestYoctoDeployGRUBRealBoot(t *testing.T) {
 	if got, err := os.ReadFile(in.GRUBCfg); err != nil || !bytes.Equal(got, cfg) {
 		t.Fatalf("grub.cfg read from the wic: %q, %v", got, err)
 	}
-	if !in.GRUB.OECore {
-		t.Error("discovery did not assume OE-core's GRUB image")
-	}
-	in.GRUB.Root, in.GRUB.Prefix = "(hd0)", "/EFI/debian"
+	in.GRUB.Root = "(hd0)"
 	in.Disk = ""
 	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
@@ -167,7 +164,7 @@ func TestYoctoDeployOEGRUBRealBoot(t *testing.T) {
 	d, grubEFI, kernel, initrd := yoctoGRUBDeploy(t, c)
 	in := d.Inputs
 	if d.Flow != refvals.YoctoGRUB || len(in.EFIApps) != 1 || in.EFIApps[0] != grubEFI || in.GRUB.Files["/bzImage"] != kernel || in.GRUB.Files["/initrd"] != initrd ||
-		!in.GRUB.OECore || in.GRUB.Prefix != "/EFI/BOOT" || in.GRUB.Root != "(hd0,gpt1)" {
+		in.GRUB.OECore || in.GRUB.Prefix != "" || in.GRUB.Root != "(hd0,gpt1)" {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
 	in.GRUB.Root = "(hd0)"
@@ -203,9 +200,10 @@ func TestYoctoDeploySystemdBootRealBoot(t *testing.T) {
 // bootx64.efi with mmx64.efi beside it, the signed grubx64.efi and its
 // unsigned copy under efi-unsigned/, grub.cfg deployed, the kernel behind
 // its links and the initramfs behind its link. Discovery finds the chain
-// shim → GRUB → kernel, GRUB's root and prefix set as for the lab's GRUB
-// boot (its ESP is a whole-disk FAT, not a wic's GPT partition); the
-// kernel's PCR 4 events under shim are inferred. PCRs 4, 5, 7
+// shim → GRUB → kernel, GRUB's root set to the lab's bare ESP, (hd0) (a
+// wic's would be (hd0,gpt1)); GRUB's prefix and embedded configuration are
+// read from its image and the kernel's PCR 4 events under shim inferred.
+// PCRs 4, 5, 7
 // (shim's SbatLevel and MokListRT, Microsoft's CA as the authority), 8
 // and 9 equal the real boot's.
 func TestYoctoDeployShimRealBoot(t *testing.T) {
@@ -226,7 +224,7 @@ func TestYoctoDeployShimRealBoot(t *testing.T) {
 	if d.Flow != refvals.YoctoShimGRUB || fmt.Sprint(in.EFIApps) != fmt.Sprint([]string{shim, grub}) || in.GRUBCfg != cfg || in.GRUB.Files["/vmlinuz"] != kernel || in.GRUB.Files["/initrd.img"] != initrd {
 		t.Fatalf("flow %s, inputs %+v", d.Flow, in)
 	}
-	in.GRUB.Root, in.GRUB.Prefix = "(hd0)", "/EFI/debian"
+	in.GRUB.Root = "(hd0)"
 	in.EFIVars = vars
 	comparePCRs(t, c, in, []int{4, 5, 7, 8, 9}, "--yocto-deploy")
 }

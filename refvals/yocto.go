@@ -706,10 +706,6 @@ func (d *YoctoDeploy) grubFlow(dir, kernelDir, grubEFI, wic string) error {
 	if err := d.grubConfig(cfg, cfgPath, dir, kernelDir, root); err != nil {
 		return err
 	}
-	if d.Inputs.GRUBCfg != "" {
-		d.Inputs.GRUB.OECore = true
-		d.use("PCRs 8/9: OE-core's GRUB image: its embedded search.file /EFI/BOOT/grub.cfg runs unmeasured but its probe measures %s/EFI/BOOT/grub.cfg, then normal mode measures it again and each command", root)
-	}
 	return d.checkAgainstESP(fs, wic)
 }
 
@@ -717,10 +713,12 @@ func (d *YoctoDeploy) grubConfig(cfg []byte, cfgPath, dir, kernelDir, root strin
 	if err := d.grubFiles(cfg, dir, kernelDir); err != nil {
 		return err
 	}
-	d.Inputs.GRUB.Root, d.Inputs.GRUB.Prefix = root, "/EFI/BOOT"
+	// The prefix and the embedded configuration are the GRUB image's:
+	// compute reads them from it.
+	d.Inputs.GRUB.Root = root
 	if d.grubTPM(cfg) {
 		d.Inputs.GRUBCfg = cfgPath
-		d.use("PCRs 8/9: GRUB with root %s, prefix /EFI/BOOT", root)
+		d.use("PCRs 8/9: GRUB with root %s; its prefix and embedded configuration are read from the GRUB image", root)
 	} else {
 		d.use("PCRs 8/9: not predicted from GRUB: grub.cfg loads no tpm module and neither DISTRO_FEATURES (tpm2) nor GRUB_BUILDIN adds it, so GRUB measures nothing")
 	}

@@ -259,7 +259,7 @@ func TestYoctoGRUB(t *testing.T) {
 		t.Fatalf("flow %s", d.Flow)
 	}
 	in := d.Inputs
-	if !reflect.DeepEqual(in.EFIApps, []string{grub}) || in.GRUB.Root != "(hd0,gpt1)" || in.GRUB.Prefix != "/EFI/BOOT" || in.GRUBCfg == "" || realPath(t, in.Disk) != realPath(t, wic) {
+	if !reflect.DeepEqual(in.EFIApps, []string{grub}) || in.GRUB.Root != "(hd0,gpt1)" || in.GRUB.Prefix != "" || in.GRUB.OECore || in.GRUBCfg == "" || realPath(t, in.Disk) != realPath(t, wic) {
 		t.Fatalf("inputs %+v", in)
 	}
 	if got, _ := os.ReadFile(in.GRUBCfg); string(got) != cfg {
