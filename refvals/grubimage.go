@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -58,6 +59,24 @@ type GRUBImage struct {
 	// Modules are the names of the modules built into the image: insmod
 	// of one of them opens no file.
 	Modules []string
+}
+
+// grubVersionString matches the version GRUB's kernel keeps as a C string
+// for its banner ("GNU GRUB  version %s"): 2.00 to 2.19, then an optional
+// distribution suffix ("2.06-13+deb12u2", "2.12~rc1"). The OIDs GRUB's
+// crypto carries ("2.16.840.1…") do not match: a dot follows their minor.
+var grubVersionString = regexp.MustCompile(`\x00(2\.[01][0-9](?:[~+-][0-9A-Za-z.+~:-]{0,40})?)\x00`)
+
+// GRUBVersion returns the GRUB version an image carries, or "" when none
+// is found.
+func GRUBVersion(image []byte) string {
+	if !bytes.Contains(image, []byte("GNU GRUB  version %s")) {
+		return ""
+	}
+	if m := grubVersionString.FindSubmatch(image); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // GRUBEmbeddedConfig returns the configuration embedded in a GRUB EFI
@@ -344,6 +363,11 @@ func (in *Inputs) grubEmbedded(b *baseline.Builder, opts *GRUBOptions) error {
 			b.Note("PCRs 8/9: %s embeds %s: simulated", in.name(path), s.why)
 		}
 		b.Note("PCRs 8/9: %s builds in %d modules: insmod of another loads $prefix/x86_64-efi/NAME.mod", in.name(path), len(g.Modules))
+		if v := GRUBVersion(image); v != "" {
+			b.Note("PCRs 8/9: %s is GRUB %s (read from the image); simulated as GRUB 2.06 measures, which the lab's boots of Debian's 2.06 confirm", in.name(path), v)
+		} else {
+			b.Note("PCRs 8/9: %s carries no GRUB version string goldenpcr recognises; simulated as GRUB 2.06 measures", in.name(path))
+		}
 	}
 	if g != nil {
 		if s := g.shape(); strings.HasPrefix(s.prefix, "/") {

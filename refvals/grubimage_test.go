@@ -196,3 +196,20 @@ func TestComputeReadsGRUBEmbeddedConfig(t *testing.T) {
 		}
 	}
 }
+
+// The version string in Debian's GRUB images is the grub-efi-amd64-bin
+// package's version, as dpkg knows it; a PE that is no GRUB has none.
+func TestGRUBVersion(t *testing.T) {
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "grub-efi-amd64-bin").Output()
+	if err != nil {
+		t.Fatalf("dpkg-query grub-efi-amd64-bin: %v (run make deps)", err)
+	}
+	for _, p := range []string{"/usr/lib/grub/x86_64-efi/monolithic/grubx64.efi", "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"} {
+		if got := GRUBVersion(readFile(t, p)); got != string(out) {
+			t.Errorf("%s: version %q, dpkg says %q", p, got, out)
+		}
+	}
+	if got := GRUBVersion(readFile(t, "/usr/lib/systemd/boot/efi/systemd-bootx64.efi")); got != "" {
+		t.Errorf("systemd-boot: GRUB version %q", got)
+	}
+}
