@@ -80,8 +80,10 @@ func ParseRawSignature(b []byte) (*tpmstruct.Signature, error) {
 	}
 	if s.Scheme != tpmstruct.SchemeECDSA {
 		n := le16(b, rawSigRSAAt)
-		if n == 0 || n > rawSigMaxRSA {
-			return nil, rawErr(st, rawSigRSAAt, "sig.size %d, want 1 to %d", n, rawSigMaxRSA)
+		switch n {
+		case 128, 256, 384, 512: // the modulus of an RSA-1024 to -4096 key
+		default:
+			return nil, rawErr(st, rawSigRSAAt, "sig.size %d is not the size of a 1024-, 2048-, 3072- or 4096-bit RSA signature", n)
 		}
 		start := rawSigRSAAt + 2
 		if err := zeroFrom(st, b, start+n, RawSignatureSize, fmt.Sprintf("%d-byte RSA signature", n)); err != nil {
@@ -97,6 +99,9 @@ func ParseRawSignature(b []byte) (*tpmstruct.Signature, error) {
 	if s.S, err = rawECC(b, rawSigSAt, RawSignatureSize, "signatureS"); err != nil {
 		return nil, err
 	}
+	if len(s.R) != len(s.S) {
+		return nil, rawErr(st, rawSigSAt, "signatureS.size %d, signatureR.size %d: a TPM pads both to the curve's size", len(s.S), len(s.R))
+	}
 	return s, nil
 }
 
@@ -104,8 +109,10 @@ func ParseRawSignature(b []byte) (*tpmstruct.Signature, error) {
 func rawECC(b []byte, off, end int, field string) ([]byte, error) {
 	const st = "TPMT_SIGNATURE"
 	n := le16(b, off)
-	if n == 0 || n > rawSigMaxECC {
-		return nil, rawErr(st, off, "%s.size %d, want 1 to %d", field, n, rawSigMaxECC)
+	switch n {
+	case 32, 48, 66: // P-256 (and BN-256, SM2), P-384, P-521
+	default:
+		return nil, rawErr(st, off, "%s.size %d is not the coordinate size of P-256, P-384 or P-521 (32, 48, 66)", field, n)
 	}
 	if err := zeroFrom(st, b, off+2+n, end, fmt.Sprintf("%d-byte %s", n, field)); err != nil {
 		return nil, err

@@ -94,11 +94,12 @@ func TestRawSignatureErrors(t *testing.T) {
 	}{
 		"short":       {func(b []byte) []byte { return b[:517] }, "at byte 0: 517 bytes"},
 		"marshalled":  {func(b []byte) []byte { return b[:262] }, "262 bytes"},
-		"rsa size":    {func(b []byte) []byte { b[5] = 0x03; return b }, "at byte 4: sig.size 768"},
+		"rsa size":    {func(b []byte) []byte { b[5] = 0x03; return b }, "at byte 4: sig.size 768 is not"},
 		"rsa shorter": {func(b []byte) []byte { b[5] = 0; b[4] = 0x80; b[200] = 1; return b }, "at byte 200"},
+		"rsa 257":     {func(b []byte) []byte { b[4] = 1; return b }, "at byte 4: sig.size 257"},
 		"sigalg":      {func(b []byte) []byte { b[0], b[1] = 0x00, 0x14; return b }, "at byte 0: sigAlg 0x1400"},
 		"hash":        {func(b []byte) []byte { b[2] = 0x99; return b }, "at byte 2: hash 0x0099"},
-		"ecdsa s":     {func(b []byte) []byte { b[0] = 0x18; b[4], b[5] = 32, 0; b[134] = 200; return b }, "at byte 134: signatureS.size 200"},
+		"ecdsa s":     {func(b []byte) []byte { b[0] = 0x18; b[4], b[5] = 32, 0; b[134] = 200; return b }, "at byte 134: signatureS.size 200 is not"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseRawSignature(tc.edit(bytes.Clone(b)))

@@ -447,7 +447,7 @@ func (a *Attester) response(r *charra.Request, mode Mode) ([]byte, error) {
 	n := a.seq
 	a.mu.Unlock()
 	msg, sig := a.path(fmt.Sprintf("q%d.msg", n)), a.path(fmt.Sprintf("q%d.sig", n))
-	if _, err := a.tool("tpm2_quote", "-c", a.path("ak.ctx"), "-q", hex.EncodeToString(nonce), "-l", strings.Join(banks, "+"), "-g", "sha256", "-m", msg, "-s", sig); err != nil {
+	if _, err := a.tool("tpm2_quote", "-c", a.path("ak.ctx"), "-q", hex.EncodeToString(nonce), "-l", strings.Join(banks, "+"), "-g", "sha256", "--scheme", string(a.Scheme), "-m", msg, "-s", sig); err != nil {
 		return nil, err
 	}
 	attest, err := os.ReadFile(msg)
