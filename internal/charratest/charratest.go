@@ -101,6 +101,7 @@ type Attester struct {
 	mu, tpmMu            sync.Mutex
 	seq, quotes          int
 	lastRequest, lastRaw []byte
+	lastResponse         []byte
 }
 
 // New starts swtpm with SHA-1 and SHA-256 banks (as CHARRA's swtpm
@@ -349,11 +350,12 @@ func (a *Attester) Quotes() int {
 	return a.quotes
 }
 
-// Last returns the last request payload and raw signature struct sent.
-func (a *Attester) Last() (request, rawSignature []byte) {
+// Last returns the last request payload, response payload and raw
+// signature struct.
+func (a *Attester) Last() (request, response, rawSignature []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.lastRequest, a.lastRaw
+	return a.lastRequest, a.lastResponse, a.lastRaw
 }
 
 // Serve answers on a fresh loopback UDP port in mode until t ends, and
@@ -415,7 +417,7 @@ func (a *Attester) handle(w mux.ResponseWriter, req *mux.Message, mode Mode, don
 		return err
 	}
 	a.mu.Lock()
-	a.lastRequest = body
+	a.lastRequest, a.lastResponse = body, resp
 	a.mu.Unlock()
 	return w.SetResponse(codes.Content, message.AppCBOR, bytes.NewReader(resp))
 }
