@@ -22,7 +22,7 @@ func newVerifyCmd() *cobra.Command {
 		Use:   "verify",
 		Short: "Verify attestation evidence: TPM quotes against keys, nonces, PCRs and event logs; GyroidOS CML devices; PSA and CCA tokens against CoRIMs; EAR results",
 	}
-	c.AddCommand(newVerifyQuoteCmd(), newVerifyCMLCmd(), newVerifyPSACmd(), newVerifyCCACmd(), newVerifyEARCmd())
+	c.AddCommand(newVerifyQuoteCmd(), newVerifyCMLCmd(), newVerifyCharraCmd(), newVerifyPSACmd(), newVerifyCCACmd(), newVerifyEARCmd())
 	return c
 }
 
