@@ -67,6 +67,9 @@ const (
 	// YoctoReferenceLog is an event log of the target hardware
 	// (Inputs.ReferenceLog).
 	YoctoReferenceLog YoctoOption = "ReferenceLog"
+	// YoctoMachineID is the machine ID measured into PCR 15
+	// (Inputs.MachineID).
+	YoctoMachineID YoctoOption = "MachineID"
 )
 
 // name words o for the caller.
