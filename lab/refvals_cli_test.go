@@ -33,9 +33,26 @@ var refvalsCLI = map[string]func(c *Capture) (pcrs []int, args []string){
 	"grub-oe": func(c *Capture) ([]int, []string) {
 		return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("grubx64.efi")}, grubCLIFiles(c, "/bzImage", "/initrd")...)
 	},
+	"uki-pcrphase": func(c *Capture) ([]int, []string) {
+		return []int{4, 5, 7, 9, 11, 15}, append([]string{"--uki", c.Path("uki.efi")}, pcrphaseCLIArgs()...)
+	},
 	"shim": func(c *Capture) ([]int, []string) {
 		return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("shimx64.efi"), "--efi-app", c.Path("grubx64.efi")}, grubCLIFiles(c, "/vmlinuz", "/initrd.img")...)
 	},
+}
+
+// pcrphaseCLIArgs are --phase and --machine-id in the order the
+// uki-pcrphase init ran systemd-pcrextend.
+func pcrphaseCLIArgs() []string {
+	var args []string
+	for _, s := range PCRPhaseSteps {
+		if s == "--machine-id" {
+			args = append(args, "--machine-id", PCRPhaseMachineID)
+		} else {
+			args = append(args, "--phase", s)
+		}
+	}
+	return args
 }
 
 // grubCLIFiles is --grub-cfg and the kernel and initrd as grub.cfg names
