@@ -3,8 +3,11 @@ package eventlog
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -251,7 +254,62 @@ func fuzzCEL(t *testing.T, read func([]byte) (*Log, error), data []byte) {
 	}
 }
 
+// realCELLog is systemd's own tpm2-measure.log from the boot lab's
+// uki-pcrphase boot (systemd-pcrextend 257: enter-initrd, --machine-id,
+// leave-initrd).
+var realCELLog = filepath.Join(fixtureDir, "cel", "lab-uki-pcrphase-tpm2-measure.log")
+
+// The log systemd really wrote reads as the records it measured, with
+// both banks' digests of each string, and replays PCRs 11 and 15 as the
+// strings fold (computed here with crypto/sha256 alone).
+func TestCELJSONRealSystemdLog(t *testing.T) {
+	log, err := ReadLogFile(realCELLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const machineID = "machine-id:b0a7c0ffee1d4e5f8a9b0c1d2e3f4a5b"
+	want := []struct {
+		pcr         uint32
+		str, evType string
+	}{{11, "enter-initrd", "phase"}, {15, machineID, "machine-id"}, {11, "leave-initrd", "phase"}}
+	if log.Format != FormatCELJSON || len(log.Events) != len(want) || fmt.Sprint(log.Banks) != "[sha1 sha256]" {
+		t.Fatalf("format %s, banks %v, %d records", log.Format, log.Banks, len(log.Events))
+	}
+	for i, w := range want {
+		ev := log.Events[i]
+		if ev.Index != i || ev.PCR != w.pcr || ev.CEL.Type != "systemd" || ev.CEL.Description != w.str || ev.CEL.EventType != w.evType {
+			t.Errorf("record %d: PCR %d %+v, want PCR %d %q (%s)", i, ev.PCR, ev.CEL, w.pcr, w.str, w.evType)
+		}
+		sum := sha256.Sum256([]byte(w.str))
+		if d, ok := ev.Digest(pcr.SHA256); !ok || !bytes.Equal(d, sum[:]) {
+			t.Errorf("record %d: sha256 digest %x, want SHA-256(%q)", i, d, w.str)
+		}
+		if c := CheckDigest(ev); c.Status != DigestOK {
+			t.Errorf("record %d: digest check %+v", i, c)
+		}
+	}
+	rp, err := ReplayLogs([]*Log{log}, &ReplayOptions{Banks: []pcr.Alg{pcr.SHA1, pcr.SHA256}, CheckDigests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := make([]byte, 32)
+	if got, want := replayedPCR(t, rp, pcr.SHA256, 11), celtest.ExtendSHA256(zero, "enter-initrd", "leave-initrd"); !bytes.Equal(got, want) {
+		t.Errorf("PCR 11 = %x, want %x", got, want)
+	}
+	if got, want := replayedPCR(t, rp, pcr.SHA256, 15), celtest.ExtendSHA256(zero, machineID); !bytes.Equal(got, want) {
+		t.Errorf("PCR 15 = %x, want %x", got, want)
+	}
+	if len(rp.DigestIssues) != 0 || len(rp.Dropped) != 0 {
+		t.Errorf("issues %v, dropped %v", rp.DigestIssues, rp.Dropped)
+	}
+}
+
 func FuzzReadCELJSON(f *testing.F) {
+	real, err := os.ReadFile(realCELLog)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(real)
 	f.Add(celtest.SystemdLog(celtest.Phases(celtest.PCRPhases...)))
 	f.Add(celtest.SystemdLog([]celtest.Record{{PCR: 15, String: "machine-id:0123456789abcdef0123456789abcdef", EventType: "machine-id"}}))
 	f.Add([]byte(`[{"recnum":0,"pcr":0,"digests":[{"hashAlg":"sha1","digest":"0000000000000000000000000000000000000000"}],"content_type":"pcclient_std","content":{"event_type":4,"event_data":"AAAAAA=="}}]`))

@@ -121,7 +121,7 @@ func collect(run *bootRun, dir string) (*Capture, error) {
 	if err != nil {
 		return nil, err
 	}
-	for name, file := range map[string]string{"eventlog": "eventlog.bin", "ima.bin": "ima.bin", "ima.ascii": "ima.ascii", "cmdline": "cmdline"} {
+	for name, file := range map[string]string{"eventlog": "eventlog.bin", "ima.bin": "ima.bin", "ima.ascii": "ima.ascii", "cmdline": "cmdline", CELLogName: CELLogName} {
 		b, ok := sec[name]
 		if !ok || b == nil {
 			continue

@@ -82,6 +82,39 @@ func ReplayEventLog(path string) (*eventlog.Replay, error) {
 	return eventlog.ReplayLog(f, &eventlog.ReplayOptions{Banks: Banks})
 }
 
+// Logs reads a capture's event logs: the firmware log, and for a variant
+// whose init runs systemd-pcrextend its tpm2-measure.log, which that
+// variant's capture must hold.
+func (c *Capture) Logs() ([]*eventlog.Log, error) {
+	fw, err := eventlog.ReadLogFile(c.Path("eventlog.bin"))
+	if err != nil {
+		return nil, err
+	}
+	logs := []*eventlog.Log{fw}
+	if v, ok := VariantByName(c.Variant); ok && v.CELLog {
+		cel, err := eventlog.ReadLogFile(c.Path(CELLogName))
+		if err != nil {
+			return nil, err
+		}
+		logs = append(logs, cel)
+	}
+	return logs, nil
+}
+
+// ReplayCapture replays what a capture's boot logged over both banks: the
+// firmware log, then systemd's log for a variant that has one (its PCRs 11
+// and 15 hold both), as Logs reads them.
+func ReplayCapture(c *Capture) (*eventlog.Replay, error) {
+	if v, ok := VariantByName(c.Variant); !ok || !v.CELLog {
+		return ReplayEventLog(c.Path("eventlog.bin"))
+	}
+	logs, err := c.Logs()
+	if err != nil {
+		return nil, err
+	}
+	return eventlog.ReplayLogs(logs, &eventlog.ReplayOptions{Banks: Banks})
+}
+
 // CompareReplay compares the replayed log with the captured PCRs, every
 // PCR of both banks but IMA's, and returns one row per PCR.
 func CompareReplay(rep *eventlog.Replay, real pcr.Values) []Row {
@@ -205,7 +238,8 @@ func orUnknown(s string) string {
 }
 
 // Check compares goldenpcr's view of a capture with what the TPM said:
-// the event-log replay of every PCR (IMA's PCR 10 aside) and the
+// the event-log replay of every PCR (IMA's PCR 10 aside; with systemd's
+// log after the firmware's where the variant has one) and the
 // Authenticode digests of the booted images.
 func Check(c *Capture) (*Report, error) {
 	r := &Report{Title: "lab variant " + c.Variant, Dir: c.Dir}
@@ -213,7 +247,7 @@ func Check(c *Capture) (*Report, error) {
 		r.Rows = append(r.Rows, Row{What: "the guest captured PCR values", Got: "none"})
 		return r, nil
 	}
-	rep, err := ReplayEventLog(c.Path("eventlog.bin"))
+	rep, err := ReplayCapture(c)
 	if err != nil {
 		return nil, err
 	}

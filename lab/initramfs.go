@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,14 +89,25 @@ func imaDataBin() []byte {
 // Initramfs builds (once per busybox and init) the lab's initramfs: an
 // uncompressed newc cpio archive.
 func (l *Lab) Initramfs() (string, error) {
-	k := newKey("initramfs").bytes("init", []byte(initScript)).add("applets", strings.Join(busyboxApplets, ","))
+	return l.buildInitramfs("initramfs", initScript, busyboxApplets, nil)
+}
+
+// buildInitramfs builds an initramfs with the lab's busybox, applets and
+// IMA files, the init script, and extra entries (their parent directories
+// listed among them or the base's). The lab's own initramfs has none, so
+// its key is what it always was.
+func (l *Lab) buildInitramfs(kind, script string, applets []string, extra []cpioEntry) (string, error) {
+	k := newKey(kind).bytes("init", []byte(script)).add("applets", strings.Join(applets, ","))
 	if err := k.file("busybox", busyboxStatic); err != nil {
 		return "", err
 	}
 	for _, name := range sortedKeys(imaFiles) {
 		k.bytes(name, []byte(imaFiles[name]))
 	}
-	dir, err := l.cached("initramfs", k, func(dir string) error {
+	for _, e := range extra {
+		k.bytes(fmt.Sprintf("%s:%o", e.Name, e.Mode), e.Data)
+	}
+	dir, err := l.cached(kind, k, func(dir string) error {
 		bb, err := os.ReadFile(busyboxStatic)
 		if err != nil {
 			return err
@@ -111,11 +123,11 @@ func (l *Lab) Initramfs() (string, error) {
 			{Name: "tmp", Mode: sIFDIR | 0o1777},
 			{Name: "usr", Mode: sIFDIR | 0o755},
 			{Name: "usr/bin", Mode: sIFDIR | 0o755},
-			{Name: "init", Mode: sIFREG | 0o755, Data: []byte(initScript)},
+			{Name: "init", Mode: sIFREG | 0o755, Data: []byte(script)},
 			{Name: "bin/busybox", Mode: sIFREG | 0o755, Data: bb},
 			{Name: "etc/lab/data.bin", Mode: sIFREG | 0o644, Data: imaDataBin()},
 		}
-		for _, a := range busyboxApplets {
+		for _, a := range applets {
 			entries = append(entries, cpioEntry{Name: "bin/" + a, Mode: sIFLNK | 0o777, Data: []byte("busybox")})
 		}
 		for _, name := range sortedKeys(imaFiles) {
@@ -125,6 +137,7 @@ func (l *Lab) Initramfs() (string, error) {
 			}
 			entries = append(entries, cpioEntry{Name: name, Mode: mode, Data: []byte(imaFiles[name])})
 		}
+		entries = append(entries, extra...)
 		return os.WriteFile(filepath.Join(dir, "initrd.img"), writeCPIO(entries), 0o644)
 	})
 	if err != nil {

@@ -78,20 +78,12 @@ func (l *Lab) Kernel() (*Kernel, error) {
 	k := newDownloadKey("kernel").add("package", pkg).add("version", version)
 	dir, err := l.cached("kernel", k, func(dir string) error {
 		l.logf("downloading %s %s (apt-get download)", pkg, version)
-		if _, err := run(dir, nil, "apt-get", "download", "-q", pkg+"="+version); err != nil {
+		debs, err := aptDownload(dir, nil, pkg+"="+version)
+		if err != nil {
 			return err
 		}
-		debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
-		if len(debs) != 1 {
-			return fmt.Errorf("apt-get download left %d .deb files", len(debs))
-		}
 		// Only /boot is needed; the modules would take half a gigabyte.
-		// This is dpkg-deb -x restricted to ./boot.
-		tarCmd := fmt.Sprintf("dpkg-deb --fsys-tarfile %q | tar -x -C %q ./boot", debs[0], dir)
-		if out, err := exec.Command("sh", "-c", tarCmd).CombinedOutput(); err != nil {
-			return fmt.Errorf("unpacking %s: %v: %s", debs[0], err, out)
-		}
-		return os.Remove(debs[0])
+		return unpackDeb(debs[0], dir, "./boot")
 	})
 	if err != nil {
 		return nil, err
@@ -103,4 +95,33 @@ func (l *Lab) Kernel() (*Kernel, error) {
 	}
 	l.kernel = &Kernel{Package: pkg, Version: version, Vmlinuz: vmlinuz[0], Config: config[0]}
 	return l.kernel, nil
+}
+
+// aptDownload runs apt-get download for each package=version spec in dir,
+// with extra apt options, and returns the .deb files it left, one per
+// spec.
+func aptDownload(dir string, aptOpts []string, specs ...string) ([]string, error) {
+	args := append(append([]string(nil), aptOpts...), append([]string{"download", "-q"}, specs...)...)
+	if _, err := run(dir, nil, "apt-get", args...); err != nil {
+		return nil, err
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	if len(debs) != len(specs) {
+		return nil, fmt.Errorf("apt-get download %s left %d .deb files", strings.Join(specs, " "), len(debs))
+	}
+	return debs, nil
+}
+
+// unpackDeb extracts the members of a .deb's file system that match the
+// tar patterns into dir (dpkg-deb -x restricted to them; none: all of it)
+// and deletes the .deb.
+func unpackDeb(deb, dir string, members ...string) error {
+	tarCmd := fmt.Sprintf("dpkg-deb --fsys-tarfile %q | tar -x --wildcards -C %q", deb, dir)
+	for _, m := range members {
+		tarCmd += fmt.Sprintf(" %q", m)
+	}
+	if out, err := exec.Command("sh", "-c", tarCmd).CombinedOutput(); err != nil {
+		return fmt.Errorf("unpacking %s: %v: %s", deb, err, out)
+	}
+	return os.Remove(deb)
 }

@@ -39,6 +39,9 @@ var refvalsCLI = map[string]func(c *Capture) (pcrs []int, args []string){
 			"--grub-file", "/EFI/debian/x86_64-efi/" + grubSearchModule + ".mod=" + c.Path(grubSearchModule+".mod")},
 			grubCLIFiles(c, "/vmlinuz", "/initrd.img")...)
 	},
+	"uki-pcrphase": func(c *Capture) ([]int, []string) {
+		return []int{4, 5, 7, 9, 11, 15}, append([]string{"--uki", c.Path("uki.efi")}, pcrphaseCLIArgs()...)
+	},
 	"shim":       shimCLI,
 	"shim-linux": shimCLI,
 	"shim-nosb":  shimCLI,
@@ -49,6 +52,20 @@ var refvalsCLI = map[string]func(c *Capture) (pcrs []int, args []string){
 
 func shimCLI(c *Capture) ([]int, []string) {
 	return []int{4, 5, 7, 8, 9}, append([]string{"--efi-app", c.Path("shimx64.efi"), "--efi-app", c.Path("grubx64.efi")}, grubCLIFiles(c, "/vmlinuz", "/initrd.img")...)
+}
+
+// pcrphaseCLIArgs are --phase and --machine-id in the order the
+// uki-pcrphase init ran systemd-pcrextend.
+func pcrphaseCLIArgs() []string {
+	var args []string
+	for _, s := range PCRPhaseSteps {
+		if s == "--machine-id" {
+			args = append(args, "--machine-id", PCRPhaseMachineID)
+		} else {
+			args = append(args, "--phase", s)
+		}
+	}
+	return args
 }
 
 // grubCLIFiles is --grub-cfg and the kernel and initrd as grub.cfg names

@@ -49,6 +49,7 @@ var requiredFiles = map[string]string{
 	grubModules:      "grub-efi-amd64-bin",
 	shimSigned:       "shim-signed",
 	busyboxStatic:    "busybox-static",
+	debianKeyring:    "debian-archive-keyring",
 }
 
 // requiredTools maps each program the lab runs to its Debian package.

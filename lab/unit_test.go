@@ -78,10 +78,7 @@ func TestCPIO(t *testing.T) {
 // checksum algorithm accepts.
 func TestZeroTimestamp(t *testing.T) {
 	if _, err := os.Stat(systemdStub); err != nil {
-		if labEnabled() {
-			t.Fatalf("%s missing: install systemd-boot-efi", systemdStub)
-		}
-		t.Skip("systemd-stub not installed (systemd-boot-efi); the lab tests need it when enabled")
+		t.Fatalf("%s missing: install systemd-boot-efi (make deps)", systemdStub)
 	}
 	p := filepath.Join(t.TempDir(), "stub.efi")
 	if err := copyFile(systemdStub, p, 0o644); err != nil {
@@ -122,5 +119,25 @@ func TestMissingErrorNamesPackages(t *testing.T) {
 	e := &MissingError{Missing: []string{"swtpm (swtpm)"}, Packages: []string{"swtpm"}}
 	if !strings.Contains(e.Error(), "swtpm") || !strings.Contains(e.Error(), "scripts/deps.sh") {
 		t.Error(e.Error())
+	}
+}
+
+// The uki-pcrphase init is the lab's with systemd-pcrextend's steps after
+// the IMA work and systemd's log sent before the IMA lists; the rest is
+// the lab's init unchanged.
+func TestPCRPhaseInit(t *testing.T) {
+	s, err := pcrphaseInit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := strings.Index(s, "/usr/bin/lab-hello > /dev/null")
+	steps := strings.Index(s, "for step in enter-initrd --machine-id leave-initrd; do")
+	cel := strings.Index(s, "\temit tpm2-measure.log /run/log/systemd/tpm2-measure.log\n")
+	imaList := strings.Index(s, "\temit ima.bin ")
+	if hello < 0 || steps < hello || cel < steps || imaList < cel {
+		t.Fatalf("order: lab-hello %d, steps %d, log %d, IMA list %d\n%s", hello, steps, cel, imaList, s)
+	}
+	if !strings.HasPrefix(s, initScript[:hello]) || !strings.HasSuffix(s, initScript[strings.Index(initScript, "\temit ima.bin "):]) {
+		t.Error("the pcrphase init changed the lab's own lines")
 	}
 }

@@ -23,7 +23,8 @@ type Lab struct {
 	// Fresh boots again even when a capture of the same inputs exists.
 	Fresh bool
 
-	kernel *Kernel
+	kernel   *Kernel
+	userland *Userland
 }
 
 // New returns a lab using DefaultCacheDir.
@@ -47,7 +48,11 @@ type Variant struct {
 	Name        string
 	Description string
 	Firmware    Firmware
-	layout      func(l *Lab) (*layout, error)
+	// CELLog says the init runs systemd-pcrextend: the capture must hold
+	// its log, tpm2-measure.log, and PCRs 11 and 15 replay from the
+	// firmware log and it together.
+	CELLog bool
+	layout func(l *Lab) (*layout, error)
 }
 
 // layout is what a variant puts on its ESP and keeps with its capture.
@@ -115,6 +120,13 @@ var Variants = []Variant{
 		layout:      (*Lab).ukiSignedKernelLayout,
 	},
 	{Name: "grub-search", Description: "Debian's monolithic GRUB with a Debian-style grub.cfg: search --file for the kernel, if/else on test, source of a second file, insmod from $prefix, secure boot off", Firmware: firmwarePlain, layout: (*Lab).grubSearchLayout},
+	{
+		Name:        "uki-pcrphase",
+		Description: "the UKI with an initramfs running systemd's phase measurements (systemd-pcrextend 257 from trixie): enter-initrd, --machine-id, leave-initrd into PCRs 11 and 15, logged in tpm2-measure.log (CEL-JSON), secure boot off",
+		Firmware:    firmwarePlain,
+		CELLog:      true,
+		layout:      (*Lab).pcrphaseLayout,
+	},
 }
 
 // VariantByName finds a variant.
@@ -365,6 +377,7 @@ type Manifest struct {
 	FirmwareCode  string            `json:"firmware_code"`
 	FirmwareVars  string            `json:"firmware_vars"`
 	Kernel        string            `json:"kernel,omitempty"`
+	Systemd       string            `json:"systemd,omitempty"`
 	Cmdline       string            `json:"cmdline,omitempty"`
 	ESP           map[string]string `json:"esp"` // ESP path → sha256
 	BootSeconds   float64           `json:"boot_seconds"`
@@ -421,6 +434,9 @@ func (l *Lab) Run(v Variant) (*Capture, error) {
 	if _, err := collect(r, tmp); err != nil {
 		return nil, fmt.Errorf("[%s] %w", v.Name, err)
 	}
+	if _, err := os.Stat(filepath.Join(tmp, CELLogName)); v.CELLog && err != nil {
+		return nil, fmt.Errorf("[%s] the guest sent no %s (systemd-pcrextend logged nothing?); console:\n%s", v.Name, CELLogName, tail(r.Console, 3000))
+	}
 	m := Manifest{
 		Variant: v.Name, Description: v.Description, Firmware: v.Firmware.Name,
 		FirmwareCode: v.Firmware.Code, FirmwareVars: v.Firmware.Vars,
@@ -431,6 +447,9 @@ func (l *Lab) Run(v Variant) (*Capture, error) {
 	}
 	if l.kernel != nil {
 		m.Kernel = l.kernel.Package + " " + l.kernel.Version
+	}
+	if v.CELLog && l.userland != nil {
+		m.Systemd = "systemd " + l.userland.Systemd + " (" + userlandSuite + ")"
 	}
 	for p, f := range lay.ESP {
 		m.ESP[p], _ = baseline.FileSHA256(f)

@@ -28,8 +28,14 @@ type Inputs struct {
 	// systemd-stub loads from the UKI (adding its digest to PCR 4); nil
 	// infers it from the secure-boot state (StubMeasuresKernel).
 	StubLoadsKernel *bool
-	// Phases are systemd-pcrphase strings measured into PCR 11.
+	// Phases are systemd-pcrphase strings measured into PCR 11, in the
+	// order they were measured.
 	Phases []string
+	// MachineID, if set, is the machine ID (/etc/machine-id, 32 lowercase
+	// hex digits) systemd-pcrphase --machine-id measures into PCR 15. It
+	// is its own PCR's only event, so its order against Phases does not
+	// matter.
+	MachineID string
 	// Cmdline and Initrd are what the Linux EFI stub is started with; for
 	// a UKI they default to its .cmdline and .initrd sections.
 	Cmdline string
@@ -194,6 +200,11 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 	if in.UKI != "" {
 		if err := UKIPCR11(b, in.UKI, UKIOptions{Phases: in.Phases}); err != nil {
 			return nil, err
+		}
+	}
+	if in.MachineID != "" {
+		if err := MachineIDPCR15(b, in.MachineID); err != nil {
+			return nil, fmt.Errorf("%s: %w", in.opt(YoctoMachineID), err)
 		}
 	}
 	var variants11 []map[string]string

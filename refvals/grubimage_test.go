@@ -34,7 +34,7 @@ func mkGRUBImage(t testing.TB, cfg, prefix string, extra ...string) []byte {
 	}
 	args := append([]string{"-O", "x86_64-efi", "-d", "/usr/lib/grub/x86_64-efi", "-c", cfgPath, "-p", prefix, "-o", out}, extra...)
 	if b, err := exec.Command("grub-mkimage", args...).CombinedOutput(); err != nil {
-		t.Skipf("grub-mkimage: %v %s", err, b)
+		t.Fatalf("grub-mkimage (grub-common; run make deps): %v %s", err, b)
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -107,7 +107,7 @@ func TestGRUBEmbeddedConfigOfDebianImages(t *testing.T) {
 	for _, path := range debianGRUBImages {
 		image, err := os.ReadFile(path)
 		if err != nil {
-			t.Skipf("%v (grub-efi-amd64-bin / -signed not installed)", err)
+			t.Fatalf("%v (grub-efi-amd64-bin / -signed; run make deps)", err)
 		}
 		cfg, found, err := GRUBEmbeddedConfig(image)
 		if err != nil || !found || cfg != "normal (memdisk)/grub.cfg\n" {
@@ -162,7 +162,7 @@ func TestComputeReadsGRUBEmbeddedConfig(t *testing.T) {
 			GRUBOptions{Prefix: "/EFI/BOOT", OECore: true}, "embeds OE-core's: search.file /EFI/BOOT/grub.cfg root"},
 	} {
 		if _, err := os.Stat(c.image); err != nil {
-			t.Skip(err)
+			t.Fatalf("%v (run make deps)", err)
 		}
 		compute := func(opts GRUBOptions) *baseline.Baseline {
 			opts.Root, opts.Files = "(hd0)", c.files

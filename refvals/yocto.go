@@ -70,6 +70,9 @@ const (
 	// YoctoGRUBFiles maps a path on GRUB's boot device to a local file
 	// (Inputs.GRUB.Files); GRUB's simulation asks for it too.
 	YoctoGRUBFiles YoctoOption = "GRUB.Files"
+	// YoctoMachineID is the machine ID measured into PCR 15
+	// (Inputs.MachineID).
+	YoctoMachineID YoctoOption = "MachineID"
 )
 
 // name words o for the caller.

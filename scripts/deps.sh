@@ -57,6 +57,8 @@ declare -A files=(
 	# boot lab: OE-core-style GRUB image (grub-oe), meta-secure-core's MokManager
 	[/usr/lib/grub/x86_64-efi/linuxefi.mod]=grub-efi-amd64-bin
 	[/usr/lib/shim/mmx64.efi.signed]=shim-signed
+	# boot lab: uki-pcrphase's private apt checks trixie's signatures with it
+	[/usr/share/keyrings/debian-archive-keyring.gpg]=debian-archive-keyring
 )
 
 missing=()

@@ -34,6 +34,7 @@ type artifactFlags struct {
 	Cmdline       string
 	Initrd        string
 	Phases        []string
+	MachineID     string
 	SecureBoot    bool
 	PK, KEK       string
 	DB, DBX       string
@@ -95,8 +96,11 @@ const artifactHelp = `  PCR 4   --efi-app (in load order) and --uki: "Calling EF
   PCR 9   --cmdline and --initrd (or a UKI's .cmdline and .initrd sections): what
           the Linux EFI stub (6.1+) measures.
   PCR 11  --uki: every section systemd-stub measures (its version is read from
-          the UKI), then each --phase; --cml-images: GyroidOS guest-OS images,
+          the UKI), then each --phase (systemd-pcrphase measures the string
+          itself, no NUL); --cml-images: GyroidOS guest-OS images,
           SHA-256 of each extended directly, a repeated (hash, name) once.
+  PCR 15  --machine-id ID: "machine-id:ID", as systemd-pcrphase --machine-id
+          measures it.
 
 --yocto-deploy DIR finds these artifacts in a Yocto deploy directory (UKI +
 systemd-boot, GRUB with grub.cfg read from the .wic image's ESP, shim → GRUB of
@@ -125,7 +129,8 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.BoolVar(&a.StubLoadsUKI, "stub-loads-kernel", false, "override: whether firmware measures the kernel systemd-stub loads from the UKI, so PCR 4 gains its digest (default: inferred: yes with secure boot off, no with it on)")
 	f.StringVar(&a.Cmdline, "cmdline", "", "kernel command line the Linux EFI stub is started with")
 	f.StringVar(&a.Initrd, "initrd", "", "initrd file the Linux EFI stub loads")
-	f.StringArrayVar(&a.Phases, "phase", nil, "systemd-pcrphase string measured after the UKI, e.g. enter-initrd (repeatable)")
+	f.StringArrayVar(&a.Phases, "phase", nil, "systemd-pcrphase string measured into PCR 11 after the UKI, in the order measured, e.g. enter-initrd (repeatable)")
+	f.StringVar(&a.MachineID, "machine-id", "", "machine ID (/etc/machine-id: 32 lowercase hex digits) systemd-pcrphase --machine-id measures into PCR 15")
 	f.BoolVar(&a.SecureBoot, "secure-boot", false, "secure boot enabled (predicts PCR 7)")
 	f.StringVar(&a.PK, "pk", "", "PK as an EFI signature list file")
 	f.StringVar(&a.KEK, "kek", "", "KEK as an EFI signature list file")
@@ -179,7 +184,7 @@ func (a *artifactFlags) cmlBanks(in *refvals.Inputs) {
 
 func (a *artifactFlags) flagInputs() (refvals.Inputs, error) {
 	in := refvals.Inputs{
-		EFIApps: a.EFIApps, UKI: a.UKI, Phases: a.Phases,
+		EFIApps: a.EFIApps, UKI: a.UKI, Phases: a.Phases, MachineID: a.MachineID,
 		Cmdline: a.Cmdline, Initrd: a.Initrd,
 		PK: a.PK, KEK: a.KEK, DB: a.DB, DBX: a.DBX, EFIVars: a.EFIVars,
 		GRUBCfg: a.GRUBCfg, Disk: a.Disk, CMLImages: a.CMLImages,
@@ -246,6 +251,9 @@ func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
 	if given("phase") {
 		in.Phases = flags.Phases
 	}
+	if given("machine-id") {
+		in.MachineID = flags.MachineID
+	}
 	if given("cml-images") {
 		in.CMLImages = flags.CMLImages
 	}
@@ -274,7 +282,7 @@ func (a *artifactFlags) yoctoInputs() (refvals.Inputs, error) {
 }
 
 // overridable are the flags that override what --yocto-deploy found.
-var overridable = []string{"efi-app", "uki", "stub-loads-kernel", "cmdline", "initrd", "phase", "pk", "kek", "db", "dbx", "efi-vars",
+var overridable = []string{"efi-app", "uki", "stub-loads-kernel", "cmdline", "initrd", "phase", "machine-id", "pk", "kek", "db", "dbx", "efi-vars",
 	"grub-cfg", "grub-root", "grub-prefix", "grub-debian-prelude", "grub-oe-core", "grub-file", "disk", "cml-images"}
 
 // noteYocto records in the baseline which files --yocto-deploy used and
@@ -460,6 +468,7 @@ var yoctoOptionFlags = map[refvals.YoctoOption]string{
 	refvals.YoctoCMLImages:       "--cml-images",
 	refvals.YoctoReferenceLog:    "--reference-log",
 	refvals.YoctoGRUBFiles:       "--grub-file",
+	refvals.YoctoMachineID:       "--machine-id",
 }
 
 func yoctoOptionFlag(o refvals.YoctoOption) string { return yoctoOptionFlags[o] }
