@@ -110,7 +110,13 @@ func NewPSA(in PSAInput, opts Options) (*Result, error) {
 	if err := armIDs(in.ImplID, in.InstID); err != nil {
 		return nil, err
 	}
-	cm, err := armComid(in.ImplID, in.InstID, in.IAK, "IAK", psa.PSASoftwareComponentMkey, in.Components, true)
+	var cm *comid.Comid
+	var err error
+	if opts.Generation == Legacy {
+		cm, err = legacyArmComid(in.ImplID, in.InstID, in.IAK, "IAK", in.Components)
+	} else {
+		cm, err = armComid(in.ImplID, in.InstID, in.IAK, "IAK", psa.PSASoftwareComponentMkey, in.Components, true)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +133,14 @@ func NewCCAPlatform(in CCAPlatformInput, opts Options) (*Result, error) {
 	}
 	if len(in.Config) == 0 {
 		return nil, errors.New("platform config: missing (a platform CoRIM carries exactly one cca.platform-config)")
+	}
+	if opts.Generation == Legacy {
+		cm, err := legacyArmComid(in.ImplID, in.InstID, in.CPAK, "CPAK", in.Components)
+		if err != nil {
+			return nil, err
+		}
+		addLegacyPlatformConfig(cm, in.Config)
+		return finish(CCAPlatform, cm, opts, nil)
 	}
 	cm, err := armComid(in.ImplID, in.InstID, in.CPAK, "CPAK", cca.CCASoftwareComponentMkey, in.Components, false)
 	if err != nil {
@@ -155,6 +169,21 @@ func NewCCARealm(in CCARealmInput, opts Options) (*Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("RIM: %d bytes, want 32, 48 or 64 (a SHA-256, SHA-384 or SHA-512 digest)", len(in.RIM))
 	}
+	for i, rem := range in.REMs {
+		if rem != nil && len(rem) != len(in.RIM) {
+			return nil, fmt.Errorf("REM%d: %d bytes, want %d like the RIM (the realm hash algorithm is %s)", i, len(rem), len(in.RIM), algName(alg))
+		}
+	}
+	if in.RPV != nil && len(in.RPV) != 64 {
+		return nil, fmt.Errorf("personalization value: %d bytes, want 64", len(in.RPV))
+	}
+	if opts.Generation == Legacy {
+		cm, err := legacyRealmComid(in, alg)
+		if err != nil {
+			return nil, err
+		}
+		return finish(CCARealm, cm, opts, nil)
+	}
 	class, err := cca.NewClassRealmRIM(in.RIM)
 	if err != nil {
 		return nil, fmt.Errorf("RIM: %w", err)
@@ -176,17 +205,11 @@ func NewCCARealm(in CCARealmInput, opts Options) (*Result, error) {
 		if rem == nil {
 			continue
 		}
-		if len(rem) != len(in.RIM) {
-			return nil, fmt.Errorf("REM%d: %d bytes, want %d like the RIM (the realm hash algorithm is %s)", i, len(rem), len(in.RIM), algName(alg))
-		}
 		if err := add(fmt.Sprintf("cca.rem%d", i), rem); err != nil {
 			return nil, err
 		}
 	}
 	if in.RPV != nil {
-		if len(in.RPV) != 64 {
-			return nil, fmt.Errorf("personalization value: %d bytes, want 64", len(in.RPV))
-		}
 		m, err := comid.NewMkeyString(cca.CCARealmPersonalizationMkey)
 		if err != nil {
 			return nil, err

@@ -110,6 +110,13 @@ func ReadArm(data []byte, scheme Scheme) (*ArmReference, error) {
 				ImplID: kt.Environment.Class.ClassID.Bytes(), InstID: kt.Environment.Instance.Bytes(), Key: key})
 		}
 		for rv := range cm.IterRefVals() {
+			if scheme == CCARealm && d.Veraison == Legacy.String() {
+				for _, m := range rv.Measurements.Values {
+					r, _ := legacyRealm(m) // validated by DecodeScheme
+					ref.Realms = append(ref.Realms, r)
+				}
+				continue
+			}
 			class := rv.Environment.Class.ClassID.Bytes()
 			if scheme == CCARealm {
 				ref.Realms = append(ref.Realms, readRealm(class, rv.Measurements.Values))
@@ -125,15 +132,27 @@ func ReadArm(data []byte, scheme Scheme) (*ArmReference, error) {
 					ref.Configs = append(ref.Configs, c)
 					continue
 				}
-				ref.Components = append(ref.Components, ArmComponent{ImplID: class, SwComponent: readComponent(m.Val)})
+				ref.Components = append(ref.Components, ArmComponent{ImplID: class, SwComponent: readComponent(m)})
 			}
 		}
 	}
 	return ref, nil
 }
 
-func readComponent(v comid.Mval) SwComponent {
+func readComponent(m comid.Measurement) SwComponent {
 	var c SwComponent
+	v := m.Val
+	if m.Key != nil {
+		if id, ok := m.Key.Value.(*legacyRefValID); ok {
+			c.SignerID = id.SignerID
+			if id.Label != nil {
+				c.Type = *id.Label
+			}
+			if id.Version != nil {
+				c.Version = *id.Version
+			}
+		}
+	}
 	if v.Digests != nil && len(*v.Digests) > 0 {
 		d := (*v.Digests)[0]
 		c.Alg, c.Value = algName(d.HashAlgID), d.HashValue

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/corim/profiles/cca"
@@ -68,27 +70,49 @@ func armKeys(t *comid.Triples) error {
 	return nil
 }
 
-// armProfileURI is an Arm scheme's profile. The profiles of legacy
-// Veraison (http://arm.com/psa/iot/1, http://arm.com/cca/ssd/1,
-// http://arm.com/cca/realm/1) have no validator in the pinned corim
-// library and their encoding was not checked against those releases, so
-// they are refused rather than written unchecked.
-func armProfileURI(s Scheme, g Generation) (string, error) {
-	if g == Legacy {
-		return "", fmt.Errorf("%s: CoRIMs for legacy Veraison (v0.0.2502–v0.0.2602) are not written: the corim library has no validator for their profiles; use the current profile (Veraison v0.0.2605 and later)", s)
+// armProfileURI is an Arm scheme's profile for a Veraison generation.
+func armProfileURI(s Scheme, g Generation) string {
+	legacy := g == Legacy
+	switch {
+	case s == PSAIoT && legacy:
+		return ProfilePSALegacy
+	case s == PSAIoT:
+		return ProfilePSA
+	case s == CCAPlatform && legacy:
+		return ProfileCCAPlatformLegacy
+	case s == CCAPlatform:
+		return ProfileCCAPlatform
+	case legacy:
+		return ProfileCCARealmLegacy
 	}
-	switch s {
-	case PSAIoT:
-		return ProfilePSA, nil
-	case CCAPlatform:
-		return ProfileCCAPlatform, nil
-	}
-	return ProfileCCARealm, nil
+	return ProfileCCARealm
 }
 
 // describeArmValues adds the fields of an Arm measurement to its
 // description.
-func describeArmValues(dm *Measurement, v *comid.Mval) {
+func describeArmValues(dm *Measurement, m comid.Measurement) {
+	if m.Key != nil {
+		switch k := m.Key.Value.(type) {
+		case *legacyRefValID:
+			dm.Key = legacyRefValIDType
+			dm.SignerID = hex.EncodeToString(k.SignerID)
+			if k.Label != nil {
+				dm.Name = *k.Label
+			}
+			if k.Version != nil {
+				dm.Version = *k.Version
+			}
+		case *legacyPlatformConfigID:
+			dm.Key, dm.Name = legacyPlatformCfgType, string(*k)
+		}
+	}
+	v := &m.Val
+	if v.IntegrityRegisters != nil {
+		for idx, ds := range v.IntegrityRegisters.IndexMap {
+			dm.Registers = append(dm.Registers, Register{Index: fmt.Sprint(idx), Digests: describeDigests(ds)})
+		}
+		slices.SortFunc(dm.Registers, func(a, b Register) int { return strings.Compare(a.Index, b.Index) })
+	}
 	if v.Name != nil {
 		dm.Name = *v.Name
 	}
@@ -123,12 +147,14 @@ func signerBytes(k *comid.CryptoKey) ([]byte, bool) {
 
 // libraryValidator names the corim library's validator a scheme's rules
 // include, for the reports.
-func libraryValidator(s Scheme) string {
-	switch s {
-	case PSAIoT:
+func libraryValidator(s Scheme, g Generation) string {
+	switch {
+	case s != PSAIoT && s != CCAPlatform && s != CCARealm:
+		return ""
+	case g == Legacy:
+		return " (legacy Veraison v0.0.2502–v0.0.2602's)"
+	case s == PSAIoT:
 		return " (the corim library's profiles/psa, and Veraison's)"
-	case CCAPlatform, CCARealm:
-		return " (the corim library's profiles/cca, and Veraison's)"
 	}
-	return ""
+	return " (the corim library's profiles/cca, and Veraison's)"
 }

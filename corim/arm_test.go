@@ -2,7 +2,9 @@ package corim
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,22 +19,42 @@ func repeat(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 func armGoldenCases(t testing.TB) map[string]func() (*Result, error) {
 	return map[string]func() (*Result, error){
 		"psa.cbor": func() (*Result, error) {
-			return NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: testAK(t, "psa-iak.pem"),
-				Components: []SwComponent{{Type: "PRoT", Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner, Version: "1.0.0"}}}, Options{})
+			return NewPSA(psaInput(t), Options{})
 		},
 		"cca-platform.cbor": func() (*Result, error) {
-			return NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: append([]byte{1}, repeat(0xcc, 32)...), CPAK: testAK(t, "cca-cpak.pem"),
-				Components: []SwComponent{
-					{Type: "RSE_BL1_2", Alg: "sha-256", Value: repeat(0x11, 32), SignerID: repeat(0x51, 32)},
-					{Type: "RMM", Alg: "sha-512", Value: repeat(0x22, 64), SignerID: repeat(0x52, 32)},
-				},
-				Config: []byte{0xcf, 0xed, 0x00, 0x01}}, Options{})
+			return NewCCAPlatform(ccaPlatformInput(t), Options{})
 		},
 		"cca-realm.cbor": func() (*Result, error) {
-			return NewCCARealm(CCARealmInput{RIM: repeat(0xa0, 64), REMs: [4][]byte{repeat(0xa1, 64), nil, repeat(0xa3, 64), repeat(0xa4, 64)},
-				RPV: repeat(0xad, 64)}, Options{})
+			return NewCCARealm(armRealmInput, Options{})
+		},
+		"psa-legacy.cbor": func() (*Result, error) {
+			return NewPSA(psaInput(t), Options{Generation: Legacy})
+		},
+		"cca-platform-legacy.cbor": func() (*Result, error) {
+			in := ccaPlatformInput(t)
+			in.Components[0].Version = "1.2.0" // psa.refval-id carries a version
+			return NewCCAPlatform(in, Options{Generation: Legacy})
+		},
+		"cca-realm-legacy.cbor": func() (*Result, error) {
+			return NewCCARealm(armRealmInput, Options{Generation: Legacy})
 		},
 	}
+}
+
+var armRealmInput = CCARealmInput{RIM: repeat(0xa0, 64), REMs: [4][]byte{repeat(0xa1, 64), nil, repeat(0xa3, 64), repeat(0xa4, 64)}, RPV: repeat(0xad, 64)}
+
+func psaInput(t testing.TB) PSAInput {
+	return PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: testAK(t, "psa-iak.pem"),
+		Components: []SwComponent{{Type: "PRoT", Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner, Version: "1.0.0"}}}
+}
+
+func ccaPlatformInput(t testing.TB) CCAPlatformInput {
+	return CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: append([]byte{1}, repeat(0xcc, 32)...), CPAK: testAK(t, "cca-cpak.pem"),
+		Components: []SwComponent{
+			{Type: "RSE_BL1_2", Alg: "sha-256", Value: repeat(0x11, 32), SignerID: repeat(0x51, 32)},
+			{Type: "RMM", Alg: "sha-512", Value: repeat(0x22, 64), SignerID: repeat(0x52, 32)},
+		},
+		Config: []byte{0xcf, 0xed, 0x00, 0x01}}
 }
 
 // The Arm CoRIMs decode into what they were built from, and the corim
@@ -48,7 +70,11 @@ func TestArmRoundTrip(t *testing.T) {
 			if _, err := vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(r.CBOR); err != nil {
 				t.Fatalf("the library refuses it: %v", err)
 			}
-			if !strings.Contains(r.Decoded.MediaType, `application/rim+cbor; profile="tag:arm.com,2025:`) {
+			want := `application/rim+cbor; profile="tag:arm.com,2025:`
+			if strings.HasSuffix(name, "-legacy.cbor") {
+				want = `application/corim-unsigned+cbor; profile="http://arm.com/`
+			}
+			if !strings.HasPrefix(r.Decoded.MediaType, want) {
 				t.Errorf("media type %s", r.Decoded.MediaType)
 			}
 		})
@@ -116,7 +142,8 @@ func TestArmBuildRefusals(t *testing.T) {
 		{"value size", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Type: "BL", Alg: "sha-384", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}}}, Options{})), "software component 0 (BL): measurement value: 32 bytes, want 48"},
 		{"alg", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Alg: "sha3-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}}}, Options{})), `measurement algorithm "sha3-256"`},
 		{"signer", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner[:20]}}}, Options{})), "signer id: 20 bytes"},
-		{"legacy", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{comp}}, Options{Generation: Legacy})), "legacy Veraison"},
+		{"legacy signer", errOf(NewPSA(PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: []SwComponent{{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner[:20]}}}, Options{Generation: Legacy})), "software component 0: psa.refval-id signer-id: 20 bytes"},
+		{"legacy rpv", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 32), RPV: []byte{1}}, Options{Generation: Legacy})), "personalization value: 1 bytes, want 64"},
 		{"cca version", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, CPAK: iak, Config: []byte{1}, Components: []SwComponent{{Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner, Version: "1"}}}, Options{})), "carries no version"},
 		{"cca config", errOf(NewCCAPlatform(CCAPlatformInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, CPAK: iak, Components: []SwComponent{comp}}, Options{})), "platform config: missing"},
 		{"rim", errOf(NewCCARealm(CCARealmInput{RIM: repeat(1, 20)}, Options{})), "RIM: 20 bytes"},
@@ -180,6 +207,50 @@ func TestArmBrokenCopiesRejected(t *testing.T) {
 			}
 			if _, err := Decode(data); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Decode: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A legacy CoRIM tells a verifier what the current one built from the same
+// input does: ReadArm gives the same trust anchors, components,
+// configurations and realms (a legacy configuration has no mask, which
+// compares it in full like the current all-ones mask).
+func TestArmLegacyReadsLikeCurrent(t *testing.T) {
+	cases := armGoldenCases(t)
+	for _, tc := range []struct {
+		name   string
+		scheme Scheme
+	}{{"psa", PSAIoT}, {"cca-platform", CCAPlatform}, {"cca-realm", CCARealm}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur, err := ReadArm(must(t, cases[tc.name+".cbor"]), tc.scheme)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, err := ReadArm(must(t, cases[tc.name+"-legacy.cbor"]), tc.scheme)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old.Decoded.Veraison != "legacy" || !strings.Contains(old.Decoded.Validated, "legacy Veraison") {
+				t.Errorf("decoded as %s, validated by %s", old.Decoded.Veraison, old.Decoded.Validated)
+			}
+			if tc.scheme == CCAPlatform {
+				// The legacy golden input adds a version to the first component.
+				cur.Components[0].Version = "1.2.0"
+				if len(old.Configs) != 1 || old.Configs[0].Mask != nil {
+					t.Fatalf("legacy configs %+v", old.Configs)
+				}
+				old.Configs[0].Mask = cur.Configs[0].Mask
+			}
+			for i := range old.TrustAnchors {
+				if i >= len(cur.TrustAnchors) || !old.TrustAnchors[i].Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(cur.TrustAnchors[i].Key) {
+					t.Fatalf("trust anchor %d: another key", i)
+				}
+				old.TrustAnchors[i].Key, cur.TrustAnchors[i].Key = nil, nil
+			}
+			if fmt.Sprint(old.TrustAnchors, old.Components, old.Configs, old.Realms) != fmt.Sprint(cur.TrustAnchors, cur.Components, cur.Configs, cur.Realms) {
+				t.Errorf("legacy reads\n%+v %+v %+v %+v\ncurrent reads\n%+v %+v %+v %+v", old.TrustAnchors, old.Components, old.Configs, old.Realms,
+					cur.TrustAnchors, cur.Components, cur.Configs, cur.Realms)
 			}
 		})
 	}

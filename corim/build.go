@@ -75,7 +75,7 @@ func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Resu
 		return nil, fmt.Errorf("profile %q: want a URI or an OID: %w", profile, err)
 	}
 	if opts.Sign != nil && opts.Generation == Legacy {
-		return nil, errors.New("signing: legacy Veraison (v0.0.2502–v0.0.2602) is provisioned with unsigned CoRIMs (application/corim-unsigned+cbor); no signed media type is documented for it")
+		notes = append(notes, "legacy Veraison takes signed CoRIMs (application/rim+cose) from v0.0.2506; v0.0.2502–v0.0.2504 take them unsigned only")
 	}
 	cm.AddEntity("goldenpcr", nil, comid.RoleTagCreator, comid.RoleCreator)
 	triples, err := cm.Triples.MarshalCBOR()
@@ -86,7 +86,7 @@ func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Resu
 	if err := cm.Valid(); err != nil {
 		return nil, fmt.Errorf("CoMID: %w", err)
 	}
-	if err := validator(scheme)(&cm.Triples); err != nil {
+	if err := validator(scheme, opts.Generation)(&cm.Triples); err != nil {
 		return nil, fmt.Errorf("CoMID: %w", err)
 	}
 	id := opts.ID
@@ -110,7 +110,7 @@ func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	dec, err := DecodeScheme(data, scheme)
+	dec, err := decode(data, scheme, opts.Generation)
 	if err != nil {
 		return nil, fmt.Errorf("the CoRIM built does not decode and validate again: %w", err)
 	}

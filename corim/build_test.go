@@ -108,6 +108,8 @@ func TestProfiles(t *testing.T) {
 		{Options{}, ProfileEnactTrust, `application/rim+cbor; profile="https://enacttrust.com/veraison/1.0.0"`, "current"},
 		{Options{Generation: Legacy}, ProfileEnactTrustLegacy, `application/corim-unsigned+cbor; profile="http://enacttrust.com/veraison/1.0.0"`, "legacy"},
 		{Options{Profile: "https://example.com/tpm/2"}, "https://example.com/tpm/2", `application/rim+cbor; profile="https://example.com/tpm/2"`, "current"},
+		// Legacy Veraison takes signed CoRIMs from v0.0.2506, as rim+cose.
+		{Options{Generation: Legacy, Sign: testSigner(t)}, ProfileEnactTrustLegacy, `application/rim+cose; profile="http://enacttrust.com/veraison/1.0.0"`, "legacy"},
 	} {
 		r, err := NewEnactTrust(EnactTrustInput{Reference: ref, Selection: sel, NodeID: nodeID, AK: ec}, tc.opts)
 		if err != nil {
@@ -115,6 +117,9 @@ func TestProfiles(t *testing.T) {
 		}
 		if r.Decoded.Profile != tc.profile || r.Decoded.MediaType != tc.media || r.Decoded.Veraison != tc.verais {
 			t.Errorf("%+v: profile %q media %q veraison %q", tc.opts, r.Decoded.Profile, r.Decoded.MediaType, r.Decoded.Veraison)
+		}
+		if signedLegacy := tc.opts.Sign != nil && tc.opts.Generation == Legacy; signedLegacy != strings.Contains(strings.Join(r.Notes, "\n"), "from v0.0.2506") {
+			t.Errorf("%+v: notes %q", tc.opts, r.Notes)
 		}
 		// An overridden profile is unknown to Decode: only the CoRIM rules
 		// apply unless the scheme is named.
@@ -179,10 +184,6 @@ func TestBuildRefusals(t *testing.T) {
 		}},
 		{"bad profile", "want a URI or an OID", func() (*Result, error) {
 			return NewParsecTPM(ParsecTPMInput{Reference: ref, ClassID: classID, AK: ec}, Options{Profile: "not a uri"})
-		}},
-		{"legacy signed", "legacy Veraison", func() (*Result, error) {
-			s := testSigner(t)
-			return NewEnactTrust(EnactTrustInput{Reference: ref, Selection: sel("sha256:0"), NodeID: nodeID, AK: ec}, Options{Generation: Legacy, Sign: s})
 		}},
 	}
 	for _, tc := range cases {
@@ -311,7 +312,8 @@ func TestDecodeNotCorim(t *testing.T) {
 
 // addGoldenSeeds seeds a fuzz target with the golden CoRIMs.
 func addGoldenSeeds(f *testing.F) {
-	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor", "psa.cbor", "cca-platform.cbor", "cca-realm.cbor"} {
+	for _, g := range []string{"parsec-tpm.cbor", "enacttrust.cbor", "enacttrust-legacy.cbor", "psa.cbor", "cca-platform.cbor", "cca-realm.cbor",
+		"psa-legacy.cbor", "cca-platform-legacy.cbor", "cca-realm-legacy.cbor"} {
 		data, err := os.ReadFile("testdata/" + g)
 		if err != nil {
 			f.Fatal(err)

@@ -94,6 +94,15 @@ type Measurement struct {
 	SignerID     string `json:"signer_id,omitempty" yaml:"signer_id,omitempty"`
 	RawValue     string `json:"raw_value,omitempty" yaml:"raw_value,omitempty"`
 	RawValueMask string `json:"raw_value_mask,omitempty" yaml:"raw_value_mask,omitempty"`
+	// Registers are a legacy realm measurement's integrity registers
+	// (rim, rem0…rem3), by index.
+	Registers []Register `json:"integrity_registers,omitempty" yaml:"integrity_registers,omitempty"`
+}
+
+// Register is one integrity register of a measurement.
+type Register struct {
+	Index   string   `json:"index" yaml:"index"`
+	Digests []Digest `json:"digests" yaml:"digests"`
 }
 
 // Digest is one digest, its algorithm by its named-information name.
@@ -129,18 +138,27 @@ var (
 // profile goldenpcr does not know), and verifies a signature with its
 // x5chain leaf. A signature that does not verify is reported in the
 // result, not as an error.
-func Decode(data []byte) (*Decoded, error) { return decode(data, "") }
+func Decode(data []byte) (*Decoded, error) { return decode(data, "", genOfCoRIM) }
 
 // DecodeScheme is Decode validating with scheme's rules whatever profile
 // the CoRIM names (a CoRIM with an overridden profile URI).
+// Under an overridden profile the Arm CoMID's type choices say which
+// generation's rules apply: legacy Veraison's psa.impl-id class and
+// integrity registers, or the current ones.
 func DecodeScheme(data []byte, scheme Scheme) (*Decoded, error) {
 	if _, err := ProfileURI(scheme, Current); err != nil {
 		return nil, err
 	}
-	return decode(data, scheme)
+	return decode(data, scheme, genOfCoRIM)
 }
 
-func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
+// genOfCoRIM asks decode to take the generation from the CoRIM: its
+// profile, else its CoMIDs' type choices.
+const genOfCoRIM Generation = -1
+
+// decode reads a CoRIM with the rules of scheme ("": the one its profile
+// names) for generation gen; a profile goldenpcr knows decides both.
+func decode(data []byte, scheme Scheme, gen Generation) (d *Decoded, err error) {
 	// The corim library indexes its input before checking lengths in
 	// places; whatever it trips over, a malformed file is an error here.
 	defer func() {
@@ -167,7 +185,6 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 		return nil, fmt.Errorf("not a CoRIM: %s; want an unsigned CoRIM (CBOR tag 501, d9 01 f5) or a COSE_Sign1 (tag 18, d2)", head(data))
 	}
 	d.ID = uc.GetID()
-	gen := Current
 	if uc.Profile != nil {
 		if d.Profile, err = uc.Profile.Get(); err != nil {
 			return nil, fmt.Errorf("profile: %w", err)
@@ -179,15 +196,6 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 			}
 		}
 	}
-	d.Scheme = scheme
-	d.Validated = "CoRIM and CoMID rules of the corim library"
-	if scheme != "" {
-		d.Validated += ", " + string(scheme) + " profile rules" + libraryValidator(scheme)
-		d.Veraison = gen.String()
-		if d.Profile != "" {
-			d.MediaType = MediaType(d.Profile, d.Signed, gen)
-		}
-	}
 	for i, tag := range uc.Tags {
 		if tag.Number != vcorim.ComidTag {
 			return nil, fmt.Errorf("tag %d: CBOR tag %d is not a CoMID (506); the schemes goldenpcr writes carry CoMIDs only", i, tag.Number)
@@ -196,15 +204,32 @@ func decode(data []byte, scheme Scheme) (d *Decoded, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("CoMID %d: %w", i, err)
 		}
+		d.raw = append(d.raw, cm)
+	}
+	if gen == genOfCoRIM {
+		gen = Current
+		if len(d.raw) > 0 && isLegacyArm(&d.raw[0].Triples) {
+			gen = Legacy
+		}
+	}
+	d.Scheme = scheme
+	d.Validated = "CoRIM and CoMID rules of the corim library"
+	if scheme != "" {
+		d.Validated += ", " + string(scheme) + " profile rules" + libraryValidator(scheme, gen)
+		d.Veraison = gen.String()
+		if d.Profile != "" {
+			d.MediaType = MediaType(d.Profile, d.Signed, gen)
+		}
+	}
+	for i, cm := range d.raw {
 		if scheme != "" {
 			// Also when the profile is overridden, so the library did
 			// not pick the rules from it.
-			if err := validator(scheme)(&cm.Triples); err != nil {
+			if err := validator(scheme, gen)(&cm.Triples); err != nil {
 				return nil, fmt.Errorf("CoMID %d: %s: %w", i, scheme, err)
 			}
 		}
 		d.Comids = append(d.Comids, describeComid(cm))
-		d.raw = append(d.raw, cm)
 	}
 	return d, nil
 }
@@ -233,11 +258,9 @@ func describeComid(cm *comid.Comid) Comid {
 				}
 			}
 			if m.Val.Digests != nil {
-				for _, h := range *m.Val.Digests {
-					dm.Digests = append(dm.Digests, Digest{Alg: algName(h.HashAlgID), Value: hex.EncodeToString(h.HashValue)})
-				}
+				dm.Digests = describeDigests(*m.Val.Digests)
 			}
-			describeArmValues(&dm, &m.Val)
+			describeArmValues(&dm, m)
 			r.Measurements = append(r.Measurements, dm)
 		}
 		out.ReferenceValues = append(out.ReferenceValues, r)
@@ -255,6 +278,14 @@ func describeComid(cm *comid.Comid) Comid {
 			ta.Keys = append(ta.Keys, dk)
 		}
 		out.TrustAnchors = append(out.TrustAnchors, ta)
+	}
+	return out
+}
+
+func describeDigests(ds comid.Digests) []Digest {
+	out := []Digest{}
+	for _, h := range ds {
+		out = append(out, Digest{Alg: algName(h.HashAlgID), Value: hex.EncodeToString(h.HashValue)})
 	}
 	return out
 }

@@ -57,23 +57,22 @@ func ProfileURI(s Scheme, g Generation) (string, error) {
 		}
 		return ProfileEnactTrust, nil
 	case PSAIoT, CCAPlatform, CCARealm:
-		return armProfileURI(s, g)
+		return armProfileURI(s, g), nil
 	}
 	return "", fmt.Errorf("scheme %q: want %s, %s, %s, %s or %s", s, ParsecTPM, EnactTrust, PSAIoT, CCAPlatform, CCARealm)
 }
 
 // MediaType is the Content-Type a CoRIM with this profile is provisioned
-// with: application/rim+cbor or application/rim+cose (signed) for current
-// Veraison, application/corim-unsigned+cbor for the legacy generation.
+// with: application/rim+cose when signed (legacy Veraison took those from
+// v0.0.2506), else application/rim+cbor for current Veraison and
+// application/corim-unsigned+cbor for the legacy generation.
 func MediaType(profile string, signed bool, g Generation) string {
 	base := "application/rim+cbor"
 	switch {
-	case g == Legacy && signed:
-		base = "application/corim-signed+cose"
-	case g == Legacy:
-		base = "application/corim-unsigned+cbor"
 	case signed:
 		base = "application/rim+cose"
+	case g == Legacy:
+		base = "application/corim-unsigned+cbor"
 	}
 	return fmt.Sprintf("%s; profile=%q", base, profile)
 }
@@ -93,46 +92,62 @@ func schemeOfProfile(profile string) (Scheme, Generation, bool) {
 		return CCAPlatform, Current, true
 	case ProfileCCARealm:
 		return CCARealm, Current, true
+	case ProfilePSALegacy:
+		return PSAIoT, Legacy, true
+	case ProfileCCAPlatformLegacy:
+		return CCAPlatform, Legacy, true
+	case ProfileCCARealmLegacy:
+		return CCARealm, Legacy, true
 	}
 	return "", Current, false
 }
 
-// parsecTriples and enactTrustTriples are the validators the corim library
-// runs on every CoMID of a CoRIM that names their profile.
-type parsecTriples struct{}
-
-func (parsecTriples) ValidTriples(t *comid.Triples) error { return validParsecTriples(t) }
-
-type enactTrustTriples struct{}
-
-func (enactTrustTriples) ValidTriples(t *comid.Triples) error { return validEnactTrustTriples(t) }
-
-// validator is the rule set of a scheme.
-func validator(s Scheme) func(*comid.Triples) error {
-	switch s {
-	case EnactTrust:
+// validator is the rule set of a scheme for a Veraison generation; the
+// TPM schemes' rules did not change between generations, the Arm
+// schemes' CoMIDs did.
+func validator(s Scheme, g Generation) func(*comid.Triples) error {
+	legacy := g == Legacy
+	switch {
+	case s == EnactTrust:
 		return validEnactTrustTriples
-	case PSAIoT:
+	case s == PSAIoT && legacy:
+		return validPSALegacyTriples
+	case s == PSAIoT:
 		return validPSATriples
-	case CCAPlatform:
+	case s == CCAPlatform && legacy:
+		return validCCAPlatformLegacyTriples
+	case s == CCAPlatform:
 		return validCCAPlatformTriples
-	case CCARealm:
+	case s == CCARealm && legacy:
+		return validCCARealmLegacyTriples
+	case s == CCARealm:
 		return validCCARealmTriples
 	}
 	return validParsecTriples
 }
 
+// triplesRule is a rule set as the corim library runs it for a profile:
+// an extension struct, registered by pointer.
+type triplesRule struct{ valid func(*comid.Triples) error }
+
+func (r *triplesRule) ValidTriples(t *comid.Triples) error { return r.valid(t) }
+
 func init() {
-	for profile, v := range map[string]comid.ITriplesConstrainer{
-		ProfileParsecTPM:        &parsecTriples{},
-		ProfileEnactTrust:       &enactTrustTriples{},
-		ProfileEnactTrustLegacy: &enactTrustTriples{},
+	// The corim library runs these on every CoMID of a CoRIM that names
+	// the profile; the current Arm profiles have the library's own.
+	for profile, v := range map[string]func(*comid.Triples) error{
+		ProfileParsecTPM:         validParsecTriples,
+		ProfileEnactTrust:        validEnactTrustTriples,
+		ProfileEnactTrustLegacy:  validEnactTrustTriples,
+		ProfilePSALegacy:         validPSALegacyTriples,
+		ProfileCCAPlatformLegacy: validCCAPlatformLegacyTriples,
+		ProfileCCARealmLegacy:    validCCARealmLegacyTriples,
 	} {
 		id, err := eat.NewProfile(profile)
 		if err != nil {
 			panic(err)
 		}
-		if err := vcorim.RegisterProfile(id, extensions.NewMap().Add(comid.ExtTriples, v)); err != nil {
+		if err := vcorim.RegisterProfile(id, extensions.NewMap().Add(comid.ExtTriples, &triplesRule{v})); err != nil {
 			panic(err)
 		}
 	}

@@ -287,6 +287,11 @@ func writeArmMeasurement(w io.Writer, name string, m corim.Measurement) {
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "      %-20s %s\n", "", strings.Join(parts, ", "))
 	}
+	for _, r := range m.Registers {
+		for _, dg := range r.Digests {
+			fmt.Fprintf(w, "      %-20s %s %s\n", "register "+r.Index, dg.Alg, dg.Value)
+		}
+	}
 	if m.RawValue != "" {
 		fmt.Fprintf(w, "      %-20s raw-value %s", name, m.RawValue)
 		if m.RawValueMask != "" {

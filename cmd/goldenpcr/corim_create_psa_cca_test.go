@@ -45,13 +45,26 @@ func TestCorimCreateArmGolden(t *testing.T) {
 			"--platform-config", "cfed0001"}},
 		{"cca-realm.cbor", []string{"--scheme", "cca-realm", "--rim", realmRIMHex, "--rem0", hexOf(0xa1, 64), "--rem2", hexOf(0xa3, 64),
 			"--rem3", hexOf(0xa4, 64), "--rpv", hexOf(0xad, 64)}},
+		{"psa-legacy.cbor", []string{"--scheme", "psa", "--veraison", "legacy", "--impl-id", seedImplB64, "--inst-id", seedInstB64, "--iak", corimData + "psa-iak.pem",
+			"--component", seedTAComp + ",version=1.0.0"}},
+		{"cca-platform-legacy.cbor", []string{"--scheme", "cca-platform", "--veraison", "legacy", "--impl-id", seedImplB64,
+			"--inst-id", ccaInstHex, "--cpak", corimData + "cca-cpak.pem",
+			"--component", "type=RSE_BL1_2,value=sha-256:" + hexOf(0x11, 32) + ",signer-id=" + hexOf(0x51, 32) + ",version=1.2.0",
+			"--component", "type=RMM,value=sha-512:" + hexOf(0x22, 64) + ",signer-id=" + hexOf(0x52, 32),
+			"--platform-config", "cfed0001"}},
+		{"cca-realm-legacy.cbor", []string{"--scheme", "cca-realm", "--veraison", "legacy", "--rim", realmRIMHex, "--rem0", hexOf(0xa1, 64), "--rem2", hexOf(0xa3, 64),
+			"--rem3", hexOf(0xa4, 64), "--rpv", hexOf(0xad, 64)}},
 	} {
 		out := filepath.Join(dir, tc.golden)
 		code, stdout, errs := run(t, append([]string{"corim", "create", "-O", out}, tc.args...)...)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", tc.golden, code, errs)
 		}
-		if !strings.Contains(stdout, `media type  application/rim+cbor; profile="tag:arm.com,2025:`) {
+		media := `media type  application/rim+cbor; profile="tag:arm.com,2025:`
+		if strings.HasSuffix(tc.golden, "-legacy.cbor") {
+			media = `media type  application/corim-unsigned+cbor; profile="http://arm.com/`
+		}
+		if !strings.Contains(stdout, media) {
 			t.Errorf("%s: summary:\n%s", tc.golden, stdout)
 		}
 		got, _ := os.ReadFile(out)
@@ -75,6 +88,18 @@ func TestCorimCreateArmGolden(t *testing.T) {
 	if code != 0 || !strings.Contains(text, "cca.rpv              raw-value adad") || !strings.Contains(text, "ARM_CCA realm") {
 		t.Errorf("realm show:\n%s", text)
 	}
+	code, text, _ = run(t, "corim", "show", filepath.Join(dir, "psa-legacy.cbor"))
+	for _, want := range []string{"PSA_IOT, Veraison legacy", "psa.refval-id        sha-256 b4d1c1e4", "type PRoT, signer-id acbb11c7", "class 61636d65"} {
+		if code != 0 || !strings.Contains(text, want) {
+			t.Errorf("legacy show lacks %q:\n%s", want, text)
+		}
+	}
+	code, text, _ = run(t, "corim", "show", filepath.Join(dir, "cca-realm-legacy.cbor"))
+	for _, want := range []string{"ARM_CCA realm, Veraison legacy", "instance (bytes) a0a0", "register rem3        sha-512 a4a4", "realm                raw-value adad"} {
+		if code != 0 || !strings.Contains(text, want) {
+			t.Errorf("legacy realm show lacks %q:\n%s", want, text)
+		}
+	}
 }
 
 func TestCorimCreateArmRefusals(t *testing.T) {
@@ -93,7 +118,6 @@ func TestCorimCreateArmRefusals(t *testing.T) {
 		{psa("--component", "type=PRoT,value=sha-256:"+rep11+",colour=red,signer-id="+rep11), `unknown key "colour"`},
 		{psa("--component", "value=sha-256:"+rep11), "signer-id= is required"},
 		{psa("--component", "value=sha-384:"+rep11+",signer-id="+rep11), "measurement value: 32 bytes, want 48"},
-		{psa("--component", seedTAComp, "--veraison", "legacy"), "legacy Veraison"},
 		{[]string{"corim", "create", "-O", out, "--scheme", "psa", "--impl-id", "AAAA", "--inst-id", seedInstB64}, "--impl-id \"AAAA\": 3 bytes, want 32"},
 		{[]string{"corim", "create", "-O", out, "--scheme", "cca-realm", "--rim", realmRIMHex, "--rem1", rep11}, "--rem1"},
 		{[]string{"corim", "create", "-O", out, "--scheme", "cca-platform", "--impl-id", seedImplB64, "--inst-id", ccaInstHex, "--cpak", corimData + "cca-cpak.pem",

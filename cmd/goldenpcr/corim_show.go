@@ -138,6 +138,8 @@ func corimShowText(w io.Writer, file string, d *corim.Decoded) error {
 					name = fmt.Sprintf("PCR %d", *m.PCR)
 				case m.Key != "":
 					name = m.Key
+				case len(m.Registers) > 0:
+					name = "realm"
 				}
 				for _, dg := range m.Digests {
 					fmt.Fprintf(w, "      %-20s %s %s\n", name, dg.Alg, dg.Value)

@@ -196,7 +196,6 @@ func TestCorimErrors(t *testing.T) {
 		{"bad veraison", parsecArgs(out, "--veraison", "2602"), `--veraison "2602": want current or legacy`},
 		{"key without cert", parsecArgs(out, "--sign-key", key), "--sign-key and --sign-cert go together"},
 		{"not a certificate", parsecArgs(out, "--sign-key", key, "--sign-cert", corimBase), "--sign-cert " + corimBase},
-		{"legacy signed", enactArgs(out, "--sign-key", key, "--sign-cert", cert, "--veraison", "legacy"), "legacy Veraison"},
 		{"-O over the baseline", parsecArgs(corimBase), "-O:"},
 		{"missing AK", []string{"corim", "create", "--scheme", "parsec-tpm", "--baseline", corimBase, "--class-id", corimClass, "--ak", filepath.Join(dir, "nope.pem"), "-O", out}, "--ak: open"},
 		{"AK not a key", []string{"corim", "create", "--scheme", "parsec-tpm", "--baseline", corimBase, "--class-id", corimClass, "--ak", notCorim, "-O", out}, "--ak " + notCorim},
