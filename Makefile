@@ -43,9 +43,12 @@ man:
 test: export GOLDENPCR_LAB = 1
 test: deps check fuzz
 
+# internal/veraisonlegacy is its own module (legacy Veraison's corim
+# library versions, one go.*.mod each), so ./... does not reach it.
 check:
 	$(GO) vet ./...
 	$(GO) vet -tags mangen ./cmd/goldenpcr
+	cd internal/veraisonlegacy && $(GO) vet . && $(GO) vet -modfile=go.2506.mod -tags corim2025 . && $(GO) vet -modfile=go.2502.mod -tags corim2024 .
 	$(GO) test -count=1 ./...
 
 # Each fuzz target runs for FUZZTIME, seeded from the fixtures.

@@ -112,7 +112,7 @@ func NewPSA(in PSAInput, opts Options) (*Result, error) {
 	}
 	var cm *comid.Comid
 	var err error
-	if opts.Generation == Legacy {
+	if opts.Generation.legacy() {
 		cm, err = legacyArmComid(in.ImplID, in.InstID, in.IAK, "IAK", in.Components)
 	} else {
 		cm, err = armComid(in.ImplID, in.InstID, in.IAK, "IAK", psa.PSASoftwareComponentMkey, in.Components, true)
@@ -134,7 +134,7 @@ func NewCCAPlatform(in CCAPlatformInput, opts Options) (*Result, error) {
 	if len(in.Config) == 0 {
 		return nil, errors.New("platform config: missing (a platform CoRIM carries exactly one cca.platform-config)")
 	}
-	if opts.Generation == Legacy {
+	if opts.Generation.legacy() {
 		cm, err := legacyArmComid(in.ImplID, in.InstID, in.CPAK, "CPAK", in.Components)
 		if err != nil {
 			return nil, err
@@ -177,7 +177,7 @@ func NewCCARealm(in CCARealmInput, opts Options) (*Result, error) {
 	if in.RPV != nil && len(in.RPV) != 64 {
 		return nil, fmt.Errorf("personalization value: %d bytes, want 64", len(in.RPV))
 	}
-	if opts.Generation == Legacy {
+	if opts.Generation.legacy() {
 		cm, err := legacyRealmComid(in, alg)
 		if err != nil {
 			return nil, err

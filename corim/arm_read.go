@@ -110,7 +110,7 @@ func ReadArm(data []byte, scheme Scheme) (*ArmReference, error) {
 				ImplID: kt.Environment.Class.ClassID.Bytes(), InstID: kt.Environment.Instance.Bytes(), Key: key})
 		}
 		for rv := range cm.IterRefVals() {
-			if scheme == CCARealm && d.Veraison == Legacy.String() {
+			if scheme == CCARealm && d.generation.legacy() {
 				for _, m := range rv.Measurements.Values {
 					r, _ := legacyRealm(m) // validated by DecodeScheme
 					ref.Realms = append(ref.Realms, r)

@@ -72,7 +72,7 @@ func armKeys(t *comid.Triples) error {
 
 // armProfileURI is an Arm scheme's profile for a Veraison generation.
 func armProfileURI(s Scheme, g Generation) string {
-	legacy := g == Legacy
+	legacy := g.legacy()
 	switch {
 	case s == PSAIoT && legacy:
 		return ProfilePSALegacy
@@ -151,7 +151,7 @@ func libraryValidator(s Scheme, g Generation) string {
 	switch {
 	case s != PSAIoT && s != CCAPlatform && s != CCARealm:
 		return ""
-	case g == Legacy:
+	case g.legacy():
 		return " (legacy Veraison v0.0.2502–v0.0.2602's)"
 	case s == PSAIoT:
 		return " (the corim library's profiles/psa, and Veraison's)"

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -17,26 +18,29 @@ func repeat(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 
 // armGoldenCases are the deterministic Arm CoRIMs kept in testdata/.
 func armGoldenCases(t testing.TB) map[string]func() (*Result, error) {
+	cases := armGenerationCases(t, Current, "")
+	maps.Copy(cases, armGenerationCases(t, Legacy, "-legacy"))
+	maps.Copy(cases, armGenerationCases(t, Legacy2502, "-legacy-2502"))
+	return cases
+}
+
+// armGenerationCases are the Arm CoRIMs of one Veraison generation, named
+// SCHEME+suffix+".cbor".
+func armGenerationCases(t testing.TB, g Generation, suffix string) map[string]func() (*Result, error) {
+	opts := Options{Generation: g}
 	return map[string]func() (*Result, error){
-		"psa.cbor": func() (*Result, error) {
-			return NewPSA(psaInput(t), Options{})
+		"psa" + suffix + ".cbor": func() (*Result, error) {
+			return NewPSA(psaInput(t), opts)
 		},
-		"cca-platform.cbor": func() (*Result, error) {
-			return NewCCAPlatform(ccaPlatformInput(t), Options{})
-		},
-		"cca-realm.cbor": func() (*Result, error) {
-			return NewCCARealm(armRealmInput, Options{})
-		},
-		"psa-legacy.cbor": func() (*Result, error) {
-			return NewPSA(psaInput(t), Options{Generation: Legacy})
-		},
-		"cca-platform-legacy.cbor": func() (*Result, error) {
+		"cca-platform" + suffix + ".cbor": func() (*Result, error) {
 			in := ccaPlatformInput(t)
-			in.Components[0].Version = "1.2.0" // psa.refval-id carries a version
-			return NewCCAPlatform(in, Options{Generation: Legacy})
+			if g.legacy() {
+				in.Components[0].Version = "1.2.0" // psa.refval-id carries a version
+			}
+			return NewCCAPlatform(in, opts)
 		},
-		"cca-realm-legacy.cbor": func() (*Result, error) {
-			return NewCCARealm(armRealmInput, Options{Generation: Legacy})
+		"cca-realm" + suffix + ".cbor": func() (*Result, error) {
+			return NewCCARealm(armRealmInput, opts)
 		},
 	}
 }
@@ -67,11 +71,22 @@ func TestArmRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(r.CBOR); err != nil {
+			data := r.CBOR
+			if strings.HasSuffix(name, "-2502.cbor") {
+				// The pinned library reads only the current encoding.
+				if _, err := vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(data); err == nil {
+					t.Fatal("the pinned library reads the encoding of v0.0.2502–v0.0.2511")
+				}
+				var err error
+				if data, err = fromOldWire(data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(data); err != nil {
 				t.Fatalf("the library refuses it: %v", err)
 			}
 			want := `application/rim+cbor; profile="tag:arm.com,2025:`
-			if strings.HasSuffix(name, "-legacy.cbor") {
+			if strings.Contains(name, "-legacy") {
 				want = `application/corim-unsigned+cbor; profile="http://arm.com/`
 			}
 			if !strings.HasPrefix(r.Decoded.MediaType, want) {
@@ -227,30 +242,37 @@ func TestArmLegacyReadsLikeCurrent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			old, err := ReadArm(must(t, cases[tc.name+"-legacy.cbor"]), tc.scheme)
-			if err != nil {
-				t.Fatal(err)
+			var curKeys []crypto.PublicKey
+			for i := range cur.TrustAnchors {
+				curKeys = append(curKeys, cur.TrustAnchors[i].Key)
+				cur.TrustAnchors[i].Key = nil
 			}
-			if old.Decoded.Veraison != "legacy" || !strings.Contains(old.Decoded.Validated, "legacy Veraison") {
-				t.Errorf("decoded as %s, validated by %s", old.Decoded.Veraison, old.Decoded.Validated)
-			}
-			if tc.scheme == CCAPlatform {
-				// The legacy golden input adds a version to the first component.
-				cur.Components[0].Version = "1.2.0"
-				if len(old.Configs) != 1 || old.Configs[0].Mask != nil {
-					t.Fatalf("legacy configs %+v", old.Configs)
+			for _, g := range []string{"legacy", "legacy-2502"} {
+				old, err := ReadArm(must(t, cases[tc.name+"-"+g+".cbor"]), tc.scheme)
+				if err != nil {
+					t.Fatal(err)
 				}
-				old.Configs[0].Mask = cur.Configs[0].Mask
-			}
-			for i := range old.TrustAnchors {
-				if i >= len(cur.TrustAnchors) || !old.TrustAnchors[i].Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(cur.TrustAnchors[i].Key) {
-					t.Fatalf("trust anchor %d: another key", i)
+				if old.Decoded.Veraison != g || !strings.Contains(old.Decoded.Validated, "legacy Veraison") {
+					t.Errorf("decoded as %s, validated by %s", old.Decoded.Veraison, old.Decoded.Validated)
 				}
-				old.TrustAnchors[i].Key, cur.TrustAnchors[i].Key = nil, nil
-			}
-			if fmt.Sprint(old.TrustAnchors, old.Components, old.Configs, old.Realms) != fmt.Sprint(cur.TrustAnchors, cur.Components, cur.Configs, cur.Realms) {
-				t.Errorf("legacy reads\n%+v %+v %+v %+v\ncurrent reads\n%+v %+v %+v %+v", old.TrustAnchors, old.Components, old.Configs, old.Realms,
-					cur.TrustAnchors, cur.Components, cur.Configs, cur.Realms)
+				if tc.scheme == CCAPlatform {
+					// The legacy golden input adds a version to the first component.
+					cur.Components[0].Version = "1.2.0"
+					cur.Configs[0].Mask = nil
+					if len(old.Configs) != 1 || old.Configs[0].Mask != nil {
+						t.Fatalf("legacy configs %+v", old.Configs)
+					}
+				}
+				for i := range old.TrustAnchors {
+					if i >= len(curKeys) || !old.TrustAnchors[i].Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(curKeys[i]) {
+						t.Fatalf("trust anchor %d: another key", i)
+					}
+					old.TrustAnchors[i].Key = nil
+				}
+				if fmt.Sprint(old.TrustAnchors, old.Components, old.Configs, old.Realms) != fmt.Sprint(cur.TrustAnchors, cur.Components, cur.Configs, cur.Realms) {
+					t.Errorf("legacy reads\n%+v %+v %+v %+v\ncurrent reads\n%+v %+v %+v %+v", old.TrustAnchors, old.Components, old.Configs, old.Realms,
+						cur.TrustAnchors, cur.Components, cur.Configs, cur.Realms)
+				}
 			}
 		})
 	}

@@ -61,8 +61,8 @@ type Result struct {
 // finish wraps a scheme's CoMID in a CoRIM, signs it if asked, and decodes
 // and validates the bytes before returning them.
 func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Result, error) {
-	if opts.Generation != Current && opts.Generation != Legacy {
-		return nil, fmt.Errorf("Veraison generation %d: want current or legacy", opts.Generation)
+	if opts.Generation != Current && !opts.Generation.legacy() {
+		return nil, fmt.Errorf("Veraison generation %d: want current, legacy or legacy-2502", opts.Generation)
 	}
 	profile := opts.Profile
 	if profile == "" {
@@ -74,8 +74,8 @@ func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Resu
 	if _, err := eat.NewProfile(profile); err != nil {
 		return nil, fmt.Errorf("profile %q: want a URI or an OID: %w", profile, err)
 	}
-	if opts.Sign != nil && opts.Generation == Legacy {
-		notes = append(notes, "legacy Veraison takes signed CoRIMs (application/rim+cose) from v0.0.2506; v0.0.2502–v0.0.2504 take them unsigned only")
+	if opts.Sign != nil && opts.Generation == Legacy2502 {
+		return nil, errors.New("signing: a CoRIM for Veraison v0.0.2502–v0.0.2511 is written unsigned (goldenpcr signs only the current CoRIM encoding, which those releases do not read)")
 	}
 	cm.AddEntity("goldenpcr", nil, comid.RoleTagCreator, comid.RoleCreator)
 	triples, err := cm.Triples.MarshalCBOR()
@@ -104,8 +104,8 @@ func finish(scheme Scheme, cm *comid.Comid, opts Options, notes []string) (*Resu
 	var data []byte
 	if opts.Sign != nil {
 		data, err = sign(uc, opts.Sign)
-	} else {
-		data, err = uc.ToCBOR()
+	} else if data, err = uc.ToCBOR(); err == nil && opts.Generation == Legacy2502 {
+		data, err = toOldWire(data)
 	}
 	if err != nil {
 		return nil, err

@@ -33,6 +33,8 @@ type Decoded struct {
 	Comids    []Comid    `json:"comids" yaml:"comids"`
 	// raw are the CoMIDs as the corim library decoded them.
 	raw []*comid.Comid
+	// generation is the Veraison generation whose rules applied.
+	generation Generation
 }
 
 // Signature reports a COSE_Sign1's signature and x5chain.
@@ -167,6 +169,7 @@ func decode(data []byte, scheme Scheme, gen Generation) (d *Decoded, err error) 
 		}
 	}()
 	var uc *vcorim.UnsignedCorim
+	oldWire := false
 	d = &Decoded{}
 	switch {
 	case len(data) > 3 && bytes.HasPrefix(data, unsignedTag):
@@ -181,6 +184,15 @@ func decode(data []byte, scheme Scheme, gen Generation) (d *Decoded, err error) 
 		uc = &sc.UnsignedCorim
 		d.Signed = true
 		d.Signature = signature(data, sc)
+	case len(data) > 1 && data[0]>>5 == 5: // a map: the encoding of v0.0.2502–v0.0.2511
+		conv, err := fromOldWire(data)
+		if err != nil {
+			return nil, fmt.Errorf("unsigned CoRIM in the encoding of Veraison v0.0.2502–v0.0.2511 (no tag 501): %w", err)
+		}
+		if uc, err = vcorim.UnmarshalAndValidateUnsignedCorimFromCBOR(conv); err != nil {
+			return nil, fmt.Errorf("unsigned CoRIM in the encoding of Veraison v0.0.2502–v0.0.2511 (no tag 501): %w", err)
+		}
+		oldWire = true
 	default:
 		return nil, fmt.Errorf("not a CoRIM: %s; want an unsigned CoRIM (CBOR tag 501, d9 01 f5) or a COSE_Sign1 (tag 18, d2)", head(data))
 	}
@@ -212,6 +224,13 @@ func decode(data []byte, scheme Scheme, gen Generation) (d *Decoded, err error) 
 			gen = Legacy
 		}
 	}
+	if oldWire {
+		if _, g, ok := schemeOfProfile(d.Profile); ok && g == Current {
+			return nil, fmt.Errorf("profile %s is current Veraison's, which does not read the encoding of v0.0.2502–v0.0.2511 (no tag 501)", d.Profile)
+		}
+		gen = Legacy2502
+	}
+	d.generation = gen
 	d.Scheme = scheme
 	d.Validated = "CoRIM and CoMID rules of the corim library"
 	if scheme != "" {

@@ -19,24 +19,34 @@ const (
 )
 
 // Generation is the Veraison release line a CoRIM is made for: the profile
-// URIs and media types changed after v0.0.2602.
+// URIs and media types changed after v0.0.2602, the CoRIM encoding after
+// v0.0.2511.
 type Generation int
 
 // Veraison generations.
 const (
 	// Current is Veraison v0.0.2605 and later.
 	Current Generation = iota
-	// Legacy is Veraison v0.0.2502–v0.0.2602.
+	// Legacy is Veraison v0.0.2512–v0.0.2602: the older profiles.
 	Legacy
+	// Legacy2502 is Veraison v0.0.2502–v0.0.2511: the older profiles in
+	// the older CoRIM encoding (wire.go).
+	Legacy2502
 )
 
-// String is "current" or "legacy".
+// String is "current", "legacy" or "legacy-2502".
 func (g Generation) String() string {
-	if g == Legacy {
+	switch g {
+	case Legacy:
 		return "legacy"
+	case Legacy2502:
+		return "legacy-2502"
 	}
 	return "current"
 }
+
+// legacy reports whether g takes the older profiles.
+func (g Generation) legacy() bool { return g == Legacy || g == Legacy2502 }
 
 // Profile URIs by scheme and generation (docs/corim.md, "Profiles").
 const (
@@ -52,7 +62,7 @@ func ProfileURI(s Scheme, g Generation) (string, error) {
 	case ParsecTPM:
 		return ProfileParsecTPM, nil
 	case EnactTrust:
-		if g == Legacy {
+		if g.legacy() {
 			return ProfileEnactTrustLegacy, nil
 		}
 		return ProfileEnactTrust, nil
@@ -64,14 +74,14 @@ func ProfileURI(s Scheme, g Generation) (string, error) {
 
 // MediaType is the Content-Type a CoRIM with this profile is provisioned
 // with: application/rim+cose when signed (legacy Veraison took those from
-// v0.0.2506), else application/rim+cbor for current Veraison and
+// v0.0.2505), else application/rim+cbor for current Veraison and
 // application/corim-unsigned+cbor for the legacy generation.
 func MediaType(profile string, signed bool, g Generation) string {
 	base := "application/rim+cbor"
 	switch {
 	case signed:
 		base = "application/rim+cose"
-	case g == Legacy:
+	case g.legacy():
 		base = "application/corim-unsigned+cbor"
 	}
 	return fmt.Sprintf("%s; profile=%q", base, profile)
@@ -106,7 +116,7 @@ func schemeOfProfile(profile string) (Scheme, Generation, bool) {
 // TPM schemes' rules did not change between generations, the Arm
 // schemes' CoMIDs did.
 func validator(s Scheme, g Generation) func(*comid.Triples) error {
-	legacy := g == Legacy
+	legacy := g.legacy()
 	switch {
 	case s == EnactTrust:
 		return validEnactTrustTriples

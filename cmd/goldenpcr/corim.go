@@ -76,8 +76,9 @@ baseline or any PCR file goldenpcr reads (CHARRA alternatives become variants).
                         must end with (--rem0 … --rem3) and its --rpv.
 
 The profile is the scheme's current one (Veraison v0.0.2605 and later);
---veraison legacy writes the profile of v0.0.2502–v0.0.2602, and --profile-uri
-any other. With --sign-key and --sign-cert (and --chain for the certificates
+--veraison legacy writes the older profile for v0.0.2512–v0.0.2602,
+--veraison legacy-2502 the older profile in the older CoRIM encoding for
+v0.0.2502–v0.0.2511 (unsigned only), and --profile-uri any other. With --sign-key and --sign-cert (and --chain for the certificates
 above it, in order) the CoRIM is a COSE_Sign1 whose x5chain carries them.
 
 Before anything is written the CoRIM is decoded again and checked against the
@@ -109,7 +110,7 @@ an input. A summary, with the media type to provision it with, goes to stdout.`,
 	f.StringVar(&opts.SignKey, "sign-key", "", "sign the CoRIM (COSE_Sign1) with this PEM private key (ECDSA P-256/384/521, RSA, Ed25519)")
 	f.StringVar(&opts.SignCert, "sign-cert", "", "with --sign-key: its certificate (PEM or DER), the x5chain leaf")
 	f.StringArrayVar(&opts.Chain, "chain", nil, "with --sign-key: certificates above --sign-cert, issuer first (repeatable; a file may hold several, in order)")
-	f.StringVar(&opts.Veraison, "veraison", "current", "profile generation: current (v0.0.2605 and later) or legacy (v0.0.2502–v0.0.2602)")
+	f.StringVar(&opts.Veraison, "veraison", "current", "profile generation: current (v0.0.2605 and later), legacy (v0.0.2512–v0.0.2602) or legacy-2502 (v0.0.2502–v0.0.2511)")
 	f.StringVar(&opts.ProfileURI, "profile-uri", "", "write this profile URI (or OID) instead of the scheme's; the scheme's rules still apply")
 	f.StringVar(&opts.ID, "corim-id", "", "corim-id, a UUID or a string (default: a UUID derived from the content)")
 	addArmCorimFlags(f, &opts.Arm)
@@ -205,8 +206,10 @@ func corimOptions(opts *corimCreateOptions) (corim.Options, error) {
 	case "current":
 	case "legacy":
 		copts.Generation = corim.Legacy
+	case "legacy-2502":
+		copts.Generation = corim.Legacy2502
 	default:
-		return copts, fmt.Errorf("--veraison %q: want current or legacy", opts.Veraison)
+		return copts, fmt.Errorf("--veraison %q: want current, legacy or legacy-2502", opts.Veraison)
 	}
 	copts.Profile, copts.ID = opts.ProfileURI, opts.ID
 	if opts.SignKey != "" {

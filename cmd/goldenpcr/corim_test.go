@@ -193,7 +193,7 @@ func TestCorimErrors(t *testing.T) {
 		{"PCR the baseline lacks", []string{"corim", "create", "--scheme", "enacttrust", "--baseline", corimBase, "--pcrs", "sha256:0-2", "--node-id", corimNode, "--ak", corimData + "ak-ecdsa.pem", "-O", out}, "no value for sha256:1, sha256:2"},
 		{"PCR with variants", []string{"corim", "create", "--scheme", "enacttrust", "--baseline", corimBase, "--pcrs", "sha256:0,7", "--node-id", corimNode, "--ak", corimData + "ak-ecdsa.pem", "-O", out}, "PCR 7 of the reference allow variants"},
 		{"unknown bank", []string{"corim", "create", "--scheme", "enacttrust", "--baseline", corimBase, "--pcrs", "sha999:0", "--node-id", corimNode, "--ak", corimData + "ak-ecdsa.pem", "-O", out}, "--pcrs:"},
-		{"bad veraison", parsecArgs(out, "--veraison", "2602"), `--veraison "2602": want current or legacy`},
+		{"bad veraison", parsecArgs(out, "--veraison", "2602"), `--veraison "2602": want current, legacy or legacy-2502`},
 		{"key without cert", parsecArgs(out, "--sign-key", key), "--sign-key and --sign-cert go together"},
 		{"not a certificate", parsecArgs(out, "--sign-key", key, "--sign-cert", corimBase), "--sign-cert " + corimBase},
 		{"-O over the baseline", parsecArgs(corimBase), "-O:"},
