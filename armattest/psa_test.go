@@ -44,7 +44,12 @@ func readPEMKey(t *testing.T, path string) crypto.PublicKey {
 
 func psaCorim(t testing.TB, iak crypto.PublicKey, comps ...corim.SwComponent) *corim.ArmReference {
 	t.Helper()
-	r, err := corim.NewPSA(corim.PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: comps}, corim.Options{})
+	return psaCorimFor(t, corim.Current, iak, comps...)
+}
+
+func psaCorimFor(t testing.TB, g corim.Generation, iak crypto.PublicKey, comps ...corim.SwComponent) *corim.ArmReference {
+	t.Helper()
+	r, err := corim.NewPSA(corim.PSAInput{ImplID: armtest.PSAImplID, InstID: armtest.PSAInstID, IAK: iak, Components: comps}, corim.Options{Generation: g})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +190,31 @@ func TestReadPSANotToken(t *testing.T) {
 	} {
 		if _, err := ReadPSA(tc.data); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+// The seed's real OP-TEE token verifies against the CoRIMs for legacy
+// Veraison too, and a legacy CoRIM with another measurement fails it.
+func TestPSASeedTokenLegacyCoRIMs(t *testing.T) {
+	data, err := os.ReadFile("testdata/optee-psa-token.cbor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ReadPSA(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iak := readPEMKey(t, "../corim/testdata/psa-iak.pem")
+	other := taComponent
+	other.Value = bytes.Repeat([]byte{0x11}, 32)
+	for _, g := range []corim.Generation{corim.Legacy, corim.Legacy2502} {
+		if rep := VerifyPSA(tok, psaCorimFor(t, g, iak, taComponent), seedNonce); !rep.Verified {
+			t.Errorf("%s: not verified: %+v", g, rep.Failed())
+		}
+		rep := VerifyPSA(tok, psaCorimFor(t, g, iak, other), seedNonce)
+		if c := rep.Check("software-component 0 (PRoT)"); rep.Verified || c == nil || c.Passed {
+			t.Errorf("%s: another measurement: verified %v, check %+v", g, rep.Verified, c)
 		}
 	}
 }
