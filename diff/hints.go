@@ -224,14 +224,12 @@ func iplHints(e, a *Entry) []Hint {
 	if et == "" {
 		et = e.Summary
 	}
-	for _, prefix := range grubPrefixes {
-		if rest, ok := strings.CutPrefix(at, prefix); ok {
-			cause := CauseGRUBCommand
-			if strings.Contains(prefix, "cmdline") {
-				cause = CauseKernelCmdline
-			}
-			return []Hint{{cause, wordDiff(strings.TrimPrefix(et, prefix), rest)}}
+	if prefix, rest, ok := eventlog.CutGRUBPrefix(at); ok {
+		cause := CauseGRUBCommand
+		if strings.Contains(prefix, "cmdline") {
+			cause = CauseKernelCmdline
 		}
+		return []Hint{{cause, wordDiff(strings.TrimPrefix(et, prefix), rest)}}
 	}
 	switch {
 	case a.PCR == 11:

@@ -189,10 +189,6 @@ func baselineEntry(index, pos int, ev baseline.Event) (Entry, error) {
 	return e, nil
 }
 
-// grubPrefixes start GRUB's PCR 8 events: 2.04+ and GRUB 2.02 with
-// distribution patches ("grub_cmd set pager=1").
-var grubPrefixes = []string{"grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ", "grub_cmd ", "grub_kernel_cmdline "}
-
 // identity is an event's alignment key: its type and, where the type has
 // one, the name of what it measures. A baseline event without data is
 // known by its description (desc).
@@ -226,11 +222,9 @@ func identity(t eventlog.EventType, index int, p eventlog.Payload, data []byte, 
 		// GRUB's PCR 8 commands by command name; systemd-stub's PCR 11
 		// sections by section name (the baseline says "NAME (…)");
 		// anything else, as GRUB's PCR 9 file paths, by its text.
-		for _, prefix := range grubPrefixes {
-			if rest, ok := strings.CutPrefix(text, prefix); ok {
-				name, _, _ := strings.Cut(rest, " ")
-				return typ + " " + prefix + name
-			}
+		if prefix, rest, ok := eventlog.CutGRUBPrefix(text); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			return typ + " " + prefix + name
 		}
 		if index == 11 {
 			name, _, _ := strings.Cut(text, " ")

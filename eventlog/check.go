@@ -1,6 +1,9 @@
 package eventlog
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // CheckStatus is the outcome of checking an event's digest against its data.
 type CheckStatus string
@@ -55,19 +58,28 @@ func digestRule(ev *Event) (rule string, data []byte) {
 }
 
 // grubPrefixes are the EV_IPL prefixes GRUB uses for PCR 8 strings, whose
-// digest is of the text after the prefix.
-var grubPrefixes = [][]byte{
-	[]byte("grub_cmd: "), []byte("kernel_cmdline: "), []byte("module_cmdline: "),
-	[]byte("grub_kernel_cmdline "), []byte("grub_cmd "),
+// digest is of the text after the prefix: 2.04 and later, and 2.02 with
+// distribution patches.
+var grubPrefixes = []string{"grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ", "grub_kernel_cmdline ", "grub_cmd "}
+
+// CutGRUBPrefix splits the text of a GRUB PCR 8 event into its prefix
+// (which names the kind: a GRUB command, a kernel or module command line)
+// and what follows it, the command GRUB measured.
+func CutGRUBPrefix(text string) (prefix, rest string, ok bool) {
+	for _, p := range grubPrefixes {
+		if rest, ok := strings.CutPrefix(text, p); ok {
+			return p, rest, true
+		}
+	}
+	return "", "", false
 }
 
 func grubCommand(data []byte) ([]byte, bool) {
-	for _, p := range grubPrefixes {
-		if bytes.HasPrefix(data, p) {
-			return bytes.TrimSuffix(data[len(p):], []byte{0}), true
-		}
+	p, _, ok := CutGRUBPrefix(string(data))
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return bytes.TrimSuffix(data[len(p):], []byte{0}), true
 }
 
 // CheckDigest checks each bank's digest of ev against the hash the event's
