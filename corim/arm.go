@@ -110,13 +110,14 @@ func NewPSA(in PSAInput, opts Options) (*Result, error) {
 	if err := armIDs(in.ImplID, in.InstID); err != nil {
 		return nil, err
 	}
-	var cm *comid.Comid
-	var err error
-	if opts.Generation.legacy() {
-		cm, err = legacyArmComid(in.ImplID, in.InstID, in.IAK, "IAK", in.Components)
-	} else {
-		cm, err = armComid(in.ImplID, in.InstID, in.IAK, "IAK", psa.PSASoftwareComponentMkey, in.Components, true)
+	class, measure := legacyClass(in.ImplID), legacyComponent
+	if !opts.Generation.legacy() {
+		class = func() *comid.Class { return psa.NewClassImplID(in.ImplID) }
+		measure = func(c SwComponent) (*comid.Measurement, error) {
+			return componentMeasurement(psa.PSASoftwareComponentMkey, c, true)
+		}
 	}
+	cm, err := armComid(in.InstID, in.IAK, "IAK", in.Components, class, measure)
 	if err != nil {
 		return nil, err
 	}
@@ -135,14 +136,18 @@ func NewCCAPlatform(in CCAPlatformInput, opts Options) (*Result, error) {
 		return nil, errors.New("platform config: missing (a platform CoRIM carries exactly one cca.platform-config)")
 	}
 	if opts.Generation.legacy() {
-		cm, err := legacyArmComid(in.ImplID, in.InstID, in.CPAK, "CPAK", in.Components)
+		cm, err := armComid(in.InstID, in.CPAK, "CPAK", in.Components, legacyClass(in.ImplID), legacyComponent)
 		if err != nil {
 			return nil, err
 		}
 		addLegacyPlatformConfig(cm, in.Config)
 		return finish(CCAPlatform, cm, opts, nil)
 	}
-	cm, err := armComid(in.ImplID, in.InstID, in.CPAK, "CPAK", cca.CCASoftwareComponentMkey, in.Components, false)
+	cm, err := armComid(in.InstID, in.CPAK, "CPAK", in.Components,
+		func() *comid.Class { return psa.NewClassImplID(in.ImplID) },
+		func(c SwComponent) (*comid.Measurement, error) {
+			return componentMeasurement(cca.CCASoftwareComponentMkey, c, false)
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -232,9 +237,11 @@ func armIDs(impl, inst []byte) error {
 }
 
 // armComid is the CoMID of a PSA or CCA platform: the key as trust anchor
-// of (impl, inst), and one reference value of the implementation with a
-// measurement keyed mkey per component.
-func armComid(impl, inst []byte, key crypto.PublicKey, keyName, mkey string, comps []SwComponent, versions bool) (*comid.Comid, error) {
+// of (class, inst), and one reference value of the class with a
+// measurement per component. class and measure give the generation's
+// type choices: psa/cca string keys now, psa.refval-id for legacy Veraison.
+func armComid(inst []byte, key crypto.PublicKey, keyName string, comps []SwComponent,
+	class func() *comid.Class, measure func(SwComponent) (*comid.Measurement, error)) (*comid.Comid, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%s: missing", keyName)
 	}
@@ -244,7 +251,6 @@ func armComid(impl, inst []byte, key crypto.PublicKey, keyName, mkey string, com
 	if len(comps) == 0 {
 		return nil, errors.New("software components: none (a reference value needs at least one)")
 	}
-	class := psa.NewClassImplID(impl)
 	instance, err := comid.NewUEIDInstance(inst)
 	if err != nil {
 		return nil, fmt.Errorf("instance id: %w", err)
@@ -255,13 +261,13 @@ func armComid(impl, inst []byte, key crypto.PublicKey, keyName, mkey string, com
 	}
 	cm := comid.NewComid()
 	cm.AddAttestVerifKey(&comid.KeyTriple{
-		Environment: comid.Environment{Class: class, Instance: instance},
+		Environment: comid.Environment{Class: class(), Instance: instance},
 		VerifKeys:   comid.CryptoKeys{k},
 	})
 	var rv comid.ValueTriple
-	rv.Environment = comid.Environment{Class: psa.NewClassImplID(impl)}
+	rv.Environment = comid.Environment{Class: class()}
 	for i, c := range comps {
-		m, err := componentMeasurement(mkey, c, versions)
+		m, err := measure(c)
 		if err != nil {
 			return nil, fmt.Errorf("software component %d%s: %w", i, typeSuffix(c.Type), err)
 		}
@@ -271,13 +277,24 @@ func armComid(impl, inst []byte, key crypto.PublicKey, keyName, mkey string, com
 	return cm, nil
 }
 
-func componentMeasurement(mkey string, c SwComponent, versions bool) (*comid.Measurement, error) {
+// componentDigest checks a component's digest algorithm and size.
+func componentDigest(c SwComponent) (uint64, error) {
 	id, size, ok := digestAlg(c.Alg)
 	if !ok {
-		return nil, fmt.Errorf("measurement algorithm %q: want sha-256, sha-384 or sha-512", c.Alg)
+		return 0, fmt.Errorf("measurement algorithm %q: want sha-256, sha-384 or sha-512", c.Alg)
 	}
 	if len(c.Value) != size {
-		return nil, fmt.Errorf("measurement value: %d bytes, want %d for %s", len(c.Value), size, c.Alg)
+		return 0, fmt.Errorf("measurement value: %d bytes, want %d for %s", len(c.Value), size, c.Alg)
+	}
+	return id, nil
+}
+
+// componentMeasurement is a component keyed by the string mkey, its signer
+// id as a cryptokey and its type as the measurement's name.
+func componentMeasurement(mkey string, c SwComponent, versions bool) (*comid.Measurement, error) {
+	id, err := componentDigest(c)
+	if err != nil {
+		return nil, err
 	}
 	switch len(c.SignerID) {
 	case 32, 48, 64:

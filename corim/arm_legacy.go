@@ -1,7 +1,6 @@
 package corim
 
 import (
-	"crypto"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -113,61 +112,29 @@ func init() {
 	}
 }
 
-// legacyArmComid is the CoMID legacy Veraison takes for a PSA or CCA
-// platform: the key as trust anchor of the psa.impl-id class and the UEID
-// instance, and one reference value of the class with a psa.refval-id
-// measurement per component.
-func legacyArmComid(impl, inst []byte, key crypto.PublicKey, keyName string, comps []SwComponent) (*comid.Comid, error) {
-	if key == nil {
-		return nil, fmt.Errorf("%s: missing", keyName)
-	}
-	if _, err := coseAlg(key); err != nil {
-		return nil, fmt.Errorf("%s: %w", keyName, err)
-	}
-	if len(comps) == 0 {
-		return nil, errors.New("software components: none (a reference value needs at least one)")
-	}
-	instance, err := comid.NewUEIDInstance(inst)
+// legacyClass is the psa.impl-id class of an implementation.
+func legacyClass(impl []byte) func() *comid.Class {
+	return func() *comid.Class { return &comid.Class{ClassID: &comid.ClassID{Value: legacyImplID(impl)}} }
+}
+
+// legacyComponent is a component as legacy Veraison reads it: a
+// psa.refval-id key (type, version, signer id) and exactly one digest.
+func legacyComponent(c SwComponent) (*comid.Measurement, error) {
+	id, err := componentDigest(c)
 	if err != nil {
-		return nil, fmt.Errorf("instance id: %w", err)
+		return nil, err
 	}
-	k, err := pkixPEM(key)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", keyName, err)
+	key := &legacyRefValID{SignerID: c.SignerID}
+	if c.Type != "" {
+		key.Label = &c.Type
 	}
-	class := func() *comid.Class { return &comid.Class{ClassID: &comid.ClassID{Value: legacyImplID(impl)}} }
-	cm := comid.NewComid()
-	cm.AddAttestVerifKey(&comid.KeyTriple{
-		Environment: comid.Environment{Class: class(), Instance: instance},
-		VerifKeys:   comid.CryptoKeys{k},
-	})
-	var rv comid.ValueTriple
-	rv.Environment = comid.Environment{Class: class()}
-	for i, c := range comps {
-		id, size, ok := digestAlg(c.Alg)
-		switch {
-		case !ok:
-			err = fmt.Errorf("measurement algorithm %q: want sha-256, sha-384 or sha-512", c.Alg)
-		case len(c.Value) != size:
-			err = fmt.Errorf("measurement value: %d bytes, want %d for %s", len(c.Value), size, c.Alg)
-		}
-		key := &legacyRefValID{SignerID: c.SignerID}
-		if c.Type != "" {
-			key.Label = &c.Type
-		}
-		if c.Version != "" {
-			key.Version = &c.Version
-		}
-		if err == nil {
-			err = key.Valid()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("software component %d%s: %w", i, typeSuffix(c.Type), err)
-		}
-		rv.Measurements.Add((&comid.Measurement{Key: &comid.Mkey{Value: key}}).AddDigest(id, c.Value))
+	if c.Version != "" {
+		key.Version = &c.Version
 	}
-	cm.AddReferenceValue(&rv)
-	return cm, nil
+	if err := key.Valid(); err != nil {
+		return nil, err
+	}
+	return (&comid.Measurement{Key: &comid.Mkey{Value: key}}).AddDigest(id, c.Value), nil
 }
 
 // addLegacyPlatformConfig adds the cca.platform-config-id measurement:
@@ -220,25 +187,28 @@ func legacyRealmComid(in CCARealmInput, alg uint64) (*comid.Comid, error) {
 // require, so a CoRIM that passes them is one those releases store.
 
 func validPSALegacyTriples(t *comid.Triples) error {
-	if err := legacyTrustAnchors(t); err != nil {
-		return err
-	}
-	n := 0
-	for i, rv := range legacyRefVals(t) {
-		if err := legacyImplClass(rv.Environment); err != nil {
-			return fmt.Errorf("reference value %d: %w", i, err)
-		}
-		for j, m := range rv.Measurements.Values {
-			if err := legacySwComponent(m); err != nil {
-				return fmt.Errorf("reference value %d, measurement %d: %w", i, j, err)
-			}
-			n++
-		}
-	}
-	return legacyHasRefVals(t, n, "software component")
+	return legacyPlatformTriples(t, legacySwComponent, "software component")
 }
 
 func validCCAPlatformLegacyTriples(t *comid.Triples) error {
+	return legacyPlatformTriples(t, func(m comid.Measurement) error {
+		if m.Key == nil || !m.Key.IsSet() || m.Key.Type() != legacyPlatformCfgType {
+			return legacySwComponent(m)
+		}
+		if m.Val.RawValue == nil {
+			return errors.New("cca.platform-config-id: no raw value (the platform configuration)")
+		}
+		if _, err := m.Val.RawValue.GetBytes(); err != nil {
+			return fmt.Errorf("cca.platform-config-id raw value: %w", err)
+		}
+		return nil
+	}, "software component or platform configuration")
+}
+
+// legacyPlatformTriples holds a PSA or CCA platform CoMID to the legacy
+// rules: trust anchors, the psa.impl-id class of every reference value,
+// and each measurement to measure.
+func legacyPlatformTriples(t *comid.Triples, measure func(comid.Measurement) error, what string) error {
 	if err := legacyTrustAnchors(t); err != nil {
 		return err
 	}
@@ -248,24 +218,13 @@ func validCCAPlatformLegacyTriples(t *comid.Triples) error {
 			return fmt.Errorf("reference value %d: %w", i, err)
 		}
 		for j, m := range rv.Measurements.Values {
-			var err error
-			switch {
-			case m.Key != nil && m.Key.IsSet() && m.Key.Type() == legacyPlatformCfgType:
-				if m.Val.RawValue == nil {
-					err = errors.New("cca.platform-config-id: no raw value (the platform configuration)")
-				} else if _, err = m.Val.RawValue.GetBytes(); err != nil {
-					err = fmt.Errorf("cca.platform-config-id raw value: %w", err)
-				}
-			default:
-				err = legacySwComponent(m)
-			}
-			if err != nil {
+			if err := measure(m); err != nil {
 				return fmt.Errorf("reference value %d, measurement %d: %w", i, j, err)
 			}
 			n++
 		}
 	}
-	return legacyHasRefVals(t, n, "software component or platform configuration")
+	return legacyHasRefVals(t, n, what)
 }
 
 func validCCARealmLegacyTriples(t *comid.Triples) error {
