@@ -60,11 +60,9 @@ func psaCorimFor(t testing.TB, g corim.Generation, iak crypto.PublicKey, comps .
 	return ref
 }
 
-var taComponent = corim.SwComponent{Type: "PRoT", Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}
-
-// The real token OP-TEE's PTA produced verifies against a CoRIM made from
-// the seed's provisioning values, with Veraison's test IAK.
-func TestPSASeedToken(t *testing.T) {
+// seedPSAToken is the real token OP-TEE's PTA produced (seed 004).
+func seedPSAToken(t *testing.T) *PSAToken {
+	t.Helper()
 	data, err := os.ReadFile("testdata/optee-psa-token.cbor")
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +71,15 @@ func TestPSASeedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tok
+}
+
+var taComponent = corim.SwComponent{Type: "PRoT", Alg: "sha-256", Value: armtest.PSATAValue, SignerID: armtest.PSATASigner}
+
+// The real token OP-TEE's PTA produced verifies against a CoRIM made from
+// the seed's provisioning values, with Veraison's test IAK.
+func TestPSASeedToken(t *testing.T) {
+	tok := seedPSAToken(t)
 	if tok.Profile != "http://arm.com/psa/2.0.0" || !bytes.Equal(tok.ImplID, armtest.PSAImplID) || tok.Lifecycle != 0x3000 || len(tok.Components) != 1 {
 		t.Fatalf("token %+v", tok)
 	}
@@ -197,14 +204,7 @@ func TestReadPSANotToken(t *testing.T) {
 // The seed's real OP-TEE token verifies against the CoRIMs for legacy
 // Veraison too, and a legacy CoRIM with another measurement fails it.
 func TestPSASeedTokenLegacyCoRIMs(t *testing.T) {
-	data, err := os.ReadFile("testdata/optee-psa-token.cbor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := ReadPSA(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := seedPSAToken(t)
 	iak := readPEMKey(t, "../corim/testdata/psa-iak.pem")
 	other := taComponent
 	other.Value = bytes.Repeat([]byte{0x11}, 32)
