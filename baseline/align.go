@@ -64,12 +64,13 @@ type Alignment struct {
 // sha256 when both sides have it, else the first bank both have. Events
 // of PCRs the baseline does not name are not looked at. The matching is
 // in order and greedy: each expected event takes the first logged event
-// at or after the last match that has its digest; the logged events
-// skipped on the way are unexpected, an expected event whose digest does
-// not follow is missing, and a missing and an unexpected event of the
-// same type between two matches are one event that differs. Its cost is
-// O((n+m) log m) for n expected and m logged events of a PCR, whatever
-// the log holds.
+// at or after the last match that has its digest or one of its
+// alternatives; the logged events skipped on the way are unexpected, an
+// expected event whose digest does not follow is missing, and a missing
+// and an unexpected event of the same type between two matches are one
+// event that differs. Its cost is O((n+m+a) log m) for n expected events
+// with a alternatives and m logged events of a PCR, whatever the log
+// holds.
 func (b *Baseline) Align(events []*eventlog.Event) (*Alignment, error) {
 	byPCR := map[int][]*eventlog.Event{}
 	for _, ev := range events {
@@ -122,13 +123,18 @@ func alignPCR(p PCR, logged []*eventlog.Event) (*PCRAlignment, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := make([][]byte, len(p.Events))
+	want := make([][][]byte, len(p.Events)) // each event's digest, then its alternatives
 	for i := range p.Events {
 		d, ok := p.Events[i].Digest(alg)
 		if !ok {
 			return nil, fmt.Errorf("PCR %d event %d: no %s digest of %d bytes", p.Index, i, alg, alg.Size())
 		}
-		want[i] = d
+		want[i] = [][]byte{d}
+		for _, m := range p.Events[i].Alternatives {
+			if d, err := hex.DecodeString(m[alg.String()]); err == nil && len(d) == alg.Size() {
+				want[i] = append(want[i], d)
+			}
+		}
 	}
 	// Where each digest stands in the log, ascending.
 	at := map[string][]int{}
@@ -147,13 +153,18 @@ func alignPCR(p PCR, logged []*eventlog.Event) (*PCRAlignment, error) {
 	}
 	next := 0 // the first logged event not yet used
 	for i := range p.Events {
-		pos := at[string(want[i])]
-		k, _ := slices.BinarySearch(pos, next)
-		if k == len(pos) {
+		found := -1 // the first logged event at or after next with one of the digests
+		for _, d := range want[i] {
+			pos := at[string(d)]
+			if k, _ := slices.BinarySearch(pos, next); k < len(pos) && (found < 0 || pos[k] < found) {
+				found = pos[k]
+			}
+		}
+		if found < 0 {
 			gap = append(gap, Step{Kind: Missing, Expected: &p.Events[i], ExpectedIndex: i})
 			continue
 		}
-		for ; next < pos[k]; next++ {
+		for ; next < found; next++ {
 			gap = append(gap, Step{Kind: Unexpected, ExpectedIndex: -1, Logged: logged[next]})
 		}
 		flush()

@@ -70,8 +70,13 @@ type Event struct {
 	// Description is the decoded event data, for people.
 	Description string `json:"description,omitempty" yaml:"description,omitempty"`
 	// Data is the event data the log should carry (hex), when known.
-	Data       string     `json:"data,omitempty" yaml:"data,omitempty"`
-	Provenance Provenance `json:"provenance" yaml:"provenance"`
+	Data string `json:"data,omitempty" yaml:"data,omitempty"`
+	// Alternatives are the other digests this event may have, each a bank
+	// → hex map like Digests: the allow-list of a value that changes from
+	// boot to boot (a DRTM launch's boot parameters, say). The PCR's
+	// variants hold the value of every combination.
+	Alternatives []map[string]string `json:"alternatives,omitempty" yaml:"alternatives,omitempty"`
+	Provenance   Provenance          `json:"provenance" yaml:"provenance"`
 }
 
 // Provenance ties an event to what produced it.
@@ -306,6 +311,33 @@ func sortedAlgs[V any](m map[pcr.Alg]V) []pcr.Alg {
 	return algs
 }
 
+// Sets returns every whole set of final values the baseline accepts: one
+// candidate (the primary value or a variant) of each PCR, in every
+// combination, the primary values first. It is what a format without
+// per-PCR variants holds instead, as a CHARRA file's documents; more than
+// limit sets is an error.
+func (b *Baseline) Sets(limit int) ([]pcr.Values, error) {
+	sets := []pcr.Values{{}}
+	for _, p := range b.PCRs {
+		cands := append([]map[string]string{p.Values}, p.Variants...)
+		if len(sets)*len(cands) > limit {
+			return nil, fmt.Errorf("baseline: its PCRs' variants combine into more than %d sets of values", limit)
+		}
+		next := make([]pcr.Values, 0, len(sets)*len(cands))
+		for _, c := range cands {
+			for _, s := range sets {
+				v := s.Clone()
+				if err := setHexMap(v, p.Index, c); err != nil {
+					return nil, fmt.Errorf("baseline: %w", err)
+				}
+				next = append(next, v)
+			}
+		}
+		sets = next
+	}
+	return sets, nil
+}
+
 // FromValues makes a baseline holding final values only, as read from a
 // plain PCR file; each further alternative of the file becomes a variant.
 func FromValues(sets []pcr.Values, source string) *Baseline {
@@ -373,12 +405,14 @@ func (b *Baseline) Validate() error {
 			}
 		}
 		for ei, e := range p.Events {
-			v := pcr.Values{}
-			if err := setHexMap(v, p.Index, e.Digests); err != nil {
-				return fmt.Errorf("baseline: PCR %d event %d: %w", p.Index, ei, err)
-			}
-			if err := v.Validate(); err != nil {
-				return fmt.Errorf("baseline: PCR %d event %d: %w", p.Index, ei, err)
+			for _, m := range append([]map[string]string{e.Digests}, e.Alternatives...) {
+				v := pcr.Values{}
+				if err := setHexMap(v, p.Index, m); err != nil {
+					return fmt.Errorf("baseline: PCR %d event %d: %w", p.Index, ei, err)
+				}
+				if err := v.Validate(); err != nil {
+					return fmt.Errorf("baseline: PCR %d event %d: %w", p.Index, ei, err)
+				}
 			}
 		}
 	}

@@ -15,9 +15,17 @@ type Measurement struct {
 	// Data is the event data the log will carry, if known.
 	Data []byte
 	// Digest returns the digest extended into bank alg.
-	Digest     func(alg pcr.Alg) ([]byte, error)
-	Provenance Provenance
+	Digest func(alg pcr.Alg) ([]byte, error)
+	// Alternatives are the other digests the event may have (an
+	// allow-list of per-boot values), each as Digest.
+	Alternatives []func(alg pcr.Alg) ([]byte, error)
+	Provenance   Provenance
 }
+
+// MaxVariants bounds the candidate values per PCR that event alternatives
+// may make: every combination is a variant, so their number is the product
+// of the allow-lists' sizes.
+const MaxVariants = 256
 
 // HashOf is the Digest of an event whose digest is the bank's hash of b.
 func HashOf(b []byte) func(pcr.Alg) ([]byte, error) {
@@ -30,12 +38,15 @@ type Builder struct {
 	banks []pcr.Alg
 	pcrs  map[int]*PCR
 	state pcr.Values
-	meta  Metadata
+	// variants are the other candidate values per PCR, one bank → value
+	// map each, made by event alternatives.
+	variants map[int][]map[pcr.Alg][]byte
+	meta     Metadata
 }
 
 // NewBuilder predicts the given banks.
 func NewBuilder(banks ...pcr.Alg) *Builder {
-	return &Builder{banks: banks, pcrs: map[int]*PCR{}, state: pcr.Values{}, meta: Metadata{Tool: "goldenpcr"}}
+	return &Builder{banks: banks, pcrs: map[int]*PCR{}, state: pcr.Values{}, variants: map[int][]map[pcr.Alg][]byte{}, meta: Metadata{Tool: "goldenpcr"}}
 }
 
 // AddInput records an artifact the baseline depends on.
@@ -60,22 +71,97 @@ func (b *Builder) Extend(index int, m Measurement) error {
 	if m.Data != nil {
 		ev.Data = hex.EncodeToString(m.Data)
 	}
-	for _, alg := range b.banks {
-		d, err := m.Digest(alg)
-		if err != nil {
-			return fmt.Errorf("PCR %d %s (%s): %w", index, m.Type, m.Description, err)
+	digests := make([]map[pcr.Alg][]byte, 1+len(m.Alternatives)) // m.Digest, then each alternative
+	for i, f := range append([]func(pcr.Alg) ([]byte, error){m.Digest}, m.Alternatives...) {
+		digests[i] = map[pcr.Alg][]byte{}
+		for _, alg := range b.banks {
+			d, err := f(alg)
+			if err != nil {
+				return fmt.Errorf("PCR %d %s (%s): %w", index, m.Type, m.Description, err)
+			}
+			digests[i][alg] = d
 		}
+	}
+	primary := map[pcr.Alg][]byte{}
+	for _, alg := range b.banks {
 		cur, ok := b.state.Get(alg, index)
 		if !ok {
 			cur = pcr.InitialValue(alg, index, 0)
 		}
-		next := pcr.Extend(alg, cur, d)
+		primary[alg] = cur
+	}
+	if err := b.extendVariants(index, primary, digests); err != nil {
+		return err
+	}
+	for _, alg := range b.banks {
+		next := pcr.Extend(alg, primary[alg], digests[0][alg])
 		b.state.Set(alg, index, next)
-		ev.Digests[alg.String()] = hex.EncodeToString(d)
+		ev.Digests[alg.String()] = hex.EncodeToString(digests[0][alg])
 		p.Values[alg.String()] = hex.EncodeToString(next)
+	}
+	for _, alt := range digests[1:] {
+		h := map[string]string{}
+		for alg, d := range alt {
+			h[alg.String()] = hex.EncodeToString(d)
+		}
+		ev.Alternatives = append(ev.Alternatives, h)
 	}
 	p.Events = append(p.Events, ev)
 	return nil
+}
+
+// extendVariants extends every candidate of PCR index (the primary value,
+// given as it stands before this event, and the variants) with every
+// digest of an event, keeping as variants the distinct results other than
+// the new primary value.
+func (b *Builder) extendVariants(index int, primary map[pcr.Alg][]byte, digests []map[pcr.Alg][]byte) error {
+	if len(digests) == 1 && len(b.variants[index]) == 0 {
+		return nil
+	}
+	key := func(v map[pcr.Alg][]byte) string {
+		k := ""
+		for _, alg := range b.banks {
+			k += string(v[alg])
+		}
+		return k
+	}
+	extend := func(v, d map[pcr.Alg][]byte) map[pcr.Alg][]byte {
+		out := map[pcr.Alg][]byte{}
+		for _, alg := range b.banks {
+			out[alg] = pcr.Extend(alg, v[alg], d[alg])
+		}
+		return out
+	}
+	seen := map[string]bool{key(extend(primary, digests[0])): true}
+	var next []map[pcr.Alg][]byte
+	for ci, c := range append([]map[pcr.Alg][]byte{primary}, b.variants[index]...) {
+		for di, d := range digests {
+			if ci == 0 && di == 0 {
+				continue // the new primary value
+			}
+			v := extend(c, d)
+			if k := key(v); !seen[k] {
+				seen[k] = true
+				next = append(next, v)
+			}
+		}
+		if len(next) > MaxVariants {
+			return fmt.Errorf("PCR %d: the events' alternatives make more than %d candidate values", index, MaxVariants)
+		}
+	}
+	b.variants[index] = next
+	return nil
+}
+
+// HashStart is a dynamic launch's locality-4 hash start: PCRs 17–22 are
+// reset to zero in every bank, so the events extended after it start
+// from zero, not from their power-on value of all ones.
+func (b *Builder) HashStart() {
+	for index := 17; index <= 22; index++ {
+		for _, alg := range b.banks {
+			b.state.Set(alg, index, make([]byte, alg.Size()))
+		}
+	}
 }
 
 // Unextended records that nothing extends PCR index: its value is the
@@ -103,7 +189,15 @@ func (b *Builder) Has(index int) bool { return b.pcrs[index] != nil }
 func (b *Builder) Baseline() *Baseline {
 	out := &Baseline{Version: SchemaVersion, Metadata: b.meta}
 	for _, p := range b.pcrs {
-		out.PCRs = append(out.PCRs, *p)
+		q := *p
+		for _, v := range b.variants[p.Index] {
+			h := map[string]string{}
+			for alg, d := range v {
+				h[alg.String()] = hex.EncodeToString(d)
+			}
+			q.Variants = append(q.Variants, h)
+		}
+		out.PCRs = append(out.PCRs, q)
 	}
 	slices.SortFunc(out.PCRs, func(x, y PCR) int { return x.Index - y.Index })
 	return out

@@ -54,7 +54,8 @@ const (
 )
 
 // Event types of a dynamic launch (DRTM): Intel TXT's SINIT ACM logs
-// 0x401–0x4ff, tboot 0x501, the Linux Secure Launch kernel 0x502.
+// 0x401–0x4ff, tboot 0x501, the Linux Secure Launch kernel 0x502 and,
+// around its measurements, the start and end tags 0x503 and 0x504.
 const (
 	EvTXTPCRMapping         EventType = 0x401 // logged with PCR 0xFF, never extended
 	EvTXTHashStart          EventType = 0x402
@@ -71,11 +72,13 @@ const (
 	EvTXTCapValue           EventType = 0x4ff
 	EvTboot                 EventType = 0x501
 	EvSecureLaunch          EventType = 0x502
+	EvSecureLaunchStart     EventType = 0x503
+	EvSecureLaunchEnd       EventType = 0x504
 )
 
 // IsDRTM reports whether t is an event type of a dynamic launch.
 func (t EventType) IsDRTM() bool {
-	return t >= 0x401 && t <= 0x4ff || t == EvTboot || t == EvSecureLaunch
+	return t >= 0x401 && t <= 0x4ff || t >= EvTboot && t <= EvSecureLaunchEnd
 }
 
 var eventTypeNames = map[EventType]string{
@@ -94,6 +97,8 @@ var eventTypeNames = map[EventType]string{
 	EvTXTCapValue:            "EV_TXT_CAP_VALUE",
 	EvTboot:                  "EV_TBOOT",
 	EvSecureLaunch:           "EV_SECURE_LAUNCH",
+	EvSecureLaunchStart:      "EV_SECURE_LAUNCH_START",
+	EvSecureLaunchEnd:        "EV_SECURE_LAUNCH_END",
 	EvPrebootCert:            "EV_PREBOOT_CERT",
 	EvPostCode:               "EV_POST_CODE",
 	EvUnused:                 "EV_UNUSED",

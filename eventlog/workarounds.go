@@ -101,6 +101,25 @@ func windowsNoActionPCR(ev *Event) bool {
 	return ev.PCR == 0xFFFFFFFF && ev.Type == EvNoAction
 }
 
+// secureLaunchTagQuirk names the EV_NO_ACTION tags TrenchBoot's Secure
+// Launch kernel (v0.5.3, AMD SKINIT) writes before and after its
+// measurements: PCR 17, no data, and each bank's hash of nothing as the
+// digest, though the TPM extends nothing (the boots' tpm2_pcrread values
+// replay with them left out; fixtures/drtm).
+const secureLaunchTagQuirk = "Secure Launch start/end tag: EV_NO_ACTION in PCR 17 with the hash of no data as its digest (TrenchBoot kernel)"
+
+func secureLaunchTag(ev *Event) bool {
+	if ev.PCR != 17 || len(ev.Data) != 0 || len(ev.Digests) == 0 {
+		return false
+	}
+	for _, d := range ev.Digests {
+		if !d.Alg.Valid() || !bytes.Equal(d.Value, d.Alg.Sum(nil)) {
+			return false
+		}
+	}
+	return true
+}
+
 // Quirk is a firmware deviation spotted in a log: the replay still follows
 // the log, but a reader comparing against expectations should know.
 type Quirk struct {

@@ -21,6 +21,18 @@ func (v Values) Set(alg Alg, index int, digest []byte) {
 	b[index] = digest
 }
 
+// Clone returns a copy of v that shares no map with it (digests are
+// shared: Values never changes one in place).
+func (v Values) Clone() Values {
+	out := Values{}
+	for alg, m := range v {
+		for i, d := range m {
+			out.Set(alg, i, d)
+		}
+	}
+	return out
+}
+
 // Get returns PCR index of bank alg.
 func (v Values) Get(alg Alg, index int) ([]byte, bool) {
 	d, ok := v[alg][index]

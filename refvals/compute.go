@@ -60,6 +60,8 @@ type Inputs struct {
 	// ReferenceLog is an event log of the target hardware: PCRs 0-3 and
 	// 5-7 the artifacts do not determine are taken from it.
 	ReferenceLog string
+	// DRTM, if set, is a dynamic launch whose PCRs 17 and 18 are computed.
+	DRTM *DRTMInputs
 	// OptionName, if set, words an option for notes and errors in the
 	// caller's terms (as YoctoOptions.OptionName does).
 	OptionName func(YoctoOption) string
@@ -87,6 +89,9 @@ func (in *Inputs) Files() []string {
 	add(in.UKI, in.Initrd, in.PK, in.KEK, in.DB, in.DBX, in.EFIVars, in.GRUBCfg, in.Disk)
 	add(in.CMLImages...)
 	add(in.ReferenceLog)
+	if in.DRTM != nil {
+		add(in.DRTM.Files()...)
+	}
 	for _, g := range in.GuestOSes {
 		add(g.Conf)
 		for _, img := range g.Images {
@@ -229,6 +234,11 @@ func Compute(in Inputs) (*baseline.Baseline, error) {
 	}
 	if in.CML {
 		if err := cmlQuietPCRs(b, in); err != nil {
+			return nil, err
+		}
+	}
+	if in.DRTM != nil {
+		if err := DRTMPCRs(b, in.Banks, *in.DRTM); err != nil {
 			return nil, err
 		}
 	}

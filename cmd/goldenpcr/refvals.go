@@ -151,7 +151,7 @@ func (a *artifactFlags) register(c *cobra.Command) {
 	f.StringVar(&a.Image, "image", "", "with --yocto-deploy: IMAGE_BASENAME when several images share the directory")
 	f.BoolVar(&a.YoctoUKIBoots, "yocto-uki-direct", false, "with --yocto-deploy: the UKI is EFI/BOOT/BOOTX64.EFI itself, not loaded by the deployed systemd-boot")
 	f.StringSliceVar(&a.Banks, "bank", []string{"sha1", "sha256"}, "banks to predict")
-	registerOutput(c, &a.Output, "baseline", "output: baseline or yaml (the baseline as YAML), json (as JSON), text (a summary for people) or pcrs (tpm2_pcrread YAML)", refvalsFormats...)
+	registerOutput(c, &a.Output, "baseline", "output: baseline or yaml (the baseline as YAML), json (as JSON), text (a summary for people), pcrs (tpm2_pcrread YAML) or charra (a CHARRA reference-pcrs.yml, one document per combination of variants)", refvalsFormats...)
 	f.StringVarP(&a.OutFile, "output-file", "O", "", "write to this file atomically instead of stdout (never over an input, a file inside --yocto-deploy's directory, or a link, FIFO or device)")
 }
 
@@ -348,7 +348,7 @@ func (a *artifactFlags) outputInputs(doc *baseline.Baseline, extra []string) []s
 
 // refvalsFormats are every command's -o formats and refvals' own: the
 // baseline document (its YAML, the default) and the final values alone.
-var refvalsFormats = append(slices.Clip(reportFormats), "baseline", "pcrs")
+var refvalsFormats = append(slices.Clip(reportFormats), "baseline", "pcrs", "charra")
 
 func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
 	switch format {
@@ -372,6 +372,12 @@ func encodeBaseline(doc *baseline.Baseline, format string) ([]byte, error) {
 			return nil, err
 		}
 		return pcr.Marshal(pcr.FormatTPM2YAML, []pcr.Values{v})
+	case "charra":
+		sets, err := doc.Sets(baseline.MaxVariants)
+		if err != nil {
+			return nil, err
+		}
+		return pcr.Marshal(pcr.FormatCHARRA, sets)
 	}
 	return nil, fmt.Errorf("unknown output format %q (want %s)", format, orList(refvalsFormats))
 }
