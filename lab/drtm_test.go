@@ -280,7 +280,7 @@ func TestDRTMGoldenValuesSecureLaunch(t *testing.T) {
 		"--drtm-reference-log", filepath.Join(dir, "ref-1.log"), "--drtm-reference-log", filepath.Join(dir, "ref-2.log")}
 	golden := goldenMatches(t, dir, got, args...)
 	data, _ := os.ReadFile(golden)
-	for _, want := range []string{"Measured boot parameters", "no golden value", "drtm-reference-log"} {
+	for _, want := range []string{"Measured boot parameters", "has no golden value", "drtm-reference-log"} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("baseline lacks %q:\n%s", want, data)
 		}

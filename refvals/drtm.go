@@ -81,7 +81,7 @@ const (
 // boot or platform to platform: addresses, the firmware's memory map, the
 // setup header GRUB fills in. They are allow-lists, never golden values.
 var perBootEvents = map[string]string{
-	"Measured SLR Table":             "the SLR table's Intel info: addresses and saved MSRs",
+	"Measured SLR Table":             "the SLR table's platform entry: addresses and saved MSRs",
 	"":                               "the SLR table (logged without a name, AMD)",
 	"Measured boot parameters":       "boot_params: the setup header, the e820 map, load addresses",
 	"Measured Kernel setup_data":     "setup_data nodes the loader and firmware add",
@@ -161,7 +161,8 @@ func DRTMPCRs(b *baseline.Builder, banks []pcr.Alg, in DRTMInputs) error {
 			why, perBoot := perBootEvents[string(ev.data)]
 			switch {
 			case ev.typ == eventlog.EvSecureLaunch && perBoot:
-				b.Note("PCR %d %s: %s change from boot to boot, so this is no golden value: the %s allowed are those of the reference logs (%d of %d logs' values are distinct); a launch with another fails here, and its log can be given as one more reference", ev.pcr, ev.name(), why, digestCount(len(m.Alternatives)+1), len(m.Alternatives)+1, len(in.ReferenceLogs))
+				n := len(m.Alternatives) + 1
+				b.Note("PCR %d %s: %s change from boot to boot, so it has no golden value: it may have the %s the %s show; a launch with another fails here (its log can be given as one more reference log)", ev.pcr, ev.name(), why, plural(n, "digest"), plural(len(in.ReferenceLogs), "reference log"))
 			case len(m.Alternatives) > 0:
 				b.Note("PCR %d %s: taken from the reference logs, which differ: each of their %d digests is allowed", ev.pcr, ev.name(), len(m.Alternatives)+1)
 			default:
@@ -183,11 +184,12 @@ func DRTMPCRs(b *baseline.Builder, banks []pcr.Alg, in DRTMInputs) error {
 	return nil
 }
 
-func digestCount(n int) string {
+// plural is "1 digest", "2 digests".
+func plural(n int, noun string) string {
 	if n == 1 {
-		return "digest"
+		return "1 " + noun
 	}
-	return "digests"
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // readReferenceLogs reads the DRTM logs and lines them up event by event:

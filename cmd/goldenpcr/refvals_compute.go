@@ -30,19 +30,20 @@ type drtmFlags struct {
 	ReferenceLogs []string
 }
 
-const drtmHelp = `
-PCRs 17/18 (dynamic launch) --drtm secure-launch|skinit with --drtm-kernel (the
-          bzImage launched), --drtm-initrd, --drtm-cmdline and, for skinit,
-          --drtm-slb (TrenchBoot's SKL): the MLE (TXT) or DLME (SKINIT) is
-          the bzImage's protected-mode kernel, the command line is measured
-          zero-padded to the kernel's cmdline_size, the SKINIT event is the
-          hash of the SLB's first u16-at-offset-2 bytes. --drtm-reference-log
-          (repeatable): a DRTM log of the same platform
-          (/sys/kernel/security/slaunch/eventlog) gives the event sequence and
-          what no artifact determines: the ACM's platform events (SINIT, LCP,
-          S-CRTM status, NV info), and the per-boot policy entries (SLR table,
-          boot params, setup_data, memory map), whose digests in all the logs
-          given become allow-lists (the PCR's variants), never golden values.`
+const drtmHelp = `  PCR 17/18 a dynamic launch: --drtm secure-launch (Intel TXT) or skinit (AMD,
+          TrenchBoot's SKL) with --drtm-kernel (the bzImage launched),
+          --drtm-initrd, --drtm-cmdline and, for skinit, --drtm-slb: the MLE
+          (TXT) or DLME (SKINIT) is the bzImage's protected-mode kernel, as
+          GRUB's Secure Launch loader hands it over; the command line is
+          measured zero-padded to the kernel's cmdline_size; SKINIT hashes
+          the SLB's first (u16 at offset 2) bytes. --drtm-reference-log
+          (repeatable), a DRTM log of a launch on the same platform
+          (/sys/kernel/security/slaunch/eventlog), gives the event sequence
+          and what no artifact determines: the ACM's platform events (SINIT,
+          LCP, S-CRTM status, NV info) and the per-boot policy entries (SLR
+          table, boot params, setup_data, memory map), whose digests in the
+          logs given become allow-lists (the PCR's variants), never golden
+          values. -o charra writes a CHARRA reference-pcrs.yml of them.`
 
 func (d *drtmFlags) register(c *cobra.Command) {
 	f := c.Flags()
@@ -76,6 +77,8 @@ func (d *drtmFlags) drtmInputs(c *cobra.Command) (*refvals.DRTMInputs, error) {
 	}
 	in := &refvals.DRTMInputs{Flow: refvals.DRTMFlow(d.Flow), Kernel: d.Kernel, Initrd: d.Initrd, Cmdline: d.Cmdline, CmdlineSize: d.CmdlineSize, SLB: d.SLB, ReferenceLogs: d.ReferenceLogs}
 	switch {
+	case d.Flow == "tboot":
+		return nil, fmt.Errorf("--drtm tboot: not computed yet: tboot's MLE, policy and module hashes have no calculator (docs/drtm.md); give a secure-launch or skinit launch")
 	case !slices.Contains(drtmFlowNames(), d.Flow):
 		return nil, fmt.Errorf("--drtm %q: want %s", d.Flow, strings.Join(drtmFlowNames(), " or "))
 	case d.Kernel == "":
@@ -109,7 +112,7 @@ func newRefvalsComputeCmd() *cobra.Command {
 given artifacts must produce, and write them as a baseline document
 (docs/baseline.md) or as tpm2_pcrread-style PCR values.
 
-` + artifactHelp + "\n" + drtmHelp,
+` + artifactHelp + "\n\n" + drtmHelp,
 		Example: `  goldenpcr refvals compute --uki build/uki.efi --phase enter-initrd
   goldenpcr refvals compute --efi-app shimx64.efi --efi-app grubx64.efi --secure-boot \
       --pk PK.esl --kek KEK.esl --db db.esl -O baseline.yaml
