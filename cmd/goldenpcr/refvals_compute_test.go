@@ -255,3 +255,66 @@ func TestRefvalsComputeMachineID(t *testing.T) {
 		}
 	}
 }
+
+// tinyBzImage is the smallest file ReadBzImage takes: a boot sector, one
+// setup sector (boot protocol 2.12, so no kernel_info) and 512 bytes of
+// protected-mode kernel.
+func tinyBzImage() []byte {
+	k := make([]byte, 3*512)
+	k[0x1f1] = 1
+	k[0x1fe], k[0x1ff] = 0x55, 0xaa
+	copy(k[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(k[0x206:], 0x020c)
+	k[0x211] = 1
+	binary.LittleEndian.PutUint32(k[0x238:], 255)
+	for i := 1024; i < len(k); i++ {
+		k[i] = byte(i)
+	}
+	return k
+}
+
+// refvals compute --drtm: usage errors are exit 2 with the reason; the
+// real TrenchBoot log is a reference a launch with no initrd event.
+func TestRefvalsComputeDRTM(t *testing.T) {
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "bzImage")
+	writeFile(t, kernel, tinyBzImage())
+	slb := filepath.Join(dir, "skl.bin")
+	writeFile(t, slb, append([]byte{0x10, 0, 0x00, 0x01}, make([]byte, 300)...))
+	ref := "../../fixtures/drtm/skl-linux-v0.5.3-rc1.bin"
+	base := []string{"refvals", "compute", "--drtm", "skinit", "--drtm-kernel", kernel, "--drtm-slb", slb, "--drtm-reference-log", ref, "--drtm-cmdline", "BOOT_IMAGE=/bzImage"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"refvals", "compute", "--drtm-kernel", kernel}, "--drtm-kernel goes with --drtm"},
+		{[]string{"refvals", "compute", "--drtm", "sinit", "--drtm-kernel", kernel}, `--drtm "sinit": want secure-launch or skinit`},
+		{[]string{"refvals", "compute", "--drtm", "tboot", "--drtm-kernel", kernel}, "--drtm tboot: not computed yet"},
+		{[]string{"refvals", "compute", "--drtm", "skinit", "--drtm-reference-log", ref}, "--drtm needs --drtm-kernel"},
+		{[]string{"refvals", "compute", "--drtm", "skinit", "--drtm-kernel", kernel}, "--drtm needs --drtm-reference-log"},
+		{[]string{"refvals", "compute", "--drtm", "secure-launch", "--drtm-kernel", kernel, "--drtm-slb", slb, "--drtm-reference-log", ref}, "--drtm-slb goes with --drtm skinit"},
+		{append(base, "--drtm-dlme-entry", "0x1g"), `--drtm-dlme-entry "0x1g"`},
+		{base, "has no Secure Launch MLE header to take the DLME entry offset from"},
+		{append(base, "--drtm-dlme-entry", "0x10", "--drtm-initrd", slb), "the reference logs have no Measured Kernel initrd event"},
+		{append(base, "--drtm-dlme-entry", "0x10", "--drtm-cmdline-size", "8"), "exceed the 8 measured"},
+		{[]string{"refvals", "compute", "--drtm", "secure-launch", "--drtm-kernel", kernel, "--drtm-reference-log", ref, "--drtm-cmdline", "x"}, "the reference logs have no MLE event for the kernel"},
+		{[]string{"refvals", "compute", "--drtm", "secure-launch", "--drtm-kernel", kernel, "--drtm-reference-log", ref}, "the launch measures a command line: give it"},
+	} {
+		code, _, errs := run(t, c.args...)
+		if code != exitUsage || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %s; want %q", c.args[2:], code, errs, c.want)
+		}
+	}
+	code, out, errs := run(t, append(base, "--drtm-dlme-entry", "0x10", "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := baseline.Parse([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.PCRs) != 2 || b.PCRs[0].Index != 17 || len(b.PCRs[1].Events) != 3 || b.PCRs[1].Events[1].Description != "Measured boot parameters" ||
+		b.PCRs[1].Events[1].Digests["sha256"] != "1285c605f405ff29c64c0a5674e727f552a260e83e0791c7795570206ae359f1" {
+		t.Errorf("baseline: %+v", b.PCRs)
+	}
+}
