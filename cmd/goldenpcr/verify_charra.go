@@ -24,16 +24,19 @@ type verifyCharraOptions struct {
 	NonceSize         int
 	Timeout           time.Duration
 	AllowUnrestricted bool
+	PSKIdentity       string
+	PSKKey            string
 	Output            string
 }
 
 func newVerifyCharraCmd() *cobra.Command {
 	opts := &verifyCharraOptions{}
 	c := &cobra.Command{
-		Use:   "charra coap://HOST[:5683] --ak AK --expected B",
+		Use:   "charra coap://HOST[:5683]|coaps://HOST[:5684] --ak AK --expected B",
 		Short: "Ask a CHARRA attester for a quote and verify it, with the checks CHARRA's own verifier skips",
 		Long: `Send a CHARRA attester (TrenchBoot's attestation; CoAP FETCH /attest over
-UDP, CBOR as CHARRA's C verifier encodes it) a request with a fresh nonce,
+UDP, or DTLS with a pre-shared key for coaps://; CBOR as CHARRA's C
+verifier encodes it) a request with a fresh nonce,
 read the whole answer block by block, and verify it check by check:
 
   response       a TAP answer (PCR attestation IE, TPM2_Quote subtype) with
@@ -66,7 +69,8 @@ does not answer within --timeout (CHARRA's attester dies on a request it
 cannot handle and sends nothing).`,
 		Example: `  goldenpcr verify charra coap://10.0.0.5 --ak ak.pub --expected reference-pcrs.yml
   goldenpcr verify charra coap://attester.lan:5683 --ak ak.pub --expected golden.yaml \
-      --pcrs sha256:0-7,10+sha1:17,18 --logs tcg-boot,ima --timeout 10s -o json`,
+      --pcrs sha256:0-7,10+sha1:17,18 --logs tcg-boot,ima --timeout 10s -o json
+  goldenpcr verify charra coaps://10.0.0.5 --dtls-psk-key "CHARRA DTLS Key" --ak ak.pub --expected golden.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Attester = args[0]
@@ -80,6 +84,8 @@ cannot handle and sends nothing).`,
 	f.StringVar(&opts.Logs, "logs", "tcg-boot,ima", "the logs to ask for: tcg-boot, ima, both, or none")
 	f.IntVar(&opts.NonceSize, "nonce-size", charra.DefaultNonceSize, fmt.Sprintf("bytes of fresh nonce (1 to %d; CHARRA sends %d)", charra.MaxNonce, charra.DefaultNonceSize))
 	f.DurationVar(&opts.Timeout, "timeout", charra.DefaultTimeout, "how long to wait for the whole answer")
+	f.StringVar(&opts.PSKIdentity, "dtls-psk-identity", charra.DefaultPSKIdentity, "with coaps://: the DTLS PSK identity sent")
+	f.StringVar(&opts.PSKKey, "dtls-psk-key", "", "with coaps://: the DTLS pre-shared key, as CHARRA's configuration gives it (its YAML ships \"CHARRA DTLS Key\"); cipher suite TLS_PSK_WITH_AES_128_CCM_8, as CHARRA's tinydtls")
 	f.BoolVar(&opts.AllowUnrestricted, "allow-unrestricted", false, "accept an AK without TPM attributes (PEM, DER) or one that is not restricted")
 	outputFlag(c, &opts.Output)
 	return c
@@ -173,11 +179,20 @@ func runVerifyCharra(ctx context.Context, opts *verifyCharraOptions, out io.Writ
 	if err != nil {
 		return err
 	}
-	addr, err := charra.Address(opts.Attester)
+	target, err := charra.ParseTarget(opts.Attester)
 	if err != nil {
 		return err
 	}
-	ex, err := charra.Attest(ctx, addr, req, opts.Timeout)
+	switch {
+	case target.DTLS && opts.PSKKey == "":
+		return fmt.Errorf("%s: coaps:// needs --dtls-psk-key (CHARRA's raw-public-key DTLS is not supported)", opts.Attester)
+	case !target.DTLS && (opts.PSKKey != "" || opts.PSKIdentity != charra.DefaultPSKIdentity):
+		return fmt.Errorf("--dtls-psk-key and --dtls-psk-identity go with a coaps:// attester")
+	case target.DTLS:
+		target.PSK = &charra.PSK{Identity: []byte(opts.PSKIdentity), Key: []byte(opts.PSKKey)}
+	}
+	addr := target.Addr
+	ex, err := charra.Attest(ctx, target, req, opts.Timeout)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goldenpcr/goldenpcr/charra"
 	"github.com/goldenpcr/goldenpcr/internal/charratest"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
@@ -155,6 +156,37 @@ func TestVerifyCharraMisbehaving(t *testing.T) {
 		}
 		if el := time.Since(start); el > 8*time.Second {
 			t.Errorf("gave up after %s, --timeout was 1.5s", el)
+		}
+	})
+	// DTLS with a pre-shared key, as CHARRA's use-dtls-psk: the right key
+	// verifies, a wrong one fails the handshake by name, a silent DTLS
+	// attester times out, and a key without coaps:// (or coaps:// without
+	// a key) is bad usage.
+	t.Run("dtls-psk", func(t *testing.T) {
+		psk := &charra.PSK{Identity: []byte(charra.DefaultPSKIdentity), Key: []byte("CHARRA DTLS Key")}
+		target := a.ServeDTLS(t, charratest.Genuine, psk)
+		code, r, errOut := verifyCharra(t, a, target, "--dtls-psk-key", "CHARRA DTLS Key")
+		if code != 0 || !r.Verified {
+			t.Fatalf("coaps with the right key: exit %d: %s", code, errOut)
+		}
+		code, _, errOut = run(t, "verify", "charra", target, "--ak", a.AKPath, "--expected", a.ReferencePath, "--dtls-psk-key", "Charra DTLS Key", "--timeout", "5s")
+		if code != 2 || !strings.Contains(errOut, "DTLS handshake") {
+			t.Errorf("coaps with another key: exit %d, want 2 naming the handshake: %s", code, errOut)
+		}
+		start := time.Now()
+		code, _, errOut = run(t, "verify", "charra", a.ServeDTLS(t, charratest.Silent, psk), "--ak", a.AKPath, "--expected", a.ReferencePath, "--dtls-psk-key", "CHARRA DTLS Key", "--timeout", "1500ms")
+		if code != 2 || !strings.Contains(errOut, "no answer within 1.5s") || time.Since(start) > 8*time.Second {
+			t.Errorf("silent coaps attester: exit %d after %s: %s", code, time.Since(start), errOut)
+		}
+		for _, args := range [][]string{
+			{strings.Replace(target, "coaps://", "coap://", 1), "--dtls-psk-key", "CHARRA DTLS Key"},
+			{target},
+			{"coap://127.0.0.1:1", "--dtls-psk-identity", "someone"},
+		} {
+			code, _, errOut := run(t, append(append([]string{"verify", "charra"}, args...), "--ak", a.AKPath, "--expected", a.ReferencePath)...)
+			if code != 2 || !strings.Contains(errOut, "dtls-psk") {
+				t.Errorf("%v: exit %d %q, want 2 naming the DTLS option", args, code, errOut)
+			}
 		}
 	})
 	t.Run("usage", func(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/mux"
+	dtlsserver "github.com/plgd-dev/go-coap/v3/dtls/server"
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
@@ -367,15 +368,7 @@ func (a *Attester) Serve(t testing.TB, mode Mode) string {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	r := mux.NewRouter()
-	if err := r.Handle(charra.Resource, mux.HandlerFunc(func(w mux.ResponseWriter, req *mux.Message) {
-		if err := a.handle(w, req, mode, done); err != nil {
-			t.Logf("charratest attester (%s): %v", mode, err)
-		}
-	})); err != nil {
-		t.Fatal(err)
-	}
-	s := udp.NewServer(options.WithMux(r), options.WithErrors(func(error) {}), options.WithMaxMessageSize(charra.MaxLog))
+	s := udp.NewServer(options.WithMux(a.router(t, mode, done)), options.WithErrors(func(error) {}), options.WithMaxMessageSize(charra.MaxLog))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.Serve(l) }()
@@ -386,6 +379,43 @@ func (a *Attester) Serve(t testing.TB, mode Mode) string {
 		wg.Wait()
 	})
 	return "coap://" + l.LocalAddr().(*net.UDPAddr).String()
+}
+
+// ServeDTLS is Serve over DTLS with a pre-shared key, as CHARRA's
+// attester with use-dtls-psk (TLS_PSK_WITH_AES_128_CCM_8, identity hint
+// "CHARRA Attester", one key for every identity); it returns
+// coaps://127.0.0.1:PORT.
+func (a *Attester) ServeDTLS(t testing.TB, mode Mode, psk *charra.PSK) string {
+	t.Helper()
+	l, err := coapnet.NewDTLSListener("udp4", "127.0.0.1:0", psk.DTLSServerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	s := dtlsserver.New(options.WithMux(a.router(t, mode, done)), options.WithErrors(func(error) {}), options.WithMaxMessageSize(charra.MaxLog))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Serve(l) }()
+	t.Cleanup(func() {
+		close(done)
+		s.Stop()
+		l.Close()
+		wg.Wait()
+	})
+	return "coaps://" + l.Addr().(*net.UDPAddr).String()
+}
+
+// router routes /attest to handle in mode.
+func (a *Attester) router(t testing.TB, mode Mode, done <-chan struct{}) *mux.Router {
+	r := mux.NewRouter()
+	if err := r.Handle(charra.Resource, mux.HandlerFunc(func(w mux.ResponseWriter, req *mux.Message) {
+		if err := a.handle(w, req, mode, done); err != nil {
+			t.Logf("charratest attester (%s): %v", mode, err)
+		}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // handle answers one FETCH as CHARRA's coap_attest_handler does; an error

@@ -17,7 +17,7 @@ import (
 // a second request gets a fresh quote.
 func TestAttester(t *testing.T) {
 	a := New(t, RSASSA)
-	addr, err := charra.Address(a.Serve(t, Genuine))
+	addr, err := charra.ParseTarget(a.Serve(t, Genuine))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestRecordSeeds(t *testing.T) {
 	for _, s := range []Scheme{RSASSA, RSAPSS, ECDSA} {
 		a := New(t, s)
 		for _, mode := range []Mode{Genuine, Old3mdeb} {
-			addr, _ := charra.Address(a.Serve(t, mode))
+			addr, _ := charra.ParseTarget(a.Serve(t, mode))
 			sel, _ := pcr.ParseSelection("sha256:0-7,10+sha1:0")
 			var logs []string
 			if mode == Genuine && s == RSASSA {
