@@ -3,6 +3,7 @@ package baseline
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -74,6 +75,23 @@ func LoadData(path string, data []byte, ro pcr.ReadOptions) (*Reference, error) 
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &Reference{Doc: doc}, nil
+}
+
+// AsBaseline is the reference as a baseline document: a PCR file's
+// alternatives become variants (FromValues). A composite digest has no
+// per-PCR values and is refused, as is a reference naming no PCR.
+func (r *Reference) AsBaseline() (*Baseline, error) {
+	switch {
+	case r == nil || r.Baseline == nil && r.Doc == nil:
+		return nil, errors.New("reference: it holds no PCR values (a composite digest)")
+	case r.Baseline != nil && len(r.Baseline.PCRs) > 0:
+		return r.Baseline, nil
+	case r.Doc != nil:
+		if b := FromValues(r.Doc.Sets, "a PCR file"); len(b.PCRs) > 0 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("reference: names no PCR")
 }
 
 // Match is the outcome of comparing values with a Reference.

@@ -236,17 +236,10 @@ func tpmKey(k crypto.PublicKey, ecdsaOnly bool) error {
 // baselineOf is the reference as a baseline: a PCR file's alternatives
 // become variants.
 func baselineOf(ref *baseline.Reference) (*baseline.Baseline, error) {
-	if ref == nil || (ref.Baseline == nil && ref.Doc == nil) {
+	if ref == nil {
 		return nil, errors.New("reference: missing")
 	}
-	b := ref.Baseline
-	if b == nil {
-		b = baseline.FromValues(ref.Doc.Sets, "a PCR file")
-	}
-	if len(b.PCRs) == 0 {
-		return nil, errors.New("reference: names no PCR")
-	}
-	return b, nil
+	return ref.AsBaseline()
 }
 
 func candidateName(i int) string {

@@ -59,9 +59,9 @@ func NewConfig(ref *baseline.Reference, opts Options) (*Config, error) {
 	if err := c.checkAType(); err != nil {
 		return nil, err
 	}
-	b := ref.Baseline
-	if b == nil {
-		b = baseline.FromValues(ref.Doc.Sets, "a PCR file")
+	b, err := ref.AsBaseline()
+	if err != nil {
+		return nil, err
 	}
 	byIndex := map[int]baseline.PCR{}
 	for _, p := range b.PCRs {

@@ -82,6 +82,8 @@ var commandGroups = []commandGroup{
 	{"version", newVersionCmd},
 	{"corim", newCorimCmd},
 	{"diff", newDiffCmd},
+	{"policy", newPolicyCmd},
+	{"seal", newSealCmd},
 }
 
 // hiddenCommands are top-level commands left out of the help, added by

@@ -1,0 +1,139 @@
+// Package seal owns secrets bound to a device's predicted boot: import
+// blobs (go-tpm-tools' server.CreateImportBlob) that only the TPM holding
+// a given endorsement key can import, and that open only while its PCRs
+// hold the values a PCR policy (package policy) names: the golden values
+// of the next boot. It checks the EK before anything is encrypted to it.
+package seal
+
+import (
+	"bytes"
+	"crypto"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-tpm-tools/server"
+	pb "github.com/google/go-tpm-tools/proto/tpm"
+	"github.com/google/go-tpm/legacy/tpm2"
+
+	"github.com/goldenpcr/goldenpcr/pcr"
+	"github.com/goldenpcr/goldenpcr/policy"
+	"github.com/goldenpcr/goldenpcr/tpmstruct"
+)
+
+// EKError is an endorsement key that cannot be sealed to, with the reason.
+type EKError struct{ Reason string }
+
+func (e *EKError) Error() string { return "EK: " + e.Reason }
+
+// CheckEKTemplate checks that a TPM's EK public area is the TCG default
+// EK template's for its key (RSA 2048 or ECC P-256, the endorsement
+// hierarchy's policy): go-tpm-tools encrypts to the EK by rebuilding that
+// public area from the key, so the device imports under it only if its
+// EK is exactly that one (the Names must be equal).
+func CheckEKTemplate(ek *tpmstruct.TPMTPublic, key crypto.PublicKey) error {
+	want, err := server.CreateEKPublicAreaFromKey(key)
+	if err != nil {
+		return &EKError{Reason: err.Error()}
+	}
+	wantName, err := want.Name()
+	if err != nil {
+		return &EKError{Reason: err.Error()}
+	}
+	wantBytes, err := wantName.Encode()
+	if err != nil {
+		return &EKError{Reason: err.Error()}
+	}
+	got, err := ek.Name()
+	if err != nil {
+		return &EKError{Reason: err.Error()}
+	}
+	if !bytes.Equal(got, wantBytes) {
+		return &EKError{Reason: fmt.Sprintf("its public area (Name %x) is not the TCG default EK template's for its key (Name %x): the TPM would not import under it", got, wantBytes)}
+	}
+	return nil
+}
+
+// pcrsOf is the single-bank PCR set go-tpm-tools binds an import blob to.
+func pcrsOf(pol *policy.PCRPolicy) (*pb.PCRs, error) {
+	switch {
+	case pol == nil:
+		return nil, nil
+	case len(pol.Selection) != 1:
+		return nil, errors.New("an import blob binds PCRs of one bank: select one")
+	case pol.Hash != pcr.SHA256:
+		return nil, fmt.Errorf("an import blob's PCR policy is a SHA-256 session, not %s", pol.Hash)
+	case len(pol.Branches) != 1:
+		return nil, fmt.Errorf("the selected PCRs have %d candidate sets of values, and an import blob binds one (no TPM2_PolicyOR): seal once per variant", len(pol.Branches))
+	}
+	bs := pol.Selection[0]
+	var h pb.HashAlgo
+	switch bs.Alg {
+	case pcr.SHA1:
+		h = pb.HashAlgo_SHA1
+	case pcr.SHA256:
+		h = pb.HashAlgo_SHA256
+	case pcr.SHA384:
+		h = pb.HashAlgo_SHA384
+	case pcr.SHA512:
+		h = pb.HashAlgo_SHA512
+	default:
+		return nil, fmt.Errorf("bank %s cannot be bound in an import blob", bs.Alg)
+	}
+	out := &pb.PCRs{Hash: h, Pcrs: map[uint32][]byte{}}
+	for _, i := range bs.PCRs {
+		v, ok := pol.Branches[0].Values.Get(bs.Alg, i)
+		if !ok {
+			return nil, fmt.Errorf("no %s value of PCR %d", bs.Alg, i)
+		}
+		out.Pcrs[uint32(i)] = v
+	}
+	return out, nil
+}
+
+// Secret seals secret to the TPM of ek: its import blob opens (client
+// Key.Import) only while the PCRs hold the policy's values.
+func Secret(ek crypto.PublicKey, pol *policy.PCRPolicy, secret []byte) (*pb.ImportBlob, error) {
+	if len(secret) == 0 {
+		return nil, errors.New("the secret is empty")
+	}
+	pcrs, err := pcrsOf(pol)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := server.CreateImportBlob(ek, secret, pcrs)
+	if err != nil {
+		return nil, err
+	}
+	return blob, checkAuthPolicy(blob, pol)
+}
+
+// SigningKey is Secret for a signing key (client Key.ImportSigningKey), as
+// go_tpm_remote_attestation's PullSecret imports one: the key signs only
+// while the PCRs hold the policy's values.
+func SigningKey(ek crypto.PublicKey, pol *policy.PCRPolicy, key crypto.PrivateKey) (*pb.ImportBlob, error) {
+	pcrs, err := pcrsOf(pol)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := server.CreateSigningKeyImportBlob(ek, key, pcrs)
+	if err != nil {
+		return nil, err
+	}
+	return blob, checkAuthPolicy(blob, pol)
+}
+
+// checkAuthPolicy holds the blob's object to the policy goldenpcr
+// computed, so the digest `policy pcr` prints is the one a TPM enforces.
+func checkAuthPolicy(blob *pb.ImportBlob, pol *policy.PCRPolicy) error {
+	if pol == nil {
+		return nil
+	}
+	pub, err := tpm2.DecodePublic(blob.GetPublicArea())
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(pub.AuthPolicy, pol.Digest) {
+		return fmt.Errorf("the import blob's authPolicy %x is not the PCR policy %x", pub.AuthPolicy, pol.Digest)
+	}
+	return nil
+}
