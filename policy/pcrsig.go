@@ -100,10 +100,15 @@ func SignPCR11(base map[pcr.Alg][]byte, banks []pcr.Alg, phases []string, key cr
 			if err != nil {
 				return nil, err
 			}
-			// TPM2_PolicyAuthorize verifies the signature over
-			// H(approvedPolicy ‖ policyRef), policyRef empty.
-			h := sha256.Sum256(pol)
-			sig, err := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, h[:])
+			// The signature is over H(approvedPolicy ‖ policyRef),
+			// policyRef empty, as TPM2_PolicyAuthorize checks it; systemd
+			// hashes with the bank's algorithm (systemd-measure 252 signs
+			// a sha1 bank's policies with SHA-1).
+			ch, ok := alg.CryptoHash()
+			if !ok {
+				return nil, fmt.Errorf("bank %s has no signature hash", alg)
+			}
+			sig, err := rsa.SignPKCS1v15(nil, priv, ch, alg.Sum(pol))
 			if err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@ package seal
 import (
 	"bytes"
 	"crypto"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 
@@ -39,7 +40,7 @@ func CheckEKTemplate(ek *tpmstruct.TPMTPublic, key crypto.PublicKey) error {
 	if err != nil {
 		return &EKError{Reason: err.Error()}
 	}
-	wantBytes, err := wantName.Encode()
+	wantBytes, err := wantName.Digest.Encode() // nameAlg ‖ digest, as the TPM's Name
 	if err != nil {
 		return &EKError{Reason: err.Error()}
 	}
@@ -111,6 +112,10 @@ func Secret(ek crypto.PublicKey, pol *policy.PCRPolicy, secret []byte) (*pb.Impo
 // go_tpm_remote_attestation's PullSecret imports one: the key signs only
 // while the PCRs hold the policy's values.
 func SigningKey(ek crypto.PublicKey, pol *policy.PCRPolicy, key crypto.PrivateKey) (*pb.ImportBlob, error) {
+	// go-tpm-tools builds the imported key's public area for RSA only.
+	if _, ok := key.(*rsa.PrivateKey); !ok {
+		return nil, fmt.Errorf("a signing key to import must be RSA (an RSASSA-SHA256 TPM key), not %T", key)
+	}
 	pcrs, err := pcrsOf(pol)
 	if err != nil {
 		return nil, err

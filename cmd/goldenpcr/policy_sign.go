@@ -76,18 +76,18 @@ func runPolicySign(opts *policySignOptions, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Key, err)
 	}
-	// The base values come through the PolicyPCR checks: PCR 11 must be
-	// predicted, in every bank, with no variants to choose between.
-	pol, err := policy.FromBaseline(b, sel, pcr.SHA256)
-	if err != nil {
-		return fmt.Errorf("%s: %w", opts.Baseline, err)
-	}
 	var banks []pcr.Alg
 	for _, bs := range sel {
 		if !slices.Equal(bs.PCRs, []int{policy.UKIPCR}) {
 			return fmt.Errorf("--pcrs %s: a UKI's signed policy covers PCR %d alone", opts.PCRs, policy.UKIPCR)
 		}
 		banks = append(banks, bs.Alg)
+	}
+	// The base values come through the PolicyPCR checks: PCR 11 must be
+	// predicted, in every bank, with no variants to choose between.
+	pol, err := policy.FromBaseline(b, sel, pcr.SHA256)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Baseline, err)
 	}
 	if len(pol.Branches) != 1 {
 		return fmt.Errorf("%s: PCR %d has %d candidate values; a signed policy is made for one UKI", opts.Baseline, policy.UKIPCR, len(pol.Branches))

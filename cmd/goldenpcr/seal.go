@@ -72,7 +72,7 @@ stdout.`,
 	f.StringVar(&opts.Baseline, "baseline", "", "golden values: a goldenpcr baseline or any PCR file (required)")
 	f.StringVar(&opts.PCRs, "pcrs", "", "PCRs the blob opens on, one bank, e.g. sha256:0,7 (required)")
 	f.StringVar(&opts.In, "in", "", "the secret to seal (a file of at most 128 bytes, the TPM's sealed-data limit)")
-	f.StringVar(&opts.SigningKey, "signing-key", "", "instead of --in: a PEM private key (RSA or ECDSA) the TPM imports as a signing key usable only on that boot")
+	f.StringVar(&opts.SigningKey, "signing-key", "", "instead of --in: a PEM RSA private key the TPM imports as a signing key usable only on that boot")
 	f.StringVarP(&opts.OutFile, "output-file", "O", "", "write the import blob here, atomically (required; never over an input)")
 	f.StringVar(&opts.Format, "format", "go-tpm-tools", "blob format: go-tpm-tools (the ImportBlob protobuf)")
 	outputFlag(c, &opts.Output)
@@ -217,4 +217,3 @@ func readSealEK(opts *sealOptions) (crypto.PublicKey, *sealReport, error) {
 	}
 	return pub.Key, rep, nil
 }
-

@@ -220,21 +220,60 @@ func (p *TPM) ExtendAt(t testing.TB, locality int, index uint32, alg uint16, dig
 	cmd = binary.BigEndian.AppendUint32(cmd, uint32(10+len(body)))
 	cmd = binary.BigEndian.AppendUint32(cmd, 0x182)
 	cmd = append(cmd, body...)
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := p.Open(t)
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Write(cmd); err != nil {
 		t.Fatal(err)
 	}
-	rsp := make([]byte, 64)
-	n, err := io.ReadAtLeast(conn, rsp, 10)
+	rsp, err := io.ReadAll(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rc := binary.BigEndian.Uint32(rsp[6:10]); rc != 0 {
-		t.Fatalf("TPM2_PCR_Extend of PCR %d at locality %d: response code 0x%x (%x)", index, locality, rc, rsp[:n])
+		t.Fatalf("TPM2_PCR_Extend of PCR %d at locality %d: response code 0x%x (%x)", index, locality, rc, rsp)
 	}
 }
+
+// Open connects to p's command channel as go-tpm and go-tpm-tools want a
+// TPM: each Write sends a whole command and reads its whole response,
+// which the following Reads return. swtpm serves one client at a time, so
+// close it before running a tpm2-tools program.
+func (p *TPM) Open(t testing.TB) io.ReadWriteCloser {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &conn{c: c}
+}
+
+type conn struct {
+	c    net.Conn
+	resp bytes.Buffer
+}
+
+func (s *conn) Write(p []byte) (int, error) {
+	s.c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := s.c.Write(p); err != nil {
+		return 0, err
+	}
+	hdr := make([]byte, 10)
+	if _, err := io.ReadFull(s.c, hdr); err != nil {
+		return 0, err
+	}
+	size := binary.BigEndian.Uint32(hdr[2:6])
+	if size < 10 || size > 1<<20 {
+		return 0, fmt.Errorf("swtpm: response size %d", size)
+	}
+	body := make([]byte, size-10)
+	if _, err := io.ReadFull(s.c, body); err != nil {
+		return 0, err
+	}
+	s.resp.Reset()
+	s.resp.Write(hdr)
+	s.resp.Write(body)
+	return len(p), nil
+}
+
+func (s *conn) Read(p []byte) (int, error) { return s.resp.Read(p) }
+func (s *conn) Close() error               { return s.c.Close() }
