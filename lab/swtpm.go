@@ -71,8 +71,9 @@ type swtpmProc struct {
 	done chan error
 	// ctrl is the control socket's path (unix socket mode for QEMU).
 	ctrl string
-	// tcti is set in TCP mode, for tpm2-tools.
+	// tcti and port (the command channel's) are set in TCP mode.
 	tcti string
+	port int
 	log  string
 }
 
@@ -124,7 +125,7 @@ func startSwtpmResumed(state string) (*swtpmProc, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.tcti = fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", port)
+		p.tcti, p.port = fmt.Sprintf("swtpm:host=127.0.0.1,port=%d", port), port
 		if waitFor(10*time.Second, 20*time.Millisecond, func() bool {
 			return p.exited() || (loopback.Listening(port) && loopback.Listening(port+1))
 		}) && !p.exited() {

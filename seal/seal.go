@@ -142,3 +142,27 @@ func checkAuthPolicy(blob *pb.ImportBlob, pol *policy.PCRPolicy) error {
 	}
 	return nil
 }
+
+// TPM2Tools is blob as tpm2_import reads a duplicated object: the public
+// area (TPM2B_PUBLIC, -u), the duplicate (TPM2B_PRIVATE, -i) and the seed
+// encrypted to the parent (TPM2B_ENCRYPTED_SECRET, -s). go-tpm-tools
+// duplicates with no inner wrapper, which is what tpm2_import assumes
+// without -k.
+type TPM2Tools struct{ Public, Duplicate, Seed []byte }
+
+// ForTPM2Tools converts a go-tpm-tools import blob for tpm2_import under
+// the EK (tpm2_import -C ek.ctx -P session:… after TPM2_PolicySecret on
+// the endorsement hierarchy, the EK's policy).
+func ForTPM2Tools(blob *pb.ImportBlob) (*TPM2Tools, error) {
+	parts := [][]byte{blob.GetPublicArea(), blob.GetDuplicate(), blob.GetEncryptedSeed()}
+	for i, name := range []string{"public area", "duplicate", "encrypted seed"} {
+		if len(parts[i]) == 0 || len(parts[i]) > 0xffff {
+			return nil, fmt.Errorf("the import blob's %s has %d bytes", name, len(parts[i]))
+		}
+	}
+	return &TPM2Tools{Public: tpm2b(parts[0]), Duplicate: tpm2b(parts[1]), Seed: tpm2b(parts[2])}, nil
+}
+
+func tpm2b(b []byte) []byte {
+	return append([]byte{byte(len(b) >> 8), byte(len(b))}, b...)
+}

@@ -272,6 +272,16 @@ func TestSealSwtpm(t *testing.T) {
 	if err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("import on the predicted boot: %q, %v", got, err)
 	}
+	// The same secret for tpm2-tools: tpm2_import under the EK, then
+	// tpm2_unseal with a PCR policy session.
+	prefix := filepath.Join(dir, "disk")
+	if code, out, errs := run(t, "seal", "--ek", ekPub, "--baseline", golden, "--pcrs", "sha256:0,4,7", "--in", filepath.Join(dir, "secret"), "--format", "tpm2-tools", "-O", prefix); code != 0 || !strings.Contains(out, prefix+".seed") {
+		t.Fatalf("seal --format tpm2-tools: exit %d: %s%s", code, out, errs)
+	}
+	unseal := func() ([]byte, error) { return tpm2ToolsUnseal(t, tpm, dir, prefix, "sha256:0,4,7") }
+	if got, err := unseal(); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("tpm2_unseal on the predicted boot: %q, %v", got, err)
+	}
 	other := swtpmtest.Start(t, swtpmtest.Options{})
 	if _, err := imp(other); err == nil {
 		t.Error("another TPM imported the blob")
@@ -279,6 +289,9 @@ func TestSealSwtpm(t *testing.T) {
 	tpm.Run(t, "tpm2_pcrextend", "4:sha256="+strings.Repeat("5a", 32))
 	if _, err := imp(tpm); err == nil || !strings.Contains(err.Error(), "unseal") {
 		t.Errorf("import after one more extend of PCR 4: %v", err)
+	}
+	if got, err := unseal(); err == nil {
+		t.Errorf("tpm2_unseal after one more extend of PCR 4: %q", got)
 	}
 
 	// A signing key imports as a key that signs; its blob binds PCR 0.
@@ -322,7 +335,7 @@ func TestSealSwtpm(t *testing.T) {
 		"two banks":              {[]string{"--pcrs", "sha1:0+sha256:0"}, "one bank"},
 		"a PCR not predicted":    {[]string{"--pcrs", "sha256:0,10"}, "PCR sha256:10: the baseline does not predict it"},
 		"roots without a cert":   {[]string{"--ek-roots", golden}, "check an EK certificate"},
-		"an unknown blob format": {[]string{"--format", "tpm2-tools"}, "docs/seal.md"},
+		"an unknown blob format": {[]string{"--format", "pem"}, "go-tpm-tools or tpm2-tools"},
 	} {
 		args := map[string]string{"--ek": ekPub, "--baseline": golden, "--pcrs": "sha256:0,7", "--in": filepath.Join(dir, "secret"), "-O": filepath.Join(dir, "x.blob")}
 		var extra []string
@@ -342,6 +355,44 @@ func TestSealSwtpm(t *testing.T) {
 			t.Errorf("%s: exit %d %q, want %q", name, code, errs, c.want)
 		}
 	}
+}
+
+// tpm2ToolsUnseal does on tpm what a device with only tpm2-tools does with
+// seal's tpm2-tools files: import them under its EK (whose policy is
+// TPM2_PolicySecret on the endorsement hierarchy), load the object and
+// unseal it with a PCR policy session over sel.
+func tpm2ToolsUnseal(t *testing.T, tpm *swtpmtest.TPM, dir, prefix, sel string) ([]byte, error) {
+	t.Helper()
+	ek, session := filepath.Join(dir, "tt-ek.ctx"), filepath.Join(dir, "tt-session.ctx")
+	steps := [][]string{
+		{"tpm2_flushcontext", "-t"},
+		{"tpm2_createek", "-c", ek, "-G", "rsa"},
+		{"tpm2_startauthsession", "--policy-session", "-S", session},
+		{"tpm2_policysecret", "-S", session, "-c", "e"},
+		{"tpm2_import", "-C", ek, "-P", "session:" + session, "-u", prefix + ".pub", "-i", prefix + ".dpriv", "-s", prefix + ".seed", "-r", prefix + ".priv"},
+		{"tpm2_flushcontext", session},
+		// swtpm holds three transient objects, and each tool reloads ek.ctx.
+		{"tpm2_flushcontext", "-t"},
+		{"tpm2_startauthsession", "--policy-session", "-S", session},
+		{"tpm2_policysecret", "-S", session, "-c", "e"},
+		{"tpm2_load", "-C", ek, "-P", "session:" + session, "-u", prefix + ".pub", "-r", prefix + ".priv", "-c", prefix + ".ctx"},
+		{"tpm2_flushcontext", session},
+		{"tpm2_flushcontext", "-t"},
+		{"tpm2_unseal", "-c", prefix + ".ctx", "-p", "pcr:" + sel},
+	}
+	var out []byte
+	for _, s := range steps {
+		cmd := exec.Command(s[0], s[1:]...)
+		cmd.Env = tpm.Env()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		var err error
+		if out, err = cmd.Output(); err != nil {
+			return nil, fmt.Errorf("%s: %v: %s", strings.Join(s, " "), err, stderr.String())
+		}
+	}
+	tpm.Run(t, "tpm2_flushcontext", "-t")
+	return out, nil
 }
 
 func readBlob(t *testing.T, path string) *pb.ImportBlob {

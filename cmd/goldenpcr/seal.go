@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	pb "github.com/google/go-tpm-tools/proto/tpm"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
@@ -54,12 +55,17 @@ binds one); every selected PCR must be in the baseline, with one value: a
 PCR with variants is refused (an import blob has no PolicyOR: seal once per
 variant). The policy digest is the one 'policy pcr' prints.
 
-The blob is written to -O as the ImportBlob protobuf; the report goes to
-stdout.`,
+The blob is written to -O as the ImportBlob protobuf; with --format
+tpm2-tools as three files for tpm2_import under the EK instead: -O.pub
+(TPM2B_PUBLIC), -O.dpriv (TPM2B_PRIVATE) and -O.seed
+(TPM2B_ENCRYPTED_SECRET); docs/seal.md shows the device's commands. The
+report goes to stdout.`,
 		Example: `  tpm2_createek -c ek.ctx -G rsa -u ek.pub        # on the device
   goldenpcr seal --ek ek.pub --baseline golden.yaml --pcrs sha256:0,7 --in disk.key -O disk.blob
   goldenpcr seal --ek ek.crt --ek-roots tpm-vendor-roots/ --baseline golden.yaml --pcrs sha256:0,4,7 \
-      --signing-key device-key.pem -O key.blob`,
+      --signing-key device-key.pem -O key.blob
+  goldenpcr seal --ek ek.pub --baseline golden.yaml --pcrs sha256:7,11 --in disk.key \
+      --format tpm2-tools -O disk              # disk.pub, disk.dpriv, disk.seed`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			return runSeal(opts, c.OutOrStdout())
@@ -74,7 +80,7 @@ stdout.`,
 	f.StringVar(&opts.In, "in", "", "the secret to seal (a file of at most 128 bytes, the TPM's sealed-data limit)")
 	f.StringVar(&opts.SigningKey, "signing-key", "", "instead of --in: a PEM RSA private key the TPM imports as a signing key usable only on that boot")
 	f.StringVarP(&opts.OutFile, "output-file", "O", "", "write the import blob here, atomically (required; never over an input)")
-	f.StringVar(&opts.Format, "format", "go-tpm-tools", "blob format: go-tpm-tools (the ImportBlob protobuf)")
+	f.StringVar(&opts.Format, "format", "go-tpm-tools", "blob format: go-tpm-tools (the ImportBlob protobuf, -O) or tpm2-tools (-O.pub, -O.dpriv, -O.seed for tpm2_import -u, -i, -s)")
 	outputFlag(c, &opts.Output)
 	return c
 }
@@ -87,8 +93,43 @@ type sealReport struct {
 	Values    map[string]string `json:"values" yaml:"values"`
 	Policy    string            `json:"policy_digest" yaml:"policy_digest"`
 	Sealed    string            `json:"sealed" yaml:"sealed"`
-	Blob      string            `json:"blob" yaml:"blob"`
-	Bytes     int               `json:"bytes" yaml:"bytes"`
+	Blob      []sealedFile      `json:"files" yaml:"files"`
+}
+
+type sealedFile struct {
+	Path  string `json:"path" yaml:"path"`
+	Bytes int    `json:"bytes" yaml:"bytes"`
+}
+
+// writeSealed writes blob as -O (go-tpm-tools) or as -O's .pub, .dpriv and
+// .seed for tpm2_import -u, -i and -s (tpm2-tools).
+func writeSealed(out io.Writer, blob *pb.ImportBlob, format, outFile string, inputs []string) ([]sealedFile, error) {
+	files := map[string][]byte{}
+	if format == "tpm2-tools" {
+		t, err := seal.ForTPM2Tools(blob)
+		if err != nil {
+			return nil, err
+		}
+		files[outFile+".pub"], files[outFile+".dpriv"], files[outFile+".seed"] = t.Public, t.Duplicate, t.Seed
+	} else {
+		data, err := proto.Marshal(blob)
+		if err != nil {
+			return nil, err
+		}
+		files[outFile] = data
+	}
+	var wrote []sealedFile
+	for _, name := range []string{outFile, outFile + ".pub", outFile + ".dpriv", outFile + ".seed"} {
+		data, ok := files[name]
+		if !ok {
+			continue
+		}
+		if err := writeOutput(out, data, name, inputs...); err != nil {
+			return nil, err
+		}
+		wrote = append(wrote, sealedFile{Path: name, Bytes: len(data)})
+	}
+	return wrote, nil
 }
 
 func runSeal(opts *sealOptions, out io.Writer) error {
@@ -97,8 +138,8 @@ func runSeal(opts *sealOptions, out io.Writer) error {
 		return errors.New("--ek, --baseline, --pcrs and -O are required")
 	case (opts.In == "") == (opts.SigningKey == ""):
 		return errors.New("give the secret to seal: --in or --signing-key, one of them")
-	case opts.Format != "go-tpm-tools":
-		return fmt.Errorf("--format %q: only go-tpm-tools is written (docs/seal.md says why not tpm2-tools)", opts.Format)
+	case opts.Format != "go-tpm-tools" && opts.Format != "tpm2-tools":
+		return fmt.Errorf("--format %q: go-tpm-tools or tpm2-tools", opts.Format)
 	}
 	ek, rep, err := readSealEK(opts)
 	if err != nil {
@@ -112,7 +153,7 @@ func runSeal(opts *sealOptions, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Baseline, err)
 	}
-	var blob proto.Message
+	var blob *pb.ImportBlob
 	if opts.In != "" {
 		secret, err := readSmall(opts.In, 128)
 		if err != nil {
@@ -136,14 +177,12 @@ func runSeal(opts *sealOptions, out io.Writer) error {
 		}
 		rep.Sealed = "signing key " + opts.SigningKey
 	}
-	data, err := proto.Marshal(blob)
+	inputs := []string{opts.EK, opts.Baseline, opts.In, opts.SigningKey}
+	files, err := writeSealed(out, blob, opts.Format, opts.OutFile, inputs)
 	if err != nil {
 		return err
 	}
-	if err := writeOutput(out, data, opts.OutFile, opts.EK, opts.Baseline, opts.In, opts.SigningKey); err != nil {
-		return err
-	}
-	rep.Selection, rep.Policy, rep.Blob, rep.Bytes = sel.String(), hex.EncodeToString(pol.Digest), opts.OutFile, len(data)
+	rep.Selection, rep.Policy, rep.Blob = sel.String(), hex.EncodeToString(pol.Digest), files
 	rep.Values = map[string]string{}
 	for _, i := range sel[0].PCRs {
 		v, _ := pol.Branches[0].Values.Get(sel[0].Alg, i)
@@ -159,8 +198,11 @@ func runSeal(opts *sealOptions, out io.Writer) error {
 			k := fmt.Sprintf("%s:%d", sel[0].Alg, i)
 			fmt.Fprintf(w, "  %s %s\n", k, rep.Values[k])
 		}
-		_, err := fmt.Fprintf(w, "policy digest %s\nimport blob %s (%d bytes)\n", rep.Policy, rep.Blob, rep.Bytes)
-		return err
+		fmt.Fprintf(w, "policy digest %s\n", rep.Policy)
+		for _, f := range rep.Blob {
+			fmt.Fprintf(w, "wrote %s (%d bytes)\n", f.Path, f.Bytes)
+		}
+		return nil
 	})
 }
 

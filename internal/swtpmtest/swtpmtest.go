@@ -234,17 +234,27 @@ func (p *TPM) ExtendAt(t testing.TB, locality int, index uint32, alg uint16, dig
 	}
 }
 
-// Open connects to p's command channel as go-tpm and go-tpm-tools want a
-// TPM: each Write sends a whole command and reads its whole response,
-// which the following Reads return. swtpm serves one client at a time, so
-// close it before running a tpm2-tools program.
+// Open connects to p's command channel (Dial), failing t if it cannot.
 func (p *TPM) Open(t testing.TB) io.ReadWriteCloser {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.Port), 5*time.Second)
+	rw, err := Dial(p.Port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &conn{c: c}
+	return rw
+}
+
+// Dial connects to the command channel of a swtpm serving TCP on loopback
+// port as go-tpm and go-tpm-tools want a TPM: each Write sends a whole
+// command and reads its whole response, which the following Reads return.
+// swtpm serves one client at a time, so close it before running a
+// tpm2-tools program against the same swtpm.
+func Dial(port int) (io.ReadWriteCloser, error) {
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{c: c}, nil
 }
 
 type conn struct {
