@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/goldenpcr/goldenpcr/internal/swtpmtest"
+	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
 // TestSealOpensOnPredictedBoot is docs/seal.md's story on real boots: a
@@ -71,6 +73,13 @@ func TestSealOpensOnPredictedBoot(t *testing.T) {
 			if a, b := readFile(t, pub), readFile(t, ekPub); !bytes.Equal(a, b) {
 				t.Fatalf("the %s boot's TPM has another EK", v.Name)
 			}
+			var moved []string
+			for _, i := range []int{4, 7, 9, 11} {
+				if !bytes.Equal(cs[v.Name].PCRs[pcr.SHA256][i], c.PCRs[pcr.SHA256][i]) {
+					moved = append(moved, fmt.Sprint(i))
+				}
+			}
+			t.Logf("%s: sealed PCRs that differ from the uki boot: %s", v.Name, strings.Join(moved, ", "))
 			// The blob imports (same EK) but the PCR policy refuses to
 			// unseal: this boot measured something else.
 			if got, err := importOn(other, &blob); err == nil || !strings.Contains(err.Error(), "unseal") {
