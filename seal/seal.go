@@ -12,8 +12,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/go-tpm-tools/server"
 	pb "github.com/google/go-tpm-tools/proto/tpm"
+	"github.com/google/go-tpm-tools/server"
 	"github.com/google/go-tpm/legacy/tpm2"
 
 	"github.com/goldenpcr/goldenpcr/pcr"
