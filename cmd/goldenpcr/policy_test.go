@@ -219,6 +219,18 @@ func TestPolicySignEqualsSystemdMeasure(t *testing.T) {
 	if code, _, errs := run(t, "policy", "sign", "--baseline", golden, "--pcrs", "sha256:7,11", "--key", key); code != exitUsage || !strings.Contains(errs, "covers PCR 11 alone") {
 		t.Errorf("PCR 7 in a UKI policy: exit %d %s", code, errs)
 	}
+	no11 := filepath.Join(dir, "no11.yaml")
+	writeFile(t, no11, []byte("version: goldenpcr.baseline/v1\nmetadata: {tool: test}\npcrs:\n  - pcr: 7\n    values: {sha256: "+strings.Repeat("07", 32)+"}\n"))
+	if code, _, errs := run(t, "policy", "sign", "--baseline", no11, "--pcrs", "sha256:11", "--key", key); code != exitUsage || !strings.Contains(errs, "does not predict it") {
+		t.Errorf("a baseline without PCR 11: exit %d %s", code, errs)
+	}
+	ecKey := filepath.Join(dir, "ec.key")
+	if out, err := exec.Command("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ecKey).CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v %s", err, out)
+	}
+	if code, _, errs := run(t, "policy", "sign", "--baseline", golden, "--pcrs", "sha256:11", "--key", ecKey); code != exitUsage || !strings.Contains(errs, "RSA") {
+		t.Errorf("an EC key: exit %d %s", code, errs)
+	}
 }
 
 // verifyPCRSig checks a signature with openssl: RSASSA-PKCS1-v1_5 over
