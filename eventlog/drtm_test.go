@@ -2,7 +2,9 @@ package eventlog_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -172,17 +174,99 @@ func FuzzReadSlaunchBuffer(f *testing.F) {
 	log := tcglogtest.Write(drtmBanks, drtmEvents())
 	f.Add(append(bytes.Clone(log), make([]byte, 256)...))
 	f.Add(log)
+	for _, name := range []string{"linux", "xen"} {
+		data, err := os.ReadFile("../fixtures/drtm/skl-" + name + "-v0.5.3-rc1.bin")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(append(data, make([]byte, 128)...))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l, err := readLog(t, data)
-		var pe *eventlog.ParseError
-		if err != nil && !errors.As(err, &pe) {
-			t.Fatalf("error %v is not a ParseError", err)
-		}
-		if err == nil && l.Format == eventlog.FormatCryptoAgile {
-			if pe != nil && pe.Offset > int64(len(data)) {
-				t.Fatalf("offset %d past %d bytes", pe.Offset, len(data))
+		if err != nil {
+			var pe *eventlog.ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a ParseError", err)
 			}
-			eventlog.ReplayLogs([]*eventlog.Log{l}, nil)
+			if pe.Offset < 0 || pe.Offset > int64(len(data)) {
+				t.Fatalf("offset %d outside the %d bytes", pe.Offset, len(data))
+			}
+			return
 		}
+		eventlog.ReplayLogs([]*eventlog.Log{l}, nil)
 	})
+}
+
+// The real TrenchBoot v0.5.3-rc1 logs (fixtures/drtm: AMD SKINIT, SKL then
+// Linux's Secure Launch kernel, and SKL then Xen) replay to the PCR 17
+// and 18 values tpm2_pcrread read in the same boots (drtm-tests'
+// tests/test_eventlog.py). The Linux kernel's EV_NO_ACTION start and end
+// tags carry the hash of nothing as their digest; they are never
+// extended, and the digest check names the quirk instead of a mismatch.
+func TestTrenchBootLogsReplayToTheirPCRs(t *testing.T) {
+	for name, c := range map[string]struct {
+		pcrs map[pcr.Alg][2]string
+		tags int
+	}{
+		"linux": {tags: 2, pcrs: map[pcr.Alg][2]string{
+			pcr.SHA1:   {"a8c09473c7a5f90a84098e779f276333cdbf661a", "153de987125e37f9cd9e7a61791222f65ee7036b"},
+			pcr.SHA256: {"67be67686d82da37b760991194fff2cca163a4bad507b37927ae1742545aafe1", "8790e9bccaebfe038e13173cfb2d3b8f41434643669055978ec2e210da724a38"},
+		}},
+		"xen": {pcrs: map[pcr.Alg][2]string{
+			pcr.SHA1:   {"0318a2c7cc558c5d9dd6f4d5acf751c2a2dcec01", "1d770ad1285cb8f85dcb4dd03e4cdfb4c301a30e"},
+			pcr.SHA256: {"e17d42476df9d13cd73119cbd30d14795bdf8304c6a1f85e7c1eca554e07c055", "3e282d7905a8caff55b6537b255e16dc3b3cede1048481ea67d267bea7b3608e"},
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile("../fixtures/drtm/skl-" + name + "-v0.5.3-rc1.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// As the securityfs file gives it: the log, then a zeroed tail.
+			l, err := readLog(t, append(data, make([]byte, 4096)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !l.IsDRTM() {
+				t.Error("not read as a DRTM log")
+			}
+			rep, err := eventlog.ReplayLogs([]*eventlog.Log{l}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for alg, want := range c.pcrs {
+				for i, index := range []int{17, 18} {
+					if got, _ := rep.Values.Get(alg, index); hex.EncodeToString(got) != want[i] {
+						t.Errorf("%s PCR %d: replay %x, the boot's TPM %s", alg, index, got, want[i])
+					}
+				}
+			}
+			tags := 0
+			for i, ev := range l.Events {
+				dc := eventlog.CheckDigest(ev)
+				if dc.Status == eventlog.DigestMismatch {
+					t.Errorf("event %d: digest mismatch %v", i, dc.Mismatched)
+				}
+				if ev.Type == eventlog.EvNoAction && ev.PCR == 17 {
+					if !strings.Contains(dc.Quirk, "Secure Launch start/end tag") {
+						t.Errorf("event %d: tag without the quirk named: %+v", i, dc)
+					}
+					tags++
+				}
+			}
+			if tags != c.tags {
+				t.Errorf("%d Secure Launch tags, want %d", tags, c.tags)
+			}
+		})
+	}
+	// The quirk is that exact shape: a PCR 17 EV_NO_ACTION with another
+	// digest is a mismatch, as any other non-zero EV_NO_ACTION digest.
+	ev := &eventlog.Event{PCR: 17, Type: eventlog.EvNoAction, Digests: []eventlog.Digest{{Alg: pcr.SHA256, Value: pcr.SHA256.Sum([]byte("x"))}}}
+	if dc := eventlog.CheckDigest(ev); dc.Status != eventlog.DigestMismatch {
+		t.Errorf("a PCR 17 EV_NO_ACTION with a real digest: %+v", dc)
+	}
+	ev.PCR, ev.Digests[0].Value = 0, pcr.SHA256.Sum(nil)
+	if dc := eventlog.CheckDigest(ev); dc.Status != eventlog.DigestMismatch {
+		t.Errorf("a PCR 0 EV_NO_ACTION with the hash of nothing: %+v", dc)
+	}
 }
