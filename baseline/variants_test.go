@@ -3,6 +3,8 @@ package baseline
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -232,5 +234,93 @@ func TestEvaluateRejectsPCRWithoutValues(t *testing.T) {
 	b = oneBaseline(hexMap(nil, right256), map[string]string{"sha256": "zz"})
 	if _, err := b.Evaluate(machine(nil, right256)); err == nil || !strings.Contains(err.Error(), "not hex") {
 		t.Errorf("bad variant: err %v", err)
+	}
+}
+
+// An event with alternatives (a per-boot DRTM value's allow-list) makes
+// every candidate value of its PCR a variant: the primary value is the
+// first digests' path; each alternative at each event is one more
+// candidate, and candidates that coincide are kept once.
+func TestBuilderAlternatives(t *testing.T) {
+	b := NewBuilder(pcr.SHA256)
+	digest := func(s string) func(pcr.Alg) ([]byte, error) {
+		return func(alg pcr.Alg) ([]byte, error) { return alg.Sum([]byte(s)), nil }
+	}
+	b.HashStart()
+	steps := []Measurement{
+		{Type: "a", Digest: digest("a")},
+		{Type: "params", Digest: digest("p1"), Alternatives: []func(pcr.Alg) ([]byte, error){digest("p2"), digest("p1")}},
+		{Type: "map", Digest: digest("m1"), Alternatives: []func(pcr.Alg) ([]byte, error){digest("m2")}},
+	}
+	for _, m := range steps {
+		if err := b.Extend(18, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ext := func(path ...string) string {
+		v := make([]byte, 32)
+		for _, s := range path {
+			v = pcr.Extend(pcr.SHA256, v, pcr.SHA256.Sum([]byte(s)))
+		}
+		return hex.EncodeToString(v)
+	}
+	p := b.Baseline().PCRs[0]
+	if p.Values["sha256"] != ext("a", "p1", "m1") {
+		t.Errorf("primary %s, want the first digests' path", p.Values["sha256"])
+	}
+	var got []string
+	for _, v := range p.Variants {
+		got = append(got, v["sha256"])
+	}
+	want := []string{ext("a", "p1", "m2"), ext("a", "p2", "m1"), ext("a", "p2", "m2")}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("variants %v, want %v (the repeated p1 counted once)", got, want)
+	}
+	if len(p.Events[1].Alternatives) != 2 || p.Events[1].Alternatives[0]["sha256"] != hex.EncodeToString(pcr.SHA256.Sum([]byte("p2"))) {
+		t.Errorf("the event's alternatives: %v", p.Events[1].Alternatives)
+	}
+
+	// More candidates than MaxVariants is an error, not a silent cut.
+	wide := NewBuilder(pcr.SHA256)
+	var err error
+	for i := 0; err == nil && i < 20; i++ {
+		err = wide.Extend(17, Measurement{Type: "x", Digest: digest(fmt.Sprint(i)), Alternatives: []func(pcr.Alg) ([]byte, error){digest(fmt.Sprint("alt", i))}})
+	}
+	if err == nil || !strings.Contains(err.Error(), "candidate values") {
+		t.Errorf("2^20 candidates: %v", err)
+	}
+}
+
+// Sets combines one candidate of each PCR, the primary values first, and
+// refuses more than its limit.
+func TestSets(t *testing.T) {
+	h := func(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), 32) }
+	b := &Baseline{PCRs: []PCR{
+		{Index: 0, Values: map[string]string{"sha256": h(1)}, Variants: []map[string]string{{"sha256": h(2)}}},
+		{Index: 7, Values: map[string]string{"sha256": h(3)}, Variants: []map[string]string{{"sha256": h(4)}, {"sha256": h(5)}}},
+	}}
+	sets, err := b.Sets(6)
+	if err != nil || len(sets) != 6 {
+		t.Fatalf("%d sets, %v", len(sets), err)
+	}
+	seen := map[string]bool{}
+	for _, s := range sets {
+		v0, _ := s.Get(pcr.SHA256, 0)
+		v7, _ := s.Get(pcr.SHA256, 7)
+		seen[hex.EncodeToString(v0[:1])+hex.EncodeToString(v7[:1])] = true
+	}
+	if len(seen) != 6 {
+		t.Errorf("sets repeat: %v", seen)
+	}
+	if v0, _ := sets[0].Get(pcr.SHA256, 0); v0[0] != 1 {
+		t.Error("the first set is not the primary values")
+	}
+	if v7, _ := sets[0].Get(pcr.SHA256, 7); v7[0] != 3 {
+		t.Error("the first set is not the primary values")
+	}
+	if _, err := b.Sets(5); err == nil {
+		t.Error("6 sets under a limit of 5")
 	}
 }
