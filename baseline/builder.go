@@ -14,7 +14,9 @@ type Measurement struct {
 	Description string
 	// Data is the event data the log will carry, if known.
 	Data []byte
-	// Digest returns the digest extended into bank alg.
+	// Digest returns the digest extended into bank alg; a nil digest
+	// (and nil error) means the event extends nothing in that bank, as
+	// tboot's one-bank extend policies do.
 	Digest func(alg pcr.Alg) ([]byte, error)
 	// Alternatives are the other digests the event may have (an
 	// allow-list of per-boot values), each as Digest.
@@ -94,15 +96,19 @@ func (b *Builder) Extend(index int, m Measurement) error {
 		return err
 	}
 	for _, alg := range b.banks {
-		next := pcr.Extend(alg, primary[alg], digests[0][alg])
+		next := extendBank(alg, primary[alg], digests[0][alg])
 		b.state.Set(alg, index, next)
-		ev.Digests[alg.String()] = hex.EncodeToString(digests[0][alg])
+		if digests[0][alg] != nil {
+			ev.Digests[alg.String()] = hex.EncodeToString(digests[0][alg])
+		}
 		p.Values[alg.String()] = hex.EncodeToString(next)
 	}
 	for _, alt := range digests[1:] {
 		h := map[string]string{}
 		for alg, d := range alt {
-			h[alg.String()] = hex.EncodeToString(d)
+			if d != nil {
+				h[alg.String()] = hex.EncodeToString(d)
+			}
 		}
 		ev.Alternatives = append(ev.Alternatives, h)
 	}
@@ -128,7 +134,7 @@ func (b *Builder) extendVariants(index int, primary map[pcr.Alg][]byte, digests 
 	extend := func(v, d map[pcr.Alg][]byte) map[pcr.Alg][]byte {
 		out := map[pcr.Alg][]byte{}
 		for _, alg := range b.banks {
-			out[alg] = pcr.Extend(alg, v[alg], d[alg])
+			out[alg] = extendBank(alg, v[alg], d[alg])
 		}
 		return out
 	}
@@ -151,6 +157,15 @@ func (b *Builder) extendVariants(index int, primary map[pcr.Alg][]byte, digests 
 	}
 	b.variants[index] = next
 	return nil
+}
+
+// extendBank extends cur with d, or leaves it as it is when d is nil (an
+// event that extends nothing in this bank).
+func extendBank(alg pcr.Alg, cur, d []byte) []byte {
+	if d == nil {
+		return cur
+	}
+	return pcr.Extend(alg, cur, d)
 }
 
 // HashStart is a dynamic launch's locality-4 hash start: PCRs 17–22 are

@@ -144,6 +144,9 @@ func (rp *Replayer) Extend(ev *Event) error {
 			continue
 		}
 		d, ok := ev.Digest(b.alg)
+		if !ok && extendsOnlyLogged(ev) {
+			continue
+		}
 		if !ok {
 			if rp.strict {
 				return &ParseError{Index: ev.Index, Offset: ev.Offset, Msg: fmt.Sprintf("event has no %s digest, so the %s bank cannot be replayed", b.alg, b.alg)}

@@ -120,6 +120,18 @@ func secureLaunchTag(ev *Event) bool {
 	return true
 }
 
+// tbootOneBankQuirk names tboot's fixed extend policies (extpol=sha256,
+// its default, or sha1, sha384…): it hashes and extends its EV_TBOOT
+// measurements in that one bank and logs one digest, though the log's
+// header names every bank, so the other banks are not extended by them.
+const tbootOneBankQuirk = "EV_TBOOT event with a digest for one bank only: tboot's fixed extend policy (extpol=sha256, its default) extends that bank alone"
+
+// extendsOnlyLogged reports whether an event missing a bank's digest
+// extends nothing in that bank rather than leaving the bank unreplayable.
+func extendsOnlyLogged(ev *Event) bool {
+	return ev.Type == EvTboot && ev.PCR >= 17 && ev.PCR <= 22 && len(ev.Digests) == 1
+}
+
 // Quirk is a firmware deviation spotted in a log: the replay still follows
 // the log, but a reader comparing against expectations should know.
 type Quirk struct {
@@ -135,6 +147,7 @@ type quirkScanner struct {
 	calledBoot   bool
 	sawEBS       bool
 	sawSeparator bool
+	tbootOneBank bool
 }
 
 func (q *quirkScanner) add(ev *Event, format string, args ...any) {
@@ -159,6 +172,11 @@ func (q *quirkScanner) observe(ev *Event) {
 	case EvNoAction:
 		if windowsNoActionPCR(ev) {
 			q.add(ev, "EV_NO_ACTION record with PCR index -1 (Windows boot log)")
+		}
+	case EvTboot:
+		if extendsOnlyLogged(ev) && !q.tbootOneBank {
+			q.tbootOneBank = true
+			q.add(ev, "%s (%s)", tbootOneBankQuirk, ev.Digests[0].Alg)
 		}
 	case EvEFIBootServicesApp:
 		if ev.PCR == 4 && !q.calledBoot {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/baseline"
@@ -25,25 +26,47 @@ const (
 	// SLB), SKL measures the kernel's entry offset and the kernel (the
 	// DLME), then the kernel measures the SLRT policy entries.
 	DRTMSKINIT DRTMFlow = "skinit"
+	// DRTMTboot is Intel TXT with tboot as the MLE: the SINIT ACM
+	// measures itself, the platform and tboot, then tboot measures its
+	// Verified Launch policy and the modules it starts.
+	DRTMTboot DRTMFlow = "tboot"
 )
 
 // DRTMFlows lists the flows computed, for help and errors.
-var DRTMFlows = []DRTMFlow{DRTMSecureLaunch, DRTMSKINIT}
+var DRTMFlows = []DRTMFlow{DRTMSecureLaunch, DRTMSKINIT, DRTMTboot}
 
 // DRTMInputs are the artifacts of one dynamic launch and the reference
 // logs that supply what no artifact determines.
 type DRTMInputs struct {
 	Flow DRTMFlow
-	// Kernel is the bzImage launched: the MLE (TXT) or DLME (SKINIT).
+	// Kernel is the bzImage launched: the MLE (TXT) or DLME (SKINIT);
+	// with tboot, its module 0 (any kernel).
 	Kernel string
-	// Initrd, if the boot has one, is measured into PCR 17.
+	// Initrd, if the boot has one, is measured into PCR 17 (with tboot,
+	// it is module 1, measured where the policy says).
 	Initrd string
 	// Cmdline is the command line as the kernel receives it (GRUB's is
 	// "BOOT_IMAGE=<path> <arguments>"), measured zero-padded to
 	// CmdlineSize bytes; CmdlineSize 0 takes the kernel's cmdline_size,
-	// which GRUB gives the policy entry.
-	Cmdline     string
-	CmdlineSize int
+	// which GRUB gives the policy entry. With tboot it is module 0's
+	// string as the loader passes it (GRUB's module2: the path first),
+	// hashed as it is, and InitrdCmdline module 1's.
+	Cmdline       string
+	CmdlineSize   int
+	InitrdCmdline string
+	// Tboot is the tboot image (tboot.gz) the ACM launches as the MLE,
+	// and TbootCmdline its command line as the loader passes it
+	// (DRTMTboot only).
+	Tboot, TbootCmdline string
+	// TbootPolicy is the Verified Launch policy file (tb_polgen's) tboot
+	// reads from TPM NV; "" is tboot's built-in default policy.
+	TbootPolicy string
+	// TbootExtPolicy is tboot's extpol= option ("" is its default,
+	// sha256).
+	TbootExtPolicy string
+	// TbootDA is the ACM's details/authorities PCR mapping, with which
+	// tboot puts module 0 in PCR 17 and the policy in 17 and 18.
+	TbootDA bool
 	// SLB is the SKL binary SKINIT launches (DRTMSKINIT only).
 	SLB string
 	// DLMEEntry is the kernel's Secure Launch entry offset SKL measures;
@@ -59,7 +82,7 @@ type DRTMInputs struct {
 // Files lists the local files the inputs name.
 func (in *DRTMInputs) Files() []string {
 	var out []string
-	for _, f := range append([]string{in.Kernel, in.Initrd, in.SLB}, in.ReferenceLogs...) {
+	for _, f := range append([]string{in.Kernel, in.Initrd, in.SLB, in.Tboot, in.TbootPolicy}, in.ReferenceLogs...) {
 		if f != "" {
 			out = append(out, f)
 		}
@@ -122,6 +145,12 @@ func DRTMPCRs(b *baseline.Builder, banks []pcr.Alg, in DRTMInputs) error {
 	if (in.SLB != "") != (in.Flow == DRTMSKINIT) {
 		return fmt.Errorf("DRTM: an SLB is the %s flow's, and only its", DRTMSKINIT)
 	}
+	if (in.Tboot != "") != (in.Flow == DRTMTboot) {
+		return fmt.Errorf("DRTM: a tboot image is the %s flow's, and only its", DRTMTboot)
+	}
+	if in.Flow != DRTMTboot && (in.TbootCmdline != "" || in.TbootPolicy != "" || in.TbootExtPolicy != "" || in.TbootDA || in.InitrdCmdline != "") {
+		return fmt.Errorf("DRTM: tboot's command line, policy, extend policy, PCR mapping and module command lines are the %s flow's, and only its", DRTMTboot)
+	}
 	events, err := readReferenceLogs(in.ReferenceLogs, banks)
 	if err != nil {
 		return err
@@ -131,7 +160,7 @@ func DRTMPCRs(b *baseline.Builder, banks []pcr.Alg, in DRTMInputs) error {
 		return err
 	}
 	b.AddInput(baseline.Input{Role: "drtm-kernel", Path: in.Kernel, SHA256: c.kernelSHA256})
-	for _, f := range []struct{ role, path string }{{"drtm-initrd", in.Initrd}, {"drtm-slb", in.SLB}} {
+	for _, f := range []struct{ role, path string }{{"drtm-initrd", in.Initrd}, {"drtm-slb", in.SLB}, {"drtm-tboot", in.Tboot}, {"drtm-tboot-policy", in.TbootPolicy}} {
 		if f.path != "" {
 			sum, err := baseline.FileSHA256(f.path)
 			if err != nil {
@@ -178,7 +207,14 @@ func DRTMPCRs(b *baseline.Builder, banks []pcr.Alg, in DRTMInputs) error {
 			return fmt.Errorf("DRTM: the reference logs have no %s event for the %s given to be measured in", want, c.artifactOf(want))
 		}
 	}
-	if c.kernel.MLE == nil {
+	if c.tbootNext < len(c.tboot) {
+		m := c.tboot[c.tbootNext]
+		return fmt.Errorf("DRTM: the reference logs have %d EV_TBOOT events, tboot makes %d: none for %s (PCR %d)", c.tbootNext, len(c.tboot), m.description, m.pcr)
+	}
+	for _, n := range c.notes {
+		b.Note("%s", n)
+	}
+	if c.kernel != nil && c.kernel.MLE == nil {
 		b.Note("DRTM: %s has no Secure Launch MLE header (a kernel without CONFIG_SECURE_LAUNCH): GRUB refuses to launch it; its MLE is computed as GRUB would measure a Secure Launch kernel's, the whole protected-mode image", in.Kernel)
 	}
 	return nil
@@ -213,6 +249,9 @@ func readReferenceLogs(paths []string, banks []pcr.Alg) ([]*drtmEvent, error) {
 			d := map[pcr.Alg][]byte{}
 			for _, alg := range banks {
 				v, ok := ev.Digest(alg)
+				if !ok && ev.Type == eventlog.EvTboot && len(ev.Digests) == 1 {
+					continue // tboot's fixed extend policy: this bank is not extended
+				}
 				if !ok {
 					return nil, fmt.Errorf("%s: event %d (PCR %d, %s) has no %s digest", path, ev.Index, ev.PCR, ev.Type, alg)
 				}
@@ -283,14 +322,21 @@ type drtmCalc struct {
 	cmdline      []byte // zero-padded, as measured
 	slb          *SLB
 	entry        uint32
+	tbootMLE     []byte
+	tboot        []tbootMeasure
+	tbootNext    int // the next of tboot to match a reference log's EV_TBOOT event
+	notes        []string
 }
 
 func newDRTMCalc(in DRTMInputs) (*drtmCalc, error) {
-	k, err := ReadBzImage(in.Kernel)
+	sum, err := baseline.FileSHA256(in.Kernel)
 	if err != nil {
 		return nil, err
 	}
-	sum, err := baseline.FileSHA256(in.Kernel)
+	if in.Flow == DRTMTboot {
+		return newTbootCalc(in, sum)
+	}
+	k, err := ReadBzImage(in.Kernel)
 	if err != nil {
 		return nil, err
 	}
@@ -327,9 +373,51 @@ func newDRTMCalc(in DRTMInputs) (*drtmCalc, error) {
 	return c, nil
 }
 
+// newTbootCalc reads tboot, its policy and the modules, and lists what
+// tboot measures.
+func newTbootCalc(in DRTMInputs, kernelSHA256 string) (*drtmCalc, error) {
+	t, err := ReadTboot(in.Tboot)
+	if err != nil {
+		return nil, err
+	}
+	c := &drtmCalc{in: in, kernelSHA256: kernelSHA256}
+	if c.tbootMLE, err = t.MLE(in.TbootCmdline); err != nil {
+		return nil, err
+	}
+	pol := DefaultTbootPolicy(in.TbootDA)
+	if in.TbootPolicy != "" {
+		data, err := os.ReadFile(in.TbootPolicy)
+		if err != nil {
+			return nil, err
+		}
+		if pol, err = ParseTbootPolicy(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", in.TbootPolicy, err)
+		}
+	} else {
+		c.notes = append(c.notes, "tboot: no policy given: tboot's built-in default policy, which it uses when TPM NV holds none")
+	}
+	extpol := in.TbootExtPolicy
+	if extpol == "" {
+		extpol = "sha256"
+	}
+	modules := []tbootModule{{in.Kernel, in.Cmdline}}
+	if in.Initrd != "" {
+		modules = append(modules, tbootModule{in.Initrd, in.InitrdCmdline})
+	}
+	ms, notes, err := tbootMeasurements(pol, in.TbootDA, extpol, modules)
+	if err != nil {
+		return nil, err
+	}
+	c.tboot, c.notes = ms, append(c.notes, notes...)
+	return c, nil
+}
+
 // wanted lists the computed events the inputs call for.
 func (c *drtmCalc) wanted() []string {
 	w := []string{"MLE"}
+	if c.in.Flow == DRTMTboot {
+		return w // tboot's own events are counted by tbootNext
+	}
 	if c.in.Flow == DRTMSKINIT {
 		w = []string{sklSKINIT, sklEntry, sklDLME}
 	}
@@ -350,6 +438,9 @@ func (c *drtmCalc) artifactOf(event string) string {
 		return "initrd " + c.in.Initrd
 	case sklSKINIT:
 		return "SLB " + c.in.SLB
+	}
+	if c.in.Flow == DRTMTboot {
+		return "tboot image " + c.in.Tboot
 	}
 	return "kernel " + c.in.Kernel
 }
@@ -375,6 +466,27 @@ func (c *drtmCalc) measurement(ev *drtmEvent) (baseline.Measurement, string, err
 	}
 	var err error
 	switch {
+	case ev.typ == eventlog.EvTXTMLEHash && c.in.Flow == DRTMTboot:
+		m.Description = "MLE: " + c.in.Tboot + " with command line " + strconv.Quote(c.in.TbootCmdline)
+		m, err = file("TXT SINIT: MLE hash (tboot's MLE pages, its command line copied in)", c.in.Tboot, c.tbootMLE)
+		return m, "MLE", err
+	case ev.typ == eventlog.EvTboot && c.in.Flow == DRTMTboot:
+		if c.tbootNext >= len(c.tboot) {
+			return m, "", fmt.Errorf("tboot makes %d measurements, the reference log has more", len(c.tboot))
+		}
+		t := c.tboot[c.tbootNext]
+		c.tbootNext++
+		if t.pcr != ev.pcr {
+			return m, "", fmt.Errorf("tboot's measurement %d, %s, goes to PCR %d (check the policy, the PCR mapping and the modules)", c.tbootNext-1, t.description, t.pcr)
+		}
+		m.Description, m.Digest = t.description, t.digest
+		m.Provenance = baseline.Provenance{Rule: t.rule, Artifact: t.art}
+		if t.art != "" {
+			if m.Provenance.ArtifactSHA256, err = baseline.FileSHA256(t.art); err != nil {
+				return m, "", err
+			}
+		}
+		return m, "tboot", nil
 	case ev.typ == eventlog.EvTXTMLEHash && c.in.Flow == DRTMSecureLaunch:
 		m.Description = "MLE: " + c.in.Kernel + " protected-mode image"
 		m, err = file("TXT SINIT: MLE hash (the bzImage's protected-mode kernel)", c.in.Kernel, c.kernel.ProtectedMode)

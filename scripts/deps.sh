@@ -54,6 +54,11 @@ declare -A files=(
 	[/usr/share/ovmf/PkKek-1-snakeoil.key]=ovmf
 	[/usr/lib/systemd/boot/efi/linuxx64.efi.stub]=systemd-boot-efi
 	[/bin/busybox]=busybox-static
+	# DRTM with tboot (refvals, lab): a real tboot image, and its own MLE
+	# hash and policy tools as peers
+	[/boot/tboot.gz]=tboot
+	[/usr/sbin/lcp2_mlehash]=tboot
+	[/usr/sbin/tb_polgen]=tboot
 	# boot lab: OE-core-style GRUB image (grub-oe), meta-secure-core's MokManager
 	[/usr/lib/grub/x86_64-efi/linuxefi.mod]=grub-efi-amd64-bin
 	[/usr/lib/shim/mmx64.efi.signed]=shim-signed

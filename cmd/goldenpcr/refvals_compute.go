@@ -28,6 +28,12 @@ type drtmFlags struct {
 	SLB           string
 	DLMEEntry     string
 	ReferenceLogs []string
+	InitrdCmdline string
+	Tboot         string
+	TbootCmdline  string
+	TbootPolicy   string
+	TbootExtPol   string
+	TbootDA       bool
 }
 
 const drtmHelp = `  PCR 17/18 a dynamic launch: --drtm secure-launch (Intel TXT) or skinit (AMD,
@@ -43,7 +49,18 @@ const drtmHelp = `  PCR 17/18 a dynamic launch: --drtm secure-launch (Intel TXT)
           LCP, S-CRTM status, NV info) and the per-boot policy entries (SLR
           table, boot params, setup_data, memory map), whose digests in the
           logs given become allow-lists (the PCR's variants), never golden
-          values. -o charra writes a CHARRA reference-pcrs.yml of them.`
+          values. -o charra writes a CHARRA reference-pcrs.yml of them.
+          --drtm tboot (Intel TXT with tboot as the MLE): --drtm-tboot
+          (tboot.gz) and --drtm-tboot-cmdline give the MLE the ACM hashes
+          (tboot's MLE pages with its command line copied in, as
+          lcp2_mlehash computes it); tboot then measures its policy
+          (--drtm-tboot-policy, tb_polgen's file; default: tboot's own)
+          and each module as H(H(command line) ‖ H(file)): --drtm-kernel
+          with --drtm-cmdline is module 0, --drtm-initrd with
+          --drtm-initrd-cmdline module 1, each command line as GRUB's
+          module2 passes it (its path first). --drtm-tboot-extpol is
+          tboot's extpol= (default sha256: its measurements extend that bank
+          alone); --drtm-tboot-da for the details/authorities PCR mapping.`
 
 func (d *drtmFlags) register(c *cobra.Command) {
 	f := c.Flags()
@@ -55,6 +72,12 @@ func (d *drtmFlags) register(c *cobra.Command) {
 	f.StringVar(&d.SLB, "drtm-slb", "", "with --drtm skinit: the SLB SKINIT launches (TrenchBoot's skl.bin)")
 	f.StringVar(&d.DLMEEntry, "drtm-dlme-entry", "", "with --drtm skinit: the kernel's Secure Launch entry offset SKL measures (default: from the kernel's MLE header)")
 	f.StringArrayVar(&d.ReferenceLogs, "drtm-reference-log", nil, "with --drtm: a DRTM log of a launch on the same platform, giving the platform's and the per-boot events (repeatable: each log's per-boot digests are allowed)")
+	f.StringVar(&d.Tboot, "drtm-tboot", "", "with --drtm tboot: the tboot image the ACM launches (tboot.gz)")
+	f.StringVar(&d.TbootCmdline, "drtm-tboot-cmdline", "", "with --drtm tboot: tboot's command line as the loader passes it")
+	f.StringVar(&d.TbootPolicy, "drtm-tboot-policy", "", "with --drtm tboot: the Verified Launch policy in TPM NV (tb_polgen's file; default: tboot's built-in policy)")
+	f.StringVar(&d.TbootExtPol, "drtm-tboot-extpol", "", "with --drtm tboot: tboot's extpol= option: "+strings.Join(refvals.TbootExtPolicies, ", ")+" (default sha256)")
+	f.BoolVar(&d.TbootDA, "drtm-tboot-da", false, "with --drtm tboot: the ACM uses the details/authorities PCR mapping (module 0 in PCR 17)")
+	f.StringVar(&d.InitrdCmdline, "drtm-initrd-cmdline", "", "with --drtm tboot: the initrd module's command line as the loader passes it")
 }
 
 func drtmFlowNames() []string {
@@ -68,21 +91,25 @@ func drtmFlowNames() []string {
 // drtmInputs turns the flags into DRTM inputs, nil without --drtm.
 func (d *drtmFlags) drtmInputs(c *cobra.Command) (*refvals.DRTMInputs, error) {
 	if d.Flow == "" {
-		for _, n := range []string{"drtm-kernel", "drtm-initrd", "drtm-cmdline", "drtm-cmdline-size", "drtm-slb", "drtm-dlme-entry", "drtm-reference-log"} {
+		for _, n := range []string{"drtm-kernel", "drtm-initrd", "drtm-cmdline", "drtm-cmdline-size", "drtm-slb", "drtm-dlme-entry", "drtm-reference-log",
+			"drtm-tboot", "drtm-tboot-cmdline", "drtm-tboot-policy", "drtm-tboot-extpol", "drtm-tboot-da", "drtm-initrd-cmdline"} {
 			if c.Flags().Changed(n) {
 				return nil, fmt.Errorf("--%s goes with --drtm", n)
 			}
 		}
 		return nil, nil
 	}
-	in := &refvals.DRTMInputs{Flow: refvals.DRTMFlow(d.Flow), Kernel: d.Kernel, Initrd: d.Initrd, Cmdline: d.Cmdline, CmdlineSize: d.CmdlineSize, SLB: d.SLB, ReferenceLogs: d.ReferenceLogs}
+	in := &refvals.DRTMInputs{Flow: refvals.DRTMFlow(d.Flow), Kernel: d.Kernel, Initrd: d.Initrd, Cmdline: d.Cmdline, CmdlineSize: d.CmdlineSize, SLB: d.SLB, ReferenceLogs: d.ReferenceLogs,
+		InitrdCmdline: d.InitrdCmdline, Tboot: d.Tboot, TbootCmdline: d.TbootCmdline, TbootPolicy: d.TbootPolicy, TbootExtPolicy: d.TbootExtPol, TbootDA: d.TbootDA}
+	tbootOnly := false
+	for _, n := range []string{"drtm-tboot-cmdline", "drtm-tboot-policy", "drtm-tboot-extpol", "drtm-tboot-da", "drtm-initrd-cmdline"} {
+		tbootOnly = tbootOnly || c.Flags().Changed(n)
+	}
 	switch {
-	case d.Flow == "tboot":
-		return nil, fmt.Errorf("--drtm tboot: not computed yet: tboot's MLE, policy and module hashes have no calculator (docs/drtm.md); give a secure-launch or skinit launch")
 	case !slices.Contains(drtmFlowNames(), d.Flow):
 		return nil, fmt.Errorf("--drtm %q: want %s", d.Flow, strings.Join(drtmFlowNames(), " or "))
 	case d.Kernel == "":
-		return nil, fmt.Errorf("--drtm needs --drtm-kernel: the bzImage launched")
+		return nil, fmt.Errorf("--drtm needs --drtm-kernel: the bzImage launched (tboot's module 0)")
 	case len(d.ReferenceLogs) == 0:
 		return nil, fmt.Errorf("--drtm needs --drtm-reference-log: a DRTM log of the same platform gives the platform's and the per-boot events")
 	case d.CmdlineSize < 0:
@@ -91,6 +118,14 @@ func (d *drtmFlags) drtmInputs(c *cobra.Command) (*refvals.DRTMInputs, error) {
 		return nil, fmt.Errorf("--drtm-slb goes with --drtm skinit, which needs it")
 	case d.DLMEEntry != "" && in.Flow != refvals.DRTMSKINIT:
 		return nil, fmt.Errorf("--drtm-dlme-entry goes with --drtm skinit")
+	case (d.Tboot != "") != (in.Flow == refvals.DRTMTboot):
+		return nil, fmt.Errorf("--drtm-tboot goes with --drtm tboot, which needs it")
+	case tbootOnly && in.Flow != refvals.DRTMTboot:
+		return nil, fmt.Errorf("--drtm-tboot-cmdline, --drtm-tboot-policy, --drtm-tboot-extpol, --drtm-tboot-da and --drtm-initrd-cmdline go with --drtm tboot")
+	case c.Flags().Changed("drtm-tboot-extpol") && !slices.Contains(refvals.TbootExtPolicies, d.TbootExtPol):
+		return nil, fmt.Errorf("--drtm-tboot-extpol %q: want one of %s", d.TbootExtPol, strings.Join(refvals.TbootExtPolicies, ", "))
+	case c.Flags().Changed("drtm-cmdline-size") && in.Flow == refvals.DRTMTboot:
+		return nil, fmt.Errorf("--drtm-cmdline-size does not go with --drtm tboot: tboot hashes a module's command line as it is")
 	}
 	if d.DLMEEntry != "" {
 		v, err := strconv.ParseUint(d.DLMEEntry, 0, 32)
@@ -121,7 +156,11 @@ given artifacts must produce, and write them as a baseline document
       --reference-log target-binary_bios_measurements -O gyroidos.yaml
   goldenpcr refvals compute --drtm secure-launch --drtm-kernel bzImage --drtm-initrd initrd.img \
       --drtm-cmdline "BOOT_IMAGE=/bzImage console=ttyS0" \
-      --drtm-reference-log slaunch-eventlog -o charra -O reference-pcrs.yml`,
+      --drtm-reference-log slaunch-eventlog -o charra -O reference-pcrs.yml
+  goldenpcr refvals compute --drtm tboot --drtm-tboot /boot/tboot.gz \
+      --drtm-tboot-cmdline "/boot/tboot.gz logging=serial,memory" \
+      --drtm-kernel /boot/vmlinuz --drtm-cmdline "/boot/vmlinuz root=/dev/sda1 ro" \
+      --drtm-reference-log txt-eventlog.bin -O tboot-baseline.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.changed(c)
