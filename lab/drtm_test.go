@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,7 +75,9 @@ type launchEvent struct {
 func (e launchEvent) logged() *eventlog.Event {
 	ev := &eventlog.Event{PCR: e.pcr, Type: e.typ, Data: []byte(e.data)}
 	for _, alg := range drtmBanks {
-		ev.Digests = append(ev.Digests, eventlog.Digest{Alg: alg, Value: e.digests[alg]})
+		if d, ok := e.digests[alg]; ok { // tboot's fixed extend policy logs one bank
+			ev.Digests = append(ev.Digests, eventlog.Digest{Alg: alg, Value: d})
+		}
 	}
 	return ev
 }
@@ -105,7 +108,9 @@ func launch(t *testing.T, tpm *swtpmtest.TPM, hashStart string, events []launchE
 			continue
 		}
 		for _, alg := range drtmBanks {
-			tpm.ExtendAt(t, e.locality, e.pcr, uint16(alg), e.digests[alg])
+			if d, ok := e.digests[alg]; ok {
+				tpm.ExtendAt(t, e.locality, e.pcr, uint16(alg), d)
+			}
 		}
 	}
 }
@@ -394,5 +399,121 @@ func TestDRTMGoldenValuesSKINIT(t *testing.T) {
 	// The reference log itself, another kernel and SLB, does not match.
 	if code, out := replayAgainst(t, ref, golden); code != 1 {
 		t.Errorf("reference log against the golden values: exit %d\n%s", code, out)
+	}
+}
+
+// TestDRTMGoldenValuesTboot launches tboot (Debian's tboot.gz) on swtpm:
+// the ACM's extends at locality 3 with the MLE hash tboot's own
+// lcp2_mlehash computes, then tboot's at locality 2, its policy made by
+// tb_polgen and every digest computed by openssl and coreutils. With
+// tboot's default extpol=sha256 its measurements extend the SHA-256 bank
+// alone; with extpol=embedded and the details/authorities mapping both
+// banks, the initrd as module 1 in PCR 17.
+func TestDRTMGoldenValuesTboot(t *testing.T) {
+	l := requireLab(t)
+	a := newDRTMArtifacts(t, l)
+	dir := a.dir
+	const tboot, tbootCmdline = "/boot/tboot.gz", "/boot/tboot.gz logging=serial,memory"
+	kernelCmdline := "/vmlinuz root=/dev/vda ro console=ttyS0"
+	for name, content := range map[string]string{
+		"sinit.bin": "SINIT ACM hash 0123456789abcdef0123456789abcd\x01\x00\x00\x00", "biosac": "BIOS ACM registers",
+		"scrtm": "S-CRTM status", "pubkey": "SINIT public key modulus", "other": "an earlier launch's",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum := func(name string) map[pcr.Alg][]byte { return toolSums(t, dir, "cat "+name) }
+	mle := map[pcr.Alg][]byte{}
+	for _, alg := range drtmBanks {
+		out := sh(t, dir, `/usr/sbin/lcp2_mlehash --create --cmdline "$C" --alg `+alg.String()+` `+tboot, "C="+tbootCmdline)
+		mle[alg], _ = hex.DecodeString(strings.Join(strings.Fields(string(out)), ""))
+	}
+	only := func(alg pcr.Alg, d map[pcr.Alg][]byte) map[pcr.Alg][]byte { return map[pcr.Alg][]byte{alg: d[alg]} }
+	env := []string{"K=" + a.kernel, "KC=" + kernelCmdline, "I=" + a.initrd}
+	// tboot's module hash: H(H(command line) ‖ H(file)), in each bank.
+	modSum := func(file, cmdline string) map[pcr.Alg][]byte {
+		out := map[pcr.Alg][]byte{}
+		for _, alg := range drtmBanks {
+			out[alg] = toolSums(t, dir, `{ printf '%s' "$MC" | openssl dgst -`+alg.String()+` -binary; openssl dgst -`+alg.String()+` -binary "$MF"; }`, "MF="+file, "MC="+cmdline)[alg]
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name, extpol string
+		da           bool
+	}{{"extpol=sha256", "sha256", false}, {"extpol=embedded-da-mapping", "embedded", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			pol := filepath.Join(dir, "policy-"+c.extpol)
+			sh(t, dir, `rm -f "$P"
+/usr/sbin/tb_polgen --create --type nonfatal --alg sha256 --ctrl 0x1 "$P"
+/usr/sbin/tb_polgen --add --num 0 --pcr none --hash image --cmdline "$KC" --image "$K" "$P"
+/usr/sbin/tb_polgen --add --num any --pcr 17 --hash any "$P"`, append(env, "P="+pol)...)
+			// The policy's measurement: policy_control, then its SHA-256.
+			polSum := toolSums(t, dir, `{ printf '\001\000\000\000'; openssl dgst -sha256 -binary "$P"; }`, "P="+pol)
+			mod0, mod1 := modSum(a.kernel, kernelCmdline), modSum(a.initrd, "/initrd.img")
+			otherSum := sum("other")
+			tbootEvents := func(policy, m0, m1 map[pcr.Alg][]byte) []launchEvent {
+				ev := func(index uint32, d map[pcr.Alg][]byte) launchEvent {
+					if !c.da {
+						d = only(pcr.SHA256, d)
+					}
+					return launchEvent{index, eventlog.EvTboot, "", d, 2}
+				}
+				if !c.da {
+					return []launchEvent{ev(17, policy), ev(18, m0)}
+				}
+				return []launchEvent{ev(17, policy), ev(18, policy), ev(17, m0), ev(17, m1)}
+			}
+			events := func(mle, policy, m0, m1 map[pcr.Alg][]byte) []launchEvent {
+				return append([]launchEvent{
+					{17, eventlog.EvTXTHashStart, "", sum("sinit.bin"), 4},
+					{17, eventlog.EvTXTBIOSACRegData, "", sum("biosac"), 3},
+					{17, eventlog.EvTXTCPUSCRTMStat, "", sum("scrtm"), 3},
+					{17, eventlog.EvTXTMLEHash, "", mle, 3},
+					{18, eventlog.EvTXTSINITPubKeyHash, "", sum("pubkey"), 3},
+					{18, eventlog.EvTXTCPUSCRTMStat, "", sum("scrtm"), 3},
+				}, tbootEvents(policy, m0, m1)...)
+			}
+			ref := filepath.Join(dir, "ref-"+c.extpol+".log")
+			drtmLog(t, ref, events(otherSum, otherSum, otherSum, otherSum))
+			device := events(mle, polSum, mod0, mod1)
+			tpm := swtpmtest.Start(t, swtpmtest.Options{Banks: []string{"sha1", "sha256"}})
+			launch(t, tpm, filepath.Join(dir, "sinit.bin"), device)
+			got := readPCRs(t, tpm)
+			deviceLog := filepath.Join(dir, "device-"+c.extpol+".log")
+			drtmLog(t, deviceLog, device)
+
+			args := []string{"--drtm", "tboot", "--drtm-tboot", tboot, "--drtm-tboot-cmdline", tbootCmdline, "--drtm-tboot-policy", pol,
+				"--drtm-tboot-extpol", c.extpol, "--drtm-kernel", a.kernel, "--drtm-cmdline", kernelCmdline, "--drtm-reference-log", ref}
+			if c.da {
+				args = append(args, "--drtm-tboot-da", "--drtm-initrd", a.initrd, "--drtm-initrd-cmdline", "/initrd.img")
+			}
+			golden := goldenMatches(t, dir, got, args...)
+			if code, out := replayAgainst(t, deviceLog, golden); code != 0 {
+				t.Errorf("device log against the golden values: exit %d\n%s", code, out)
+			}
+			// Another tboot command line or kernel gives another PCR 17 or 18.
+			last := len(device) - 1
+			changed := append(append([]launchEvent{}, device[:last]...), launchEvent{device[last].pcr, eventlog.EvTboot, "", device[last].digests, 2})
+			changed[last].digests = map[pcr.Alg][]byte{}
+			for alg := range device[last].digests {
+				changed[last].digests[alg] = otherSum[alg]
+			}
+			changedLog := filepath.Join(dir, "changed-"+c.extpol+".log")
+			drtmLog(t, changedLog, changed)
+			if code, out := replayAgainst(t, changedLog, golden); code != 1 || !strings.Contains(out, fmt.Sprintf("%d  mismatch  last extended by event #%d", device[last].pcr, last+1)) { // #0 is the Spec ID event
+				t.Errorf("a changed module measurement: exit %d\n%s", code, out)
+			}
+			otherCmd := slices.Clone(args)
+			otherCmd[slices.Index(otherCmd, "--drtm-tboot-cmdline")+1] = "/boot/tboot.gz logging=vga"
+			other := filepath.Join(dir, "other.yaml")
+			if msg, err := exec.Command(goldenpcrBinary(t), append([]string{"refvals", "compute", "-O", other}, otherCmd...)...).CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, msg)
+			}
+			if code, out := replayAgainst(t, deviceLog, other); code != 1 || !strings.Contains(out, "17  mismatch") {
+				t.Errorf("golden values for another tboot command line: exit %d\n%s", code, out)
+			}
+		})
 	}
 }

@@ -289,7 +289,10 @@ func TestRefvalsComputeDRTM(t *testing.T) {
 	}{
 		{[]string{"refvals", "compute", "--drtm-kernel", kernel}, "--drtm-kernel goes with --drtm"},
 		{[]string{"refvals", "compute", "--drtm", "sinit", "--drtm-kernel", kernel}, `--drtm "sinit": want secure-launch or skinit`},
-		{[]string{"refvals", "compute", "--drtm", "tboot", "--drtm-kernel", kernel}, "--drtm tboot: not computed yet"},
+		{[]string{"refvals", "compute", "--drtm", "tboot", "--drtm-kernel", kernel, "--drtm-reference-log", ref}, "--drtm-tboot goes with --drtm tboot, which needs it"},
+		{append(base, "--drtm-tboot-da"), "--drtm-tboot-da and --drtm-initrd-cmdline go with --drtm tboot"},
+		{[]string{"refvals", "compute", "--drtm", "tboot", "--drtm-tboot", slb, "--drtm-kernel", kernel, "--drtm-reference-log", ref, "--drtm-tboot-extpol", "md5"}, `--drtm-tboot-extpol "md5": want one of sha256`},
+		{[]string{"refvals", "compute", "--drtm", "tboot", "--drtm-tboot", slb, "--drtm-kernel", kernel, "--drtm-reference-log", ref}, "not an ELF file"},
 		{[]string{"refvals", "compute", "--drtm", "skinit", "--drtm-reference-log", ref}, "--drtm needs --drtm-kernel"},
 		{[]string{"refvals", "compute", "--drtm", "skinit", "--drtm-kernel", kernel}, "--drtm needs --drtm-reference-log"},
 		{[]string{"refvals", "compute", "--drtm", "secure-launch", "--drtm-kernel", kernel, "--drtm-slb", slb, "--drtm-reference-log", ref}, "--drtm-slb goes with --drtm skinit"},
