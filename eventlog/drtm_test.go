@@ -270,3 +270,40 @@ func TestTrenchBootLogsReplayToTheirPCRs(t *testing.T) {
 		t.Errorf("a PCR 0 EV_NO_ACTION with the hash of nothing: %+v", dc)
 	}
 }
+
+// tboot's fixed extend policy (extpol=sha256) logs and extends its
+// EV_TBOOT measurements in one bank: the other bank is not extended by
+// them, and stays replayable; the quirk is named. Elsewhere an event
+// missing a bank still drops the bank.
+func TestTbootOneBankEvents(t *testing.T) {
+	evs := drtmEvents()[:3]
+	tboot := &eventlog.Event{PCR: 18, Type: eventlog.EvTboot, Digests: []eventlog.Digest{{Alg: pcr.SHA256, Value: pcr.SHA256.Sum([]byte("module 0"))}}}
+	l, err := readLog(t, tcglogtest.Write(drtmBanks, append(evs, tboot)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := eventlog.ReplayLogs([]*eventlog.Log{l}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Dropped) != 0 {
+		t.Fatalf("dropped %+v", rep.Dropped)
+	}
+	if v, _ := rep.Values.Get(pcr.SHA1, 18); !bytes.Equal(v, bytes.Repeat([]byte{0xff}, 20)) {
+		t.Errorf("sha1 PCR 18 %x, want its untouched value: the event is sha256-only", v)
+	}
+	if v, _ := rep.Values.Get(pcr.SHA256, 18); !bytes.Equal(v, pcr.Extend(pcr.SHA256, make([]byte, 32), pcr.SHA256.Sum([]byte("module 0")))) {
+		t.Errorf("sha256 PCR 18 %x", v)
+	}
+	if len(rep.Quirks) != 1 || !strings.Contains(rep.Quirks[0].What, "tboot's fixed extend policy") {
+		t.Errorf("quirks %+v", rep.Quirks)
+	}
+	other := &eventlog.Event{PCR: 18, Type: eventlog.EvSecureLaunch, Data: []byte("x"), Digests: tboot.Digests}
+	l, err = readLog(t, tcglogtest.Write(drtmBanks, append(evs, other)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = eventlog.ReplayLogs([]*eventlog.Log{l}, nil); err != nil || len(rep.Dropped) != 1 || rep.Dropped[0].Alg != pcr.SHA1 {
+		t.Errorf("a one-bank Secure Launch event: %v, dropped %+v", err, rep)
+	}
+}
