@@ -324,3 +324,41 @@ func TestSets(t *testing.T) {
 		t.Error("6 sets under a limit of 5")
 	}
 }
+
+// A measurement whose Digest is nil in a bank (tboot's one-bank extend
+// policy) extends only the other banks, alternatives included, and its
+// event carries no digest for that bank; the document still validates.
+func TestBuilderOneBankMeasurement(t *testing.T) {
+	b := NewBuilder(pcr.SHA1, pcr.SHA256)
+	b.HashStart()
+	sha256Only := func(s string) func(pcr.Alg) ([]byte, error) {
+		return func(alg pcr.Alg) ([]byte, error) {
+			if alg != pcr.SHA256 {
+				return nil, nil
+			}
+			return alg.Sum([]byte(s)), nil
+		}
+	}
+	if err := b.Extend(17, Measurement{Type: "both", Digest: HashOf([]byte("acm"))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Extend(17, Measurement{Type: "tboot", Digest: sha256Only("t1"), Alternatives: []func(pcr.Alg) ([]byte, error){sha256Only("t2")}}); err != nil {
+		t.Fatal(err)
+	}
+	doc := b.Baseline()
+	if err := doc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := doc.PCRs[0]
+	sha1 := hex.EncodeToString(pcr.Extend(pcr.SHA1, make([]byte, 20), pcr.SHA1.Sum([]byte("acm"))))
+	acm256 := pcr.Extend(pcr.SHA256, make([]byte, 32), pcr.SHA256.Sum([]byte("acm")))
+	if p.Values["sha1"] != sha1 || p.Values["sha256"] != hex.EncodeToString(pcr.Extend(pcr.SHA256, acm256, pcr.SHA256.Sum([]byte("t1")))) {
+		t.Errorf("values %v", p.Values)
+	}
+	if _, ok := p.Events[1].Digests["sha1"]; ok || len(p.Events[1].Alternatives) != 1 || len(p.Events[1].Alternatives[0]) != 1 {
+		t.Errorf("event %+v: want sha256 digests only", p.Events[1])
+	}
+	if len(p.Variants) != 1 || p.Variants[0]["sha1"] != sha1 || p.Variants[0]["sha256"] != hex.EncodeToString(pcr.Extend(pcr.SHA256, acm256, pcr.SHA256.Sum([]byte("t2")))) {
+		t.Errorf("variants %v", p.Variants)
+	}
+}

@@ -442,7 +442,7 @@ func TestDRTMGoldenValuesTboot(t *testing.T) {
 	for _, c := range []struct {
 		name, extpol string
 		da           bool
-	}{{"extpol=sha256", "sha256", false}, {"extpol=embedded-da-mapping", "embedded", true}} {
+	}{{"extpol=sha256", "sha256", false}, {"extpol=embedded, details/authorities mapping", "embedded", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			pol := filepath.Join(dir, "policy-"+c.extpol)
 			sh(t, dir, `rm -f "$P"

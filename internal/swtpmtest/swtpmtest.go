@@ -53,7 +53,13 @@ type TPM struct {
 func Start(t testing.TB, opts Options) *TPM {
 	t.Helper()
 	swtpm := lookTool(t, "swtpm", "swtpm")
-	dir := t.TempDir()
+	// Not t.TempDir: it keeps a comma of the test's name, which swtpm's
+	// "dir=…" option would split on.
+	dir, err := os.MkdirTemp("", "swtpmtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // after swtpm stops: cleanups run last-registered first
 	if len(opts.Banks) > 0 {
 		setup := lookTool(t, "swtpm_setup", "swtpm-tools")
 		// An empty config keeps swtpm_setup from reading the system one,
