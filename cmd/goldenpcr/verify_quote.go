@@ -73,8 +73,9 @@ type verifyQuoteOptions struct {
 	AKRoots         []string
 	AKIntermediates []string
 	// Batch verification (verify_quote_batch.go).
-	Batch string
-	Jobs  int
+	Batch        string
+	BatchSummary bool
+	Jobs         int
 	// changed lists the options given on the command line.
 	changed []string
 }
@@ -168,7 +169,10 @@ certifies the very key the quote was verified with; no certificate fails.
 Batches: --batch FILE.jsonl verifies one request per line (a JSON object:
 ak/ak_hex, message/message_hex, signature/signature_hex, pcrs/pcr_values,
 nonce/no_nonce, attestation, … see docs/verify.md) on --jobs workers and
-prints one JSON result per line in input order.
+prints one JSON result per line in input order; --batch - reads the lines
+from standard input and writes each result as soon as it is ready (behind a
+pipe or a queue); --batch-summary counts verified, failed (by check) and
+malformed lines on stderr at the end.
 
 Exit codes: 0 = every check passed (checks skipped by an explicit option or
 a missing optional input do not count), 1 = some check failed, 2 = an input
@@ -200,7 +204,7 @@ is unreadable or malformed, or the options contradict each other. With
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			c.Flags().Visit(func(f *pflag.Flag) { opts.changed = append(opts.changed, f.Name) })
-			return runVerifyQuote(opts, c.OutOrStdout())
+			return runVerifyQuote(opts, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	f := c.Flags()
@@ -243,7 +247,8 @@ is unreadable or malformed, or the options contradict each other. With
 	f.StringVar(&opts.AKCert, "ak-cert", "", "the AK's certificate (PEM or DER), checked against --ak-roots (default: --ak if it is a certificate, or the attestation's ak_cert)")
 	f.StringArrayVar(&opts.AKRoots, "ak-roots", nil, "CAs that certify AKs (privacy CA, cloud AK CA): a PEM/DER file or a folder of them (repeatable); requires a certified AK")
 	f.StringArrayVar(&opts.AKIntermediates, "ak-intermediates", nil, "intermediate CAs for the AK certificate: a PEM/DER file or a folder of them (repeatable)")
-	f.StringVar(&opts.Batch, "batch", "", "verify every line of a JSON Lines file (see docs/verify.md) and print one JSON result per line")
+	f.StringVar(&opts.Batch, "batch", "", "verify every line of a JSON Lines file, or of standard input for - (results as each is ready), and print one JSON result per line (docs/verify.md)")
+	f.BoolVar(&opts.BatchSummary, "batch-summary", false, "with --batch: print on stderr, at the end, how many lines were verified, failed (by check) and malformed")
 	f.IntVar(&opts.Jobs, "jobs", 0, "parallel verifications of --batch (default: one per CPU)")
 	verdictOutputFlags(c, &opts.Output, &opts.EARKey)
 	return c
@@ -367,9 +372,9 @@ func several(v []string) []string {
 	return v
 }
 
-func runVerifyQuote(opts *verifyQuoteOptions, out io.Writer) error {
+func runVerifyQuote(opts *verifyQuoteOptions, in io.Reader, out, errOut io.Writer) error {
 	if opts.Batch != "" {
-		return runVerifyQuoteBatch(opts, out)
+		return runVerifyQuoteBatch(opts, in, out, errOut)
 	}
 	v, err := loadRequest(opts.request(), commandLine)
 	if err != nil {

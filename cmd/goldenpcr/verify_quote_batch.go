@@ -24,6 +24,10 @@ const maxBatchLine = 1 << 20
 type batchResult struct {
 	line []byte
 	ok   bool
+	// malformed is a line that names no verifiable request; checks are
+	// the checks a request failed.
+	malformed bool
+	checks    []string
 }
 
 // A batchChunk carries up to chunkLines lines from the reader to a worker
@@ -36,6 +40,10 @@ type batchChunk struct {
 	// failed counts the failed requests; first is the 1-based index in
 	// the chunk of the first one.
 	failed, first int
+	// malformed and checks count, for --batch-summary, the malformed
+	// lines and each check's failures.
+	malformed int
+	checks    map[string]int
 }
 
 type batchItem struct {
@@ -51,7 +59,7 @@ const (
 
 // batchOptions are the options a batch run takes; every other one names
 // evidence or policy, which each line says for itself.
-var batchOptions = map[string]bool{"batch": true, "jobs": true, "output": true}
+var batchOptions = map[string]bool{"batch": true, "batch-summary": true, "jobs": true, "output": true}
 
 // batchConflicts rejects every option that names evidence or policy.
 func batchConflicts(opts *verifyQuoteOptions) error {
@@ -71,19 +79,30 @@ func batchConflicts(opts *verifyQuoteOptions) error {
 	return nil
 }
 
+// flusher is a writer that buffers, such as the command's standard output.
+type flusher interface{ Flush() error }
+
 // runVerifyQuoteBatch verifies every line of --batch on a bounded pool of
-// workers and prints one JSON result per line, in input order.
-func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
+// workers and prints one JSON result per line, in input order. From
+// standard input (--batch -) it streams: lines go to the workers as soon as
+// no more input is waiting, and results are written out as each chunk is
+// done, so a slow producer sees its answers without waiting for the end.
+func runVerifyQuoteBatch(opts *verifyQuoteOptions, in io.Reader, out, errOut io.Writer) error {
 	if err := batchConflicts(opts); err != nil {
 		return err
 	}
-	f, err := os.Open(opts.Batch)
-	if err != nil {
-		return fmt.Errorf("--batch: %w", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return fmt.Errorf("--batch %s is a folder", opts.Batch)
+	streaming := opts.Batch == "-"
+	src, dir := in, "."
+	if !streaming {
+		f, err := os.Open(opts.Batch)
+		if err != nil {
+			return fmt.Errorf("--batch: %w", err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return fmt.Errorf("--batch %s is a folder", opts.Batch)
+		}
+		src, dir = f, filepath.Dir(opts.Batch)
 	}
 	workers := opts.Jobs
 	if workers <= 0 {
@@ -94,12 +113,13 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 	// much less: measured here, a heap much larger than the caches slows
 	// the workers more than the collections it saves.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	b := &batchRunner{src: requestSource{dir: filepath.Dir(opts.Batch)}}
+	b := &batchRunner{src: requestSource{dir: dir}}
 	w := bufio.NewWriterSize(out, 64<<10)
-	total, failed, firstFailed := 0, 0, 0
+	total, failed, firstFailed, malformed := 0, 0, 0, 0
+	checks := map[string]int{}
 	p := pipeline.Start(pipeline.Config[batchChunk]{
 		Workers: workers,
-		New:     func() *batchChunk { return &batchChunk{buf: make([]byte, 0, chunkBytes)} },
+		New:     func() *batchChunk { return &batchChunk{buf: make([]byte, 0, chunkBytes), checks: map[string]int{}} },
 		Worker: func() func(*batchChunk) {
 			return func(c *batchChunk) {
 				for i, it := range c.items {
@@ -109,6 +129,12 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 					}
 					r := b.verifyLine(it.n, line, it.err) // nothing it returns aliases line
 					c.out = append(c.out, r.line...)
+					if r.malformed {
+						c.malformed++
+					}
+					for _, name := range r.checks {
+						c.checks[name]++
+					}
 					if !r.ok {
 						if c.failed == 0 {
 							c.first = i + 1
@@ -124,23 +150,39 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 			}
 			total += len(c.items)
 			failed += c.failed
-			_, err := w.Write(c.out)
-			return err
+			malformed += c.malformed
+			for name, k := range c.checks {
+				checks[name] += k
+			}
+			if _, err := w.Write(c.out); err != nil || !streaming {
+				return err
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if f, ok := out.(flusher); ok {
+				return f.Flush()
+			}
+			return nil
 		}},
 	})
 	cur := p.Next()
 	reset := func(c *batchChunk) {
-		c.buf, c.items, c.out, c.failed, c.first = c.buf[:0], c.items[:0], c.out[:0], 0, 0
+		c.buf, c.items, c.out, c.failed, c.first, c.malformed = c.buf[:0], c.items[:0], c.out[:0], 0, 0, 0
+		clear(c.checks)
 	}
 	reset(cur)
-	readErr := readBatchLines(f, func(n int, line []byte, lineErr string) {
+	send := func() {
+		p.Send(cur)
+		cur = p.Next()
+		reset(cur)
+	}
+	readErr := readBatchLines(src, func(n int, line []byte, lineErr string, idle bool) {
 		start := len(cur.buf)
 		cur.buf = append(cur.buf, line...)
 		cur.items = append(cur.items, batchItem{n: n, start: start, end: len(cur.buf), err: lineErr})
-		if len(cur.items) == chunkLines || len(cur.buf) >= chunkBytes {
-			p.Send(cur)
-			cur = p.Next()
-			reset(cur)
+		if len(cur.items) == chunkLines || len(cur.buf) >= chunkBytes || streaming && idle {
+			send()
 		}
 	})
 	if len(cur.items) > 0 {
@@ -156,6 +198,9 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 	if writeErr != nil {
 		return writeErr
 	}
+	if opts.BatchSummary {
+		writeBatchSummary(errOut, total, failed, malformed, checks)
+	}
 	if total == 0 {
 		return fmt.Errorf("--batch %s holds no requests", opts.Batch)
 	}
@@ -165,10 +210,30 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, out io.Writer) error {
 	return nil
 }
 
+// writeBatchSummary prints the counts of a batch: verified, failed (each
+// failed check named with its count, most first) and malformed lines.
+func writeBatchSummary(w io.Writer, total, failed, malformed int, checks map[string]int) {
+	fmt.Fprintf(w, "batch summary: %d lines: %d verified, %d failed, %d malformed\n", total, total-failed, failed-malformed, malformed)
+	names := make([]string, 0, len(checks))
+	for name := range checks {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if checks[names[i]] != checks[names[j]] {
+			return checks[names[i]] > checks[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	for _, name := range names {
+		fmt.Fprintf(w, "  failed %s: %d\n", name, checks[name])
+	}
+}
+
 // readBatchLines calls fn for every non-blank line with its 1-based line
-// number; the slice is valid only during the call. A line longer than
+// number and whether no more input is buffered (the writer has paused);
+// the slice is valid only during the call. A line longer than
 // maxBatchLine is passed as an error.
-func readBatchLines(r io.Reader, fn func(n int, line []byte, err string)) error {
+func readBatchLines(r io.Reader, fn func(n int, line []byte, err string, idle bool)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var long []byte // a line longer than the reader's buffer, assembled
 	for n := 1; ; n++ {
@@ -200,12 +265,13 @@ func readBatchLines(r io.Reader, fn func(n int, line []byte, err string)) error 
 			}
 			line = long
 		}
+		idle := br.Buffered() == 0
 		switch {
 		case tooLong:
-			fn(n, nil, fmt.Sprintf("line longer than %d bytes", maxBatchLine))
+			fn(n, nil, fmt.Sprintf("line longer than %d bytes", maxBatchLine), idle)
 		case len(bytes.TrimSpace(line)) == 0:
 		default:
-			fn(n, line, "")
+			fn(n, line, "", idle)
 		}
 	}
 }
@@ -235,7 +301,11 @@ func (o *batchOutput) encode() batchResult {
 	if err != nil { // cannot happen: strings, ints and bools only
 		b = []byte(fmt.Sprintf(`{"line":%d,"verified":false,"error":"internal: %s"}`, o.Line, err))
 	}
-	return batchResult{line: append(b, '\n'), ok: o.Verified}
+	r := batchResult{line: append(b, '\n'), ok: o.Verified, malformed: o.Error != ""}
+	for _, f := range o.Failed {
+		r.checks = append(r.checks, f.Check)
+	}
+	return r
 }
 
 // verifyLine verifies one request. The common, verified case takes the
