@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +92,101 @@ func TestVerifyQuoteBatchStreams(t *testing.T) {
 	if code := <-done; code != exitMismatch {
 		t.Errorf("exit %d", code)
 	}
+}
+
+// 100,000 lines piped through the real binary's --batch - come back in
+// order, one result each, while its resident memory stays bounded: the
+// lines in flight are a fixed set of chunks, whatever the input's length.
+func TestVerifyQuoteBatchStreamBoundedMemory(t *testing.T) {
+	const lines, maxRSS = 100_000, 64 << 20
+	bin := filepath.Join(t.TempDir(), "goldenpcr")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	nonce := fixtureNonceHex(t)
+	good := jsonLine(t, inlineLine(t, "ID", "ecc-quote", "ecc-ak.pub", nonce))
+	cmd := exec.Command(bin, "verify", "quote", "--batch", "-")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Every tenth line a real quote to verify, the others a request whose
+	// AK does not parse (loaded, refused, cheap).
+	go func() {
+		w := bufio.NewWriter(stdin)
+		for i := 0; i < lines; i++ {
+			id := fmt.Sprintf("n%d", i)
+			if i%10 == 0 {
+				w.WriteString(strings.Replace(good, `"id":"ID"`, `"id":"`+id+`"`, 1))
+			} else {
+				fmt.Fprintf(w, `{"id":%q,"ak_hex":"00","message_hex":"00","signature_hex":"00","no_nonce":true}`, id)
+			}
+			w.WriteByte('\n')
+		}
+		w.Flush()
+		stdin.Close()
+	}()
+	peak := 0
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if kb := peakRSSKiB(cmd.Process.Pid); kb*1024 > peak {
+				peak = kb * 1024
+			}
+		}
+	}()
+	sc := bufio.NewScanner(stdout)
+	n := 0
+	for sc.Scan() {
+		var r batchLineResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("result %d: %v", n, err)
+		}
+		if r.Line != n+1 || r.ID != fmt.Sprintf("n%d", n) || r.Verified != (n%10 == 0) {
+			t.Fatalf("result %d out of order or wrong: %+v", n, r)
+		}
+		n++
+	}
+	close(stop)
+	<-sampled
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitMismatch || n != lines {
+		t.Fatalf("exit %v, %d results", err, n)
+	}
+	if peak == 0 || peak > maxRSS {
+		t.Errorf("peak resident memory %d MiB, want at most %d MiB", peak>>20, maxRSS>>20)
+	}
+	t.Logf("%d lines, peak RSS %.1f MiB", lines, float64(peak)/(1<<20))
+}
+
+// peakRSSKiB reads a process's peak resident set size (VmHWM) from /proc,
+// 0 once it is gone.
+func peakRSSKiB(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb
+		}
+	}
+	return 0
 }
