@@ -289,7 +289,9 @@ func TestDRTMPCRsSKINIT(t *testing.T) {
 		"references of two flows": {func(in *DRTMInputs) {
 			in.ReferenceLogs = append(in.ReferenceLogs, "../fixtures/drtm/skl-xen-v0.5.3-rc1.bin")
 		}, "same flow"},
-		"an unknown flow": {func(in *DRTMInputs) { in.Flow = "tboot" }, "want one of"},
+		"an unknown flow":         {func(in *DRTMInputs) { in.Flow = "sinit" }, "want one of"},
+		"tboot without its image": {func(in *DRTMInputs) { in.Flow, in.SLB = DRTMTboot, "" }, "a tboot image is the tboot flow's"},
+		"tboot options on SKINIT": {func(in *DRTMInputs) { in.TbootDA = true }, "are the tboot flow's, and only its"},
 	} {
 		in := in
 		c.edit(&in)
