@@ -144,7 +144,7 @@ func (rp *Replayer) Extend(ev *Event) error {
 			continue
 		}
 		d, ok := ev.Digest(b.alg)
-		if !ok && extendsOnlyLogged(ev) {
+		if !ok && ExtendsOnlyLogged(ev) {
 			continue
 		}
 		if !ok {

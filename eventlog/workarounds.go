@@ -126,9 +126,9 @@ func secureLaunchTag(ev *Event) bool {
 // header names every bank, so the other banks are not extended by them.
 const tbootOneBankQuirk = "EV_TBOOT event with a digest for one bank only: tboot's fixed extend policy (extpol=sha256, its default) extends that bank alone"
 
-// extendsOnlyLogged reports whether an event missing a bank's digest
+// ExtendsOnlyLogged reports whether an event missing a bank's digest
 // extends nothing in that bank rather than leaving the bank unreplayable.
-func extendsOnlyLogged(ev *Event) bool {
+func ExtendsOnlyLogged(ev *Event) bool {
 	return ev.Type == EvTboot && ev.PCR >= 17 && ev.PCR <= 22 && len(ev.Digests) == 1
 }
 
@@ -174,7 +174,7 @@ func (q *quirkScanner) observe(ev *Event) {
 			q.add(ev, "EV_NO_ACTION record with PCR index -1 (Windows boot log)")
 		}
 	case EvTboot:
-		if extendsOnlyLogged(ev) && !q.tbootOneBank {
+		if ExtendsOnlyLogged(ev) && !q.tbootOneBank {
 			q.tbootOneBank = true
 			q.add(ev, "%s (%s)", tbootOneBankQuirk, ev.Digests[0].Alg)
 		}

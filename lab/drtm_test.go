@@ -495,7 +495,7 @@ func TestDRTMGoldenValuesTboot(t *testing.T) {
 			}
 			// Another tboot command line or kernel gives another PCR 17 or 18.
 			last := len(device) - 1
-			changed := append(append([]launchEvent{}, device[:last]...), launchEvent{device[last].pcr, eventlog.EvTboot, "", device[last].digests, 2})
+			changed := slices.Clone(device)
 			changed[last].digests = map[pcr.Alg][]byte{}
 			for alg := range device[last].digests {
 				changed[last].digests[alg] = otherSum[alg]

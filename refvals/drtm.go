@@ -249,7 +249,7 @@ func readReferenceLogs(paths []string, banks []pcr.Alg) ([]*drtmEvent, error) {
 			d := map[pcr.Alg][]byte{}
 			for _, alg := range banks {
 				v, ok := ev.Digest(alg)
-				if !ok && ev.Type == eventlog.EvTboot && len(ev.Digests) == 1 {
+				if !ok && eventlog.ExtendsOnlyLogged(ev) {
 					continue // tboot's fixed extend policy: this bank is not extended
 				}
 				if !ok {
@@ -479,13 +479,7 @@ func (c *drtmCalc) measurement(ev *drtmEvent) (baseline.Measurement, string, err
 		if t.pcr != ev.pcr {
 			return m, "", fmt.Errorf("tboot's measurement %d, %s, goes to PCR %d (check the policy, the PCR mapping and the modules)", c.tbootNext-1, t.description, t.pcr)
 		}
-		m.Description, m.Digest = t.description, t.digest
-		m.Provenance = baseline.Provenance{Rule: t.rule, Artifact: t.art}
-		if t.art != "" {
-			if m.Provenance.ArtifactSHA256, err = baseline.FileSHA256(t.art); err != nil {
-				return m, "", err
-			}
-		}
+		m.Description, m.Digest, m.Provenance = t.description, t.digest, t.prov
 		return m, "tboot", nil
 	case ev.typ == eventlog.EvTXTMLEHash && c.in.Flow == DRTMSecureLaunch:
 		m.Description = "MLE: " + c.in.Kernel + " protected-mode image"

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -312,9 +314,10 @@ type tbootModule struct {
 
 // tbootMeasure is one of tboot's EV_TBOOT measurements.
 type tbootMeasure struct {
-	pcr                    int
-	description, rule, art string
-	digest                 func(pcr.Alg) ([]byte, error)
+	pcr         int
+	description string
+	prov        baseline.Provenance
+	digest      func(pcr.Alg) ([]byte, error)
 }
 
 // tbootMeasurements lists tboot's measurements in the order it extends
@@ -349,7 +352,7 @@ func tbootMeasurements(pol *TbootPolicy, da bool, extpol string, modules []tboot
 		buf = append(buf, make([]byte, cur.Size())...)
 	}
 	policy := tbootMeasure{pcr: 17, description: fmt.Sprintf("tboot Verified Launch policy (control %#x)", pol.Control),
-		rule: "tboot: H(policy_control ‖ H(policy))", digest: in(func(alg pcr.Alg) []byte { return alg.Sum(buf) })}
+		prov: baseline.Provenance{Rule: "tboot: H(policy_control ‖ H(policy))"}, digest: in(func(alg pcr.Alg) []byte { return alg.Sum(buf) })}
 	ms = append(ms, policy)
 	if da {
 		policy.pcr = 18
@@ -359,6 +362,7 @@ func tbootMeasurements(pol *TbootPolicy, da bool, extpol string, modules []tboot
 		return nil, nil, fmt.Errorf("tboot: no module: module 0 (the kernel) is always measured")
 	}
 	hashes := make([]func(pcr.Alg) []byte, len(modules))
+	provs := make([]baseline.Provenance, len(modules))
 	for i, m := range modules {
 		data, err := os.ReadFile(m.path)
 		if err != nil {
@@ -367,10 +371,12 @@ func tbootMeasurements(pol *TbootPolicy, da bool, extpol string, modules []tboot
 		hashes[i] = func(alg pcr.Alg) []byte {
 			return alg.Sum(append(alg.Sum([]byte(m.cmdline)), alg.Sum(data)...))
 		}
+		provs[i] = baseline.Provenance{Rule: "tboot: H(H(command line) ‖ H(module))", Artifact: m.path,
+			ArtifactSHA256: hex.EncodeToString(pcr.SHA256.Sum(data))}
 	}
 	module := func(i, index int) tbootMeasure {
 		return tbootMeasure{pcr: index, description: fmt.Sprintf("tboot module %d: %s %q", i, modules[i].path, modules[i].cmdline),
-			rule: "tboot: H(H(command line) ‖ H(module))", art: modules[i].path, digest: in(hashes[i])}
+			prov: provs[i], digest: in(hashes[i])}
 	}
 	mod0 := 18
 	if da {
