@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"sort"
 	"strconv"
@@ -85,16 +86,26 @@ type pbQuote struct {
 	quote, sig []byte
 	hash       uint64
 	hasPCRs    bool
-	pcrs       map[uint32][]byte
-	at         int // offset of the message in the input
+	// pcrs[i] is PCR i's value when present has bit i; keys past the last
+	// PCR, which convert refuses, are kept apart as they are rare.
+	pcrs    [pcr.NumPCRs][]byte
+	present uint32
+	others  map[uint32]bool
+	at      int // offset of the message in the input
 }
+
+// attestationFields names the fields of attest.Attestation by number.
+var attestationFields = [...]string{1: "ak_pub", 2: "quotes", 3: "event_log", 4: "instance_info", 5: "canonical_event_log",
+	6: "ak_cert", 7: "intermediate_certs", 8: "sev_snp_attestation", 9: "tdx_attestation"}
 
 // ParseAttestation reads a go-tpm-tools attest.Attestation in protobuf
 // binary encoding (proto/attest.proto: ak_pub = 1 TPMT_PUBLIC, quotes = 2
 // tpm.Quote {quote = 1 TPMS_ATTEST, raw_sig = 2 TPMT_SIGNATURE, pcrs = 3
 // PCRs {hash = 1, map<uint32, bytes> pcrs = 2}}, event_log = 3, ak_cert =
 // 6, intermediate_certs = 7; the TEE attestations, canonical event log
-// and instance info are noted and skipped).
+// and instance info are noted and skipped). The Bundle's byte slices, the
+// event log among them, share data's memory: a batch of attestations
+// costs no copy of their logs. data must not change after.
 func ParseAttestation(data []byte) (*Bundle, error) {
 	r := &pbReader{data: data, msg: "attest.Attestation"}
 	var akPub, log, akCert []byte
@@ -106,8 +117,10 @@ func ParseAttestation(data []byte) (*Bundle, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := map[int]string{1: "ak_pub", 2: "quotes", 3: "event_log", 4: "instance_info", 5: "canonical_event_log",
-			6: "ak_cert", 7: "intermediate_certs", 8: "sev_snp_attestation", 9: "tdx_attestation"}[int(num)]
+		name := ""
+		if int(num) < len(attestationFields) {
+			name = attestationFields[num]
+		}
 		if name == "" {
 			if err := r.skip(num, wt, at, 0); err != nil {
 				return nil, err
@@ -138,12 +151,12 @@ func ParseAttestation(data []byte) (*Bundle, error) {
 		case 6:
 			akCert = b
 		case 7:
-			inter = append(inter, append([]byte{}, b...))
+			inter = append(inter, b)
 		default:
 			ignored[name] = true
 		}
 	}
-	bd := &Bundle{Format: "go-tpm-tools attest.Attestation (protobuf)", EventLog: clone(log), AKCert: clone(akCert), IntermediateCerts: inter}
+	bd := &Bundle{Format: "go-tpm-tools attest.Attestation (protobuf)", EventLog: nonEmpty(log), AKCert: nonEmpty(akCert), IntermediateCerts: inter}
 	for _, n := range []string{"instance_info", "canonical_event_log", "sev_snp_attestation", "tdx_attestation"} {
 		if ignored[n] {
 			bd.Ignored = append(bd.Ignored, n)
@@ -162,11 +175,11 @@ func ParseAttestation(data []byte) (*Bundle, error) {
 	return bd, nil
 }
 
-func clone(b []byte) []byte {
+func nonEmpty(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
-	return append([]byte{}, b...)
+	return b
 }
 
 // parse reads a tpm.Quote message, merging into q as protobuf does when
@@ -236,13 +249,10 @@ func (q *pbQuote) parsePCRs(data []byte, base int) error {
 			if err != nil {
 				return err
 			}
-			if q.pcrs == nil {
-				q.pcrs = map[uint32][]byte{}
-			}
-			if _, dup := q.pcrs[k]; !dup && len(q.pcrs) == maxBundlePCRs {
+			if !q.hasPCR(k) && bits.OnesCount32(q.present)+len(q.others) == maxBundlePCRs {
 				return r.fail(at, "more than %d PCR values", maxBundlePCRs)
 			}
-			q.pcrs[k] = v
+			q.setPCR(k, v)
 		default:
 			if err := r.skip(num, wt, at, 0); err != nil {
 				return err
@@ -250,6 +260,27 @@ func (q *pbQuote) parsePCRs(data []byte, base int) error {
 		}
 	}
 	return nil
+}
+
+func (q *pbQuote) hasPCR(k uint32) bool {
+	if k < pcr.NumPCRs {
+		return q.present&(1<<k) != 0
+	}
+	return q.others[k]
+}
+
+// setPCR records PCR k's value; a later value of the same PCR replaces
+// an earlier one, as in a protobuf map.
+func (q *pbQuote) setPCR(k uint32, v []byte) {
+	if k < pcr.NumPCRs {
+		q.pcrs[k] = v
+		q.present |= 1 << k
+		return
+	}
+	if q.others == nil {
+		q.others = map[uint32]bool{}
+	}
+	q.others[k] = true
 }
 
 // parseMapEntry reads one map<uint32, bytes> entry: key = 1, value = 2.
@@ -314,17 +345,20 @@ func (q *pbQuote) convert(i int, field string) (BundleQuote, error) {
 	if !bq.Bank.Valid() {
 		return bq, fmt.Errorf("%s.pcrs.hash: %w", where, &pcr.UnsupportedAlgError{ID: uint16(q.hash)})
 	}
-	bq.PCRs = pcr.Values{}
+	vals := make(map[int][]byte, bits.OnesCount32(q.present))
+	bq.PCRs = pcr.Values{bq.Bank: vals}
 	// In index order, so the first bad value reported is always the same.
-	for _, k := range slices.Sorted(maps.Keys(q.pcrs)) {
-		v := q.pcrs[k]
-		if k >= pcr.NumPCRs {
-			return bq, fmt.Errorf("%s.pcrs: PCR %d is out of range 0-%d", where, k, pcr.NumPCRs-1)
+	for k, v := range q.pcrs {
+		if q.present&(1<<k) == 0 {
+			continue
 		}
 		if len(v) != bq.Bank.Size() {
 			return bq, fmt.Errorf("%s.pcrs: %s PCR %d is %d bytes, want %d", where, bq.Bank, k, len(v), bq.Bank.Size())
 		}
-		bq.PCRs.Set(bq.Bank, int(k), append([]byte{}, v...))
+		vals[k] = v
+	}
+	if len(q.others) > 0 {
+		return bq, fmt.Errorf("%s.pcrs: PCR %d is out of range 0-%d", where, slices.Min(slices.Collect(maps.Keys(q.others))), pcr.NumPCRs-1)
 	}
 	return bq, nil
 }
@@ -526,7 +560,6 @@ func pjQuote(raw json.RawMessage, i int) (*pbQuote, error) {
 		if len(entries) > maxBundlePCRs {
 			return nil, fmt.Errorf("%s.pcrs.pcrs: more than %d PCR values", where, maxBundlePCRs)
 		}
-		q.pcrs = map[uint32][]byte{}
 		for k, v := range entries {
 			idx, err := strconv.ParseUint(k, 10, 32)
 			if err != nil {
@@ -536,7 +569,7 @@ func pjQuote(raw json.RawMessage, i int) (*pbQuote, error) {
 			if err != nil {
 				return nil, err
 			}
-			q.pcrs[uint32(idx)] = b
+			q.setPCR(uint32(idx), b)
 		}
 	}
 	return q, nil

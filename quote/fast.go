@@ -69,12 +69,7 @@ func Verified(in *Evidence, p *Policy) bool {
 		return false
 	}
 	// clock
-	ci := a.ClockInfo
-	if (p.MinResetCount > 0 && ci.ResetCount < p.MinResetCount) ||
-		(p.MinRestartCount > 0 && ci.RestartCount < p.MinRestartCount) ||
-		(p.MinClock > 0 && ci.Clock < p.MinClock) ||
-		(p.MaxClock > 0 && ci.Clock > p.MaxClock) ||
-		(p.RequireSafe && !ci.Safe) {
+	if !clockWithinLimits(a.ClockInfo, p) {
 		return false
 	}
 	// pcr-selection

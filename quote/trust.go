@@ -47,6 +47,9 @@ func checkAKTrust(ak *tpmstruct.PublicKey, p *Policy, name Check, cert *Check) C
 	}
 	for i, k := range p.TrustedAKs {
 		if sameAK(k, ak) {
+			if p.terse {
+				return pass(CheckAKTrust, "")
+			}
 			if i < len(p.TrustedAKOrigins) && p.TrustedAKOrigins[i] != "" {
 				return pass(CheckAKTrust, fmt.Sprintf("the AK is %s (%s)", p.TrustedAKOrigins[i], k))
 			}

@@ -298,7 +298,7 @@ func readCorimSigner(opts *corimCreateOptions) (*corim.Signer, error) {
 	s := &corim.Signer{Key: key, Cert: certs[0], Chain: certs[1:]}
 	for _, p := range opts.Chain {
 		var more []*x509.Certificate
-		if more, err = readCertsPath(p); err != nil {
+		if more, err = readCertsPath(nil, p); err != nil {
 			return nil, fmt.Errorf("--chain: %w", err)
 		}
 		s.Chain = append(s.Chain, more...)

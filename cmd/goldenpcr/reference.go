@@ -7,6 +7,7 @@ import (
 
 	"github.com/goldenpcr/goldenpcr/baseline"
 	"github.com/goldenpcr/goldenpcr/corim"
+	"github.com/goldenpcr/goldenpcr/internal/loadcache"
 	"github.com/goldenpcr/goldenpcr/pcr"
 )
 
@@ -30,6 +31,27 @@ func readReference(path, format, sel, fromFlag, selFlag string) (*reference, err
 	if err != nil {
 		return nil, err
 	}
+	return parseReference(path, data, format, sel, fromFlag, selFlag)
+}
+
+// maxReferenceFile bounds a reference read for a request: baselines and
+// CoRIMs are kilobytes, a CHARRA file of many documents a few megabytes.
+const maxReferenceFile = 64 << 20
+
+// loadReference is readReference for the reference a request's field
+// names, through the batch's cache.
+func loadReference(src requestSource, field, path, format, sel, fromFlag, selFlag string) (*reference, error) {
+	ref, err := loadcache.Load(src.files(), src.path(path), "reference\x00"+format+"\x00"+sel, maxReferenceFile, func(data []byte) (*reference, error) {
+		return parseReference(src.path(path), data, format, sel, fromFlag, selFlag)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.name(field), err)
+	}
+	return ref, nil
+}
+
+// parseReference reads the contents of a reference file (readReference).
+func parseReference(path string, data []byte, format, sel, fromFlag, selFlag string) (*reference, error) {
 	if corim.IsCoRIM(data) {
 		if format != "" {
 			return nil, fmt.Errorf("%s is a CoRIM: %s is for PCR files", path, fromFlag)

@@ -218,11 +218,11 @@ func readSealEK(opts *sealOptions) (crypto.PublicKey, *sealReport, error) {
 		if len(opts.EKRoots) == 0 {
 			return nil, nil, fmt.Errorf("--ek %s is a certificate: give --ek-roots to check it against (an EK nobody vouches for is not sealed to)", opts.EK)
 		}
-		roots, err := readCertsPaths("--ek-roots", opts.EKRoots)
+		roots, err := readCertsPaths(nil, "--ek-roots", opts.EKRoots)
 		if err != nil {
 			return nil, nil, err
 		}
-		inter, err := readCertsPaths("--ek-intermediates", opts.EKIntermediates)
+		inter, err := readCertsPaths(nil, "--ek-intermediates", opts.EKIntermediates)
 		if err != nil {
 			return nil, nil, err
 		}

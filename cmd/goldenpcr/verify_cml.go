@@ -185,7 +185,7 @@ func (o *verifyCMLOptions) policy() (*cml.Policy, error) {
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
 	for _, path := range o.CA {
-		certs, err := readCertsPath(path)
+		certs, err := readCertsPath(nil, path)
 		if err != nil {
 			return nil, fmt.Errorf("--ca: %w", err)
 		}

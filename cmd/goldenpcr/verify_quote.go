@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/goldenpcr/goldenpcr/ear"
+	"github.com/goldenpcr/goldenpcr/internal/loadcache"
 	"github.com/goldenpcr/goldenpcr/quote"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
 	"github.com/goldenpcr/goldenpcr/verdict"
@@ -263,12 +263,7 @@ const (
 
 // readSmall reads a whole file, refusing one larger than max.
 func readSmall(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readLimited(f, path, max)
+	return loadcache.ReadFile(path, max)
 }
 
 // readLimited reads all of r, named path in errors, refusing more than max

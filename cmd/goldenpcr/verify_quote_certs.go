@@ -8,13 +8,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/goldenpcr/goldenpcr/internal/loadcache"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
 )
 
 // readCertsPath reads the certificates of a PEM/DER file, or of every
 // *.pem, *.crt, *.cer and *.der file in a folder (not recursively; a
-// folder without any is an error, so a wrong folder is noticed).
-func readCertsPath(path string) ([]*x509.Certificate, error) {
+// folder without any is an error, so a wrong folder is noticed). The files
+// are read through c (nil: no cache).
+func readCertsPath(c *loadcache.Files, path string) ([]*x509.Certificate, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -41,13 +43,15 @@ func readCertsPath(path string) ([]*x509.Certificate, error) {
 	}
 	var out []*x509.Certificate
 	for _, f := range files {
-		b, err := readSmall(f, maxKeyFile)
+		certs, err := loadcache.Load(c, f, "certificates", maxKeyFile, func(b []byte) ([]*x509.Certificate, error) {
+			certs, err := tpmcert.ParseCertificates(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			return certs, nil
+		})
 		if err != nil {
 			return nil, err
-		}
-		certs, err := tpmcert.ParseCertificates(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		out = append(out, certs...)
 	}

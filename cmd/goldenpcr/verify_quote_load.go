@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/goldenpcr/goldenpcr/attestation"
 	"github.com/goldenpcr/goldenpcr/eventlog"
+	"github.com/goldenpcr/goldenpcr/internal/loadcache"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/quote"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
@@ -29,6 +31,60 @@ import (
 type requestSource struct {
 	dir   string
 	flags bool
+	// cache, for a batch, keeps what its lines share (nil: read
+	// everything every time).
+	cache *batchCache
+}
+
+// batchCache is what a batch reuses across its lines: what it parsed from
+// files (AKs, certificates, baselines, CoRIMs) while they are unchanged,
+// and the replays of attestations' event logs, by their bytes.
+type batchCache struct {
+	files *loadcache.Files
+	logs  *loadcache.Contents[*eventlog.Replay]
+}
+
+func newBatchCache() *batchCache {
+	// A fleet names a few baselines and CAs and an AK per device; a few
+	// thousand files stay within a few MiB. One image's logs are a few
+	// distinct strings of 20-40 KB each.
+	return &batchCache{
+		files: loadcache.NewFiles(loadcache.Limits{Entries: 4096, Bytes: 16 << 20}),
+		logs:  loadcache.NewContents[*eventlog.Replay](loadcache.Limits{Entries: 64, Bytes: 4 << 20}),
+	}
+}
+
+func (s requestSource) files() *loadcache.Files {
+	if s.cache == nil {
+		return nil
+	}
+	return s.cache.files
+}
+
+func (s requestSource) logs() *loadcache.Contents[*eventlog.Replay] {
+	if s.cache == nil {
+		return nil
+	}
+	return s.cache.logs
+}
+
+// loadFile reads and parses a file a request names, through the batch's
+// cache. A read error is worded "field: error", a parse error "field
+// path: error".
+func loadFile[T any](src requestSource, field, path, kind string, max int64, parse func([]byte) (T, error)) (T, error) {
+	var parseErr error
+	v, err := loadcache.Load(src.files(), src.path(path), kind, max, func(b []byte) (T, error) {
+		v, err := parse(b)
+		parseErr = err
+		return v, err
+	})
+	switch {
+	case parseErr != nil:
+		return v, fmt.Errorf("%s %s: %w", src.name(field), path, parseErr)
+	case err != nil:
+		return v, fmt.Errorf("%s: %w", src.name(field), err)
+	}
+	return v, nil
 }
 
 var commandLine = requestSource{flags: true}
@@ -80,6 +136,15 @@ func (v *verification) verify() outcome {
 		return outcome{bundle: quote.VerifyBundle(v.bundle, v.log, v.policy)}
 	}
 	return outcome{single: quote.Verify(v.ev, v.policy)}
+}
+
+// verdict is verify for a batch line, which prints only the verdict and
+// the failed checks.
+func (v *verification) verdict() outcome {
+	if v.bundle != nil {
+		return outcome{bundle: quote.VerifyBundleVerdict(v.bundle, v.log, v.policy)}
+	}
+	return outcome{single: quote.VerifyVerdict(v.ev, v.policy)}
 }
 
 // leanVerified is quote.Verified's answer for a single quote, which
@@ -169,14 +234,15 @@ func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, *tpmstruct
 	if err != nil {
 		return nil, nil, err
 	}
-	ak, err := readInline(src, "ak", req.AKBytes, req.AK, maxKeyFile)
-	if err != nil {
-		return nil, nil, err
-	}
 	var key *tpmstruct.PublicKey
-	if ak != nil {
-		if key, err = tpmstruct.ParsePublic(ak); err != nil {
+	switch {
+	case req.AKBytes != nil:
+		if key, err = tpmstruct.ParsePublic(req.AKBytes); err != nil {
 			return nil, nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
+		}
+	case req.AK != "":
+		if key, err = loadFile(src, "ak", req.AK, "ak", maxKeyFile, tpmstruct.ParsePublic); err != nil {
+			return nil, nil, err
 		}
 	}
 	if req.Corim == "" {
@@ -185,15 +251,15 @@ func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, *tpmstruct
 		}
 		return p, key, nil
 	}
-	ref, err := readReference(src.path(req.Corim), "", req.CorimSel, "", src.name("corim_sel"))
+	ref, err := loadReference(src, "corim", req.Corim, "", req.CorimSel, "", src.name("corim_sel"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", src.name("corim"), err)
+		return nil, nil, err
 	}
 	if ref.corim == nil {
 		return nil, nil, fmt.Errorf("%s %s is not a CoRIM (CBOR tag 501 or a COSE_Sign1); a baseline or PCR file goes to %s", src.name("corim"), req.Corim, src.name("expected"))
 	}
 	if len(req.CorimRoots) > 0 {
-		roots, err := readCertsPaths(src.name("corim_roots"), src.paths(req.CorimRoots))
+		roots, err := readCertsPaths(src.files(), src.name("corim_roots"), src.paths(req.CorimRoots))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -201,7 +267,9 @@ func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, *tpmstruct
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s %s: %w (%s)", src.name("corim"), req.Corim, err, src.name("corim_roots"))
 		}
-		ref.Notes = append(ref.Notes, "CoRIM signer chains to a given root: "+strings.Join(chain, " ← "))
+		signed := *ref // ref may be the batch's cached one, shared
+		signed.Notes = append(slices.Clip(ref.Notes), "CoRIM signer chains to a given root: "+strings.Join(chain, " ← "))
+		ref = &signed
 	}
 	p.Expected = &ref.Reference
 	// The CoRIM names the AK the verifier trusts; a key given beside it
@@ -268,28 +336,24 @@ func readQuotePolicy(req *Request, src requestSource) (*quote.Policy, error) {
 	var err error
 	if req.AKCert != "" || len(req.AKRoots) > 0 {
 		p.AKCert = &tpmcert.AKCertPolicy{}
-		if p.AKCert.Roots, err = readCertsPaths(src.name("ak_roots"), src.paths(req.AKRoots)); err != nil {
+		if p.AKCert.Roots, err = readCertsPaths(src.files(), src.name("ak_roots"), src.paths(req.AKRoots)); err != nil {
 			return nil, err
 		}
-		if p.AKCert.Intermediates, err = readCertsPaths(src.name("ak_intermediates"), src.paths(req.AKIntermediates)); err != nil {
+		if p.AKCert.Intermediates, err = readCertsPaths(src.files(), src.name("ak_intermediates"), src.paths(req.AKIntermediates)); err != nil {
 			return nil, err
 		}
 	}
 	if req.EKCert != "" {
 		p.EK = &tpmcert.EKPolicy{}
-		if p.EK.Roots, err = readCertsPaths(src.name("ek_roots"), src.paths(req.EKRoots)); err != nil {
+		if p.EK.Roots, err = readCertsPaths(src.files(), src.name("ek_roots"), src.paths(req.EKRoots)); err != nil {
 			return nil, err
 		}
-		if p.EK.Intermediates, err = readCertsPaths(src.name("ek_intermediates"), src.paths(req.EKIntermediates)); err != nil {
+		if p.EK.Intermediates, err = readCertsPaths(src.files(), src.name("ek_intermediates"), src.paths(req.EKIntermediates)); err != nil {
 			return nil, err
 		}
 		if req.EKPub != "" {
-			b, err := readSmall(src.path(req.EKPub), maxKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", src.name("ek_pub"), err)
-			}
-			if p.EK.EKPub, err = tpmstruct.ParsePublic(b); err != nil {
-				return nil, fmt.Errorf("%s %s: %w", src.name("ek_pub"), req.EKPub, err)
+			if p.EK.EKPub, err = loadFile(src, "ek_pub", req.EKPub, "ak", maxKeyFile, tpmstruct.ParsePublic); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -299,9 +363,9 @@ func readQuotePolicy(req *Request, src requestSource) (*quote.Policy, error) {
 		}
 	}
 	if req.Expected != "" {
-		ref, err := readReference(src.path(req.Expected), req.ExpectedFormat, req.ExpectedSel, src.name("expected_format"), src.name("expected_sel"))
+		ref, err := loadReference(src, "expected", req.Expected, req.ExpectedFormat, req.ExpectedSel, src.name("expected_format"), src.name("expected_sel"))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", src.name("expected"), err)
+			return nil, err
 		}
 		p.Expected = &ref.Reference
 	}
@@ -359,15 +423,7 @@ func readInline(src requestSource, field string, data []byte, path string, max i
 func readAKCert(req *Request, src requestSource, ak *tpmstruct.PublicKey) (*tpmcert.TPMCertificate, error) {
 	switch {
 	case req.AKCert != "":
-		b, err := readSmall(src.path(req.AKCert), maxKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", src.name("ak_cert"), err)
-		}
-		c, err := tpmcert.ParseTPMCertificate(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", src.name("ak_cert"), req.AKCert, err)
-		}
-		return c, nil
+		return loadFile(src, "ak_cert", req.AKCert, "tpm-certificate", maxKeyFile, tpmcert.ParseTPMCertificate)
 	case ak != nil && ak.Certificate != nil && len(req.AKRoots) > 0:
 		c, err := tpmcert.ParseTPMCertificate(ak.Certificate.Raw)
 		if err != nil {
@@ -382,15 +438,7 @@ func readEKCert(req *Request, src requestSource) (*tpmcert.TPMCertificate, error
 	if req.EKCert == "" {
 		return nil, nil
 	}
-	b, err := readSmall(src.path(req.EKCert), maxKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", src.name("ek_cert"), err)
-	}
-	ek, err := tpmcert.ParseTPMCertificate(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", src.name("ek_cert"), req.EKCert, err)
-	}
-	return ek, nil
+	return loadFile(src, "ek_cert", req.EKCert, "tpm-certificate", maxKeyFile, tpmcert.ParseTPMCertificate)
 }
 
 // loadQuoteEvidence reads a single quote: message, signature, PCR values
@@ -461,13 +509,27 @@ func (req *Request) eventLogs() []string {
 // attestation's own log, the files may only be Canonical Event Logs.
 func replayEventLog(embedded []byte, paths []string, src requestSource) (*eventlog.Replay, error) {
 	opts := &eventlog.ReplayOptions{CheckDigests: true}
+	if len(embedded) > 0 && len(paths) == 0 {
+		// The machines of one image send the same log: a batch replays
+		// each distinct one once.
+		return src.logs().Load(embedded, func(data []byte) (*eventlog.Replay, error) {
+			l, err := readEmbeddedLog(data)
+			if err != nil {
+				return nil, err
+			}
+			rp, err := eventlog.ReplayLogs([]*eventlog.Log{l}, opts)
+			if err != nil {
+				return nil, fmt.Errorf("the attestation's event log: %w", err)
+			}
+			return rp, nil
+		})
+	}
 	var logs []*eventlog.Log
 	if len(embedded) > 0 {
-		l, err := eventlog.ReadLog(bytes.NewReader(embedded))
+		l, err := readEmbeddedLog(embedded)
 		if err != nil {
-			return nil, fmt.Errorf("the attestation's event log: %w", err)
+			return nil, err
 		}
-		l.Name = "the attestation's event log"
 		logs = append(logs, l)
 	}
 	for _, path := range paths {
@@ -491,9 +553,7 @@ func replayEventLog(embedded []byte, paths []string, src requestSource) (*eventl
 		return nil, nil
 	case len(logs) == 1:
 		rp, err := eventlog.ReplayLogs(logs, opts)
-		if err != nil && len(embedded) > 0 {
-			return nil, fmt.Errorf("the attestation's event log: %w", err)
-		} else if err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", src.name("eventlog"), paths[0], err)
 		}
 		return rp, nil
@@ -505,11 +565,21 @@ func replayEventLog(embedded []byte, paths []string, src requestSource) (*eventl
 	return rp, nil
 }
 
+// readEmbeddedLog reads the event log an attestation carries.
+func readEmbeddedLog(data []byte) (*eventlog.Log, error) {
+	l, err := eventlog.ReadLog(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("the attestation's event log: %w", err)
+	}
+	l.Name = "the attestation's event log"
+	return l, nil
+}
+
 // readCertsPaths reads the certificates of every path an option was given.
-func readCertsPaths(flag string, paths []string) ([]*x509.Certificate, error) {
+func readCertsPaths(c *loadcache.Files, flag string, paths []string) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for _, p := range paths {
-		certs, err := readCertsPath(p)
+		certs, err := readCertsPath(c, p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
