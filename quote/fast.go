@@ -16,7 +16,8 @@ import (
 // building the report: no reasons, summaries or details are formatted.
 // Batch verification calls it first and builds the full report only for
 // evidence that fails, so the common case costs little more than the
-// signature check. An event log or expected values take the full path.
+// signature check. An event log, expected values, certificates or a
+// requested selection take the full path.
 func Verified(in *Evidence, p *Policy) bool {
 	if p == nil {
 		p = &Policy{}
@@ -24,7 +25,7 @@ func Verified(in *Evidence, p *Policy) bool {
 	if in == nil || in.Attest == nil {
 		return false
 	}
-	if in.EventLog != nil || p.Expected != nil || p.RequireEventLog || p.AKCert != nil || p.EK != nil || in.EKCert != nil {
+	if in.EventLog != nil || p.Expected != nil || p.RequireEventLog || p.AKCert != nil || p.EK != nil || in.EKCert != nil || p.Selection != nil {
 		return Verify(in, p).Verified
 	}
 	a := in.Attest

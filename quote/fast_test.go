@@ -2,8 +2,11 @@ package quote
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
+	"github.com/goldenpcr/goldenpcr/baseline"
+	"github.com/goldenpcr/goldenpcr/eventlog"
 	"github.com/goldenpcr/goldenpcr/pcr"
 	"github.com/goldenpcr/goldenpcr/tpmstruct"
 )
@@ -18,9 +21,12 @@ func TestVerifiedAgreesWithVerify(t *testing.T) {
 	check := func(what string, ev *Evidence, p *Policy) {
 		t.Helper()
 		cases++
-		full := Verify(ev, p).Verified
-		if fast := Verified(ev, p); fast != full {
-			t.Errorf("%s: Verified %v, Verify %v (failed %v)", what, fast, full, failedChecks(Verify(ev, p)))
+		full := Verify(ev, p)
+		if fast := Verified(ev, p); fast != full.Verified {
+			t.Errorf("%s: Verified %v, Verify %v (failed %v)", what, fast, full.Verified, failedChecks(full))
+		}
+		if v := VerifyVerdict(ev, p); v.Verified != full.Verified || !sameFailures(v.Failed(), full.Failed()) {
+			t.Errorf("%s: VerifyVerdict %v %v, Verify %v %v", what, v.Verified, v.Failed(), full.Verified, full.Failed())
 		}
 	}
 	for _, g := range genuine {
@@ -50,6 +56,34 @@ func TestVerifiedAgreesWithVerify(t *testing.T) {
 		policies["untrusted AK allowed"] = &Policy{Nonce: nonce, AllowUntrustedAK: true}
 		policies["another trusted key"] = &Policy{Nonce: nonce, TrustedAKs: []*tpmstruct.PublicKey{other}}
 		policies["untrusted AK, ak name"] = &Policy{Nonce: nonce, AKName: name}
+		// Expected values and event logs, which only the full path checks.
+		good := Policy{Nonce: nonce, TrustedAKs: []*tpmstruct.PublicKey{base.AK}}
+		changed := clonePCRs(base.PCRs)
+		changed[pcr.SHA256][7] = flip(changed[pcr.SHA256][7], 0)
+		for en, exp := range map[string]pcr.Values{"expected": base.PCRs, "wrong expected": changed, "nothing expected": {}} {
+			p := good
+			p.Expected = &baseline.Reference{Doc: &pcr.Document{Sets: []pcr.Values{exp}}}
+			policies[en] = &p
+		}
+		for ln, rp := range map[string]*eventlog.Replay{
+			"log": fakeReplay(base.PCRs, 0, -1), "log off in sha256:7": fakeReplay(base.PCRs, pcr.SHA256, 7),
+			"log off in sha1:0": fakeReplay(base.PCRs, pcr.SHA1, 0),
+		} {
+			ev := *base
+			ev.EventLog = rp
+			for _, pn := range []string{"nonce", "expected", "wrong expected", "untrusted AK allowed"} {
+				check(g.Name+" "+ln+" "+pn, &ev, policies[pn])
+			}
+			p := good
+			p.UnloggedPCRs = []int{16}
+			check(g.Name+" "+ln+" unlogged 16", &ev, &p)
+		}
+		required := good
+		required.RequireEventLog = true
+		policies["log required"] = &required
+		requested := good
+		requested.Selection = pcr.Selection{{Alg: pcr.SHA256, PCRs: []int{0, 7}}}
+		policies["other selection requested"] = &requested
 		for pn, p := range policies {
 			check(g.Name+" "+pn, base, p)
 		}
@@ -118,6 +152,12 @@ func TestVerifiedAgreesWithVerify(t *testing.T) {
 	check("nil evidence", nil, nil)
 	check("no attest", &Evidence{}, &Policy{NoNonce: true})
 	t.Logf("%d cases agree", cases)
+}
+
+// sameFailures reports whether two lists of failed checks have the same
+// names and reasons in the same order.
+func sameFailures(a, b []Check) bool {
+	return slices.EqualFunc(a, b, func(x, y Check) bool { return x.Name == y.Name && x.Reason == y.Reason })
 }
 
 func clonePCRs(v pcr.Values) pcr.Values {
