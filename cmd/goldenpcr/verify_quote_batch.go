@@ -20,6 +20,11 @@ import (
 // maxBatchLine bounds one batch line; inline inputs are a few kilobytes.
 const maxBatchLine = 1 << 20
 
+// batchMemoryLimit is the Go heap a batch lets itself grow to before it
+// collects garbage as often as it must (runtime/debug.SetMemoryLimit);
+// with the binary's own pages the process stays within 64 MiB.
+const batchMemoryLimit = 40 << 20
+
 // batchResult is one output line and its verdict.
 type batchResult struct {
 	line []byte
@@ -113,6 +118,10 @@ func runVerifyQuoteBatch(opts *verifyQuoteOptions, in io.Reader, out, errOut io.
 	// much less: measured here, a heap much larger than the caches slows
 	// the workers more than the collections it saves.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	// But not past a bound: lines that carry whole attestations make
+	// garbage of tens of kilobytes each, and a stream of any length must
+	// stay within the same resident memory.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(batchMemoryLimit))
 	b := &batchRunner{src: requestSource{dir: dir, cache: newBatchCache()}}
 	w := bufio.NewWriterSize(out, 64<<10)
 	total, failed, firstFailed, malformed := 0, 0, 0, 0

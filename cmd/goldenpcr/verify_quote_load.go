@@ -238,7 +238,7 @@ func loadQuotePolicy(req *Request, src requestSource) (*quote.Policy, *tpmstruct
 	switch {
 	case req.AKBytes != nil:
 		if key, err = tpmstruct.ParsePublic(req.AKBytes); err != nil {
-			return nil, nil, fmt.Errorf("%s %s: %w", src.name("ak"), req.AK, err)
+			return nil, nil, fmt.Errorf("%s: %w", src.name("ak_hex"), err)
 		}
 	case req.AK != "":
 		if key, err = loadFile(src, "ak", req.AK, "ak", maxKeyFile, tpmstruct.ParsePublic); err != nil {

@@ -49,7 +49,9 @@ func logEvents() []logEvent {
 		{pcr: 0, typ: evAction, data: []byte("goldenpcr simulator: CRTM")},
 		{pcr: 1, typ: evAction, data: []byte("goldenpcr simulator: platform configuration")},
 		{pcr: 2, typ: evAction, data: []byte("goldenpcr simulator: option ROM")},
-		{pcr: 7, typ: evAction, data: []byte("goldenpcr simulator: secure boot policy")},
+		// As firmware logs secure-boot state: go-tpm-tools' verifier
+		// refuses any other kind of event before PCR 7's separator.
+		{pcr: 7, typ: evDriverConfig, data: secureBootVar(0)},
 		{pcr: 0, typ: evSeparator, data: sep},
 		{pcr: 1, typ: evSeparator, data: sep},
 		{pcr: 2, typ: evSeparator, data: sep},
