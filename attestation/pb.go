@@ -40,13 +40,17 @@ func (r *pbReader) fail(at int, format string, args ...any) error {
 func (r *pbReader) done() bool { return r.off >= len(r.data) }
 
 // varint reads a base-128 varint of at most 10 bytes.
-func (r *pbReader) varint(what string) (uint64, error) {
+func (r *pbReader) varint(what string) (uint64, error) { return r.varintOf(what, "") }
+
+// varintOf is varint for the field what+suffix, a name joined only for
+// an error: every length prefix of a message is read this way.
+func (r *pbReader) varintOf(what, suffix string) (uint64, error) {
 	v, n := protowire.ConsumeVarint(r.data[r.off:])
 	if n < 0 {
 		if errors.Is(protowire.ParseError(n), io.ErrUnexpectedEOF) {
-			return 0, r.fail(r.off, "%s: truncated varint", what)
+			return 0, r.fail(r.off, "%s%s: truncated varint", what, suffix)
 		}
-		return 0, r.fail(r.off, "%s: varint overflows 64 bits", what)
+		return 0, r.fail(r.off, "%s%s: varint overflows 64 bits", what, suffix)
 	}
 	r.off += n
 	return v, nil
@@ -71,7 +75,7 @@ func (r *pbReader) tag() (num protowire.Number, wt protowire.Type, at int, err e
 // where it starts in r's data.
 func (r *pbReader) bytesField(what string) ([]byte, int, error) {
 	at := r.off
-	n, err := r.varint(what + " length")
+	n, err := r.varintOf(what, " length")
 	if err != nil {
 		return nil, 0, err
 	}

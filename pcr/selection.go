@@ -160,8 +160,9 @@ func (s Selection) Concat(v Values) ([]byte, error) {
 	// hostile quote can make far larger than the values given.
 	n := 0
 	for _, b := range s {
+		bank := v[b.Alg]
 		for _, i := range b.PCRs {
-			d, ok := v.Get(b.Alg, i)
+			d, ok := bank[i]
 			if !ok {
 				return nil, fmt.Errorf("no value for selected PCR %s:%d", b.Alg, i)
 			}
@@ -170,9 +171,9 @@ func (s Selection) Concat(v Values) ([]byte, error) {
 	}
 	out := make([]byte, 0, n)
 	for _, b := range s {
+		bank := v[b.Alg]
 		for _, i := range b.PCRs {
-			d, _ := v.Get(b.Alg, i)
-			out = append(out, d...)
+			out = append(out, bank[i]...)
 		}
 	}
 	return out, nil

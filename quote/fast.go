@@ -96,8 +96,9 @@ func Verified(in *Evidence, p *Policy) bool {
 func selectionIsExactly(sel pcr.Selection, vals pcr.Values) bool {
 	n := 0
 	for _, b := range sel {
+		bank := vals[b.Alg]
 		for _, i := range b.PCRs {
-			if _, ok := vals.Get(b.Alg, i); !ok {
+			if _, ok := bank[i]; !ok {
 				return false
 			}
 			n++

@@ -266,6 +266,7 @@ func verifyQuote(in *Evidence, p *Policy, akChecks []Check) *Report {
 	}
 
 	expected, explained := checkExpected(in, p, sel, selErr)
+	rep.Checks = make(verdict.Checks, 0, 8+len(akChecks))
 	rep.Checks = append(rep.Checks, checkHeader(a), checkSignature(in, p.terse))
 	rep.Checks = append(rep.Checks, akChecks...)
 	rep.Checks = append(rep.Checks,
@@ -546,6 +547,16 @@ func checkNonce(a *tpmstruct.Attest, p *Policy) Check {
 	return pass(CheckNonce, fmt.Sprintf("extraData equals the %d-byte nonce %s", len(p.Nonce), got))
 }
 
+// selectsAny reports whether a selection names a PCR.
+func selectsAny(sel pcr.Selection) bool {
+	for _, b := range sel {
+		if len(b.PCRs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // refs lists the PCRs of a selection.
 func refs(sel pcr.Selection) []PCRRef {
 	var out []PCRRef
@@ -566,7 +577,7 @@ func checkSelection(sel pcr.Selection, selErr error, vals pcr.Values, p *Policy)
 		return fail(CheckPCRSelection, &SelectionError{Quoted: sel,
 			Reason: "no PCR values given, so the quote's pcrDigest is not tied to any values (give the values tpm2_quote -o wrote)"})
 	}
-	if len(refs(sel)) == 0 {
+	if !selectsAny(sel) {
 		return fail(CheckPCRSelection, &SelectionError{Quoted: sel,
 			Reason: "the quote selects no PCR, so it says nothing about the platform's state"})
 	}
@@ -692,7 +703,10 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 		return fail(CheckEventLog, &ReplayError{PCR: -1, Reason: "no PCR values given to compare the replay with"})
 	}
 	var first *ReplayError
+	// A terse report keeps only what a failure words: the count of
+	// matched PCRs, not their lists.
 	var failing, matched, notLogged, unexplained, byOther []PCRRef
+	nMatched := 0
 	for _, b := range sel {
 		if !containsAlg(rp.Banks, b.Alg) {
 			failing = append(failing, PCRRef{Bank: b.Alg, PCR: -1})
@@ -702,26 +716,34 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 			}
 			continue
 		}
+		quotedBank, replayedBank := in.PCRs[b.Alg], rp.Values[b.Alg]
 		for _, i := range b.PCRs {
 			ref := PCRRef{Bank: b.Alg, PCR: i}
-			quoted, ok := in.PCRs.Get(b.Alg, i)
+			quoted, ok := quotedBank[i]
 			if !ok {
 				continue // the selection and digest checks report this
 			}
-			replayed, _ := rp.Values.Get(b.Alg, i)
+			replayed := replayedBank[i]
 			if !rp.Touched(i) {
 				switch {
 				case bytes.Equal(quoted, replayed):
-					notLogged = append(notLogged, ref)
+					if !p.terse {
+						notLogged = append(notLogged, ref)
+					}
 				case explained[ref] || slices.Contains(p.UnloggedPCRs, i):
-					byOther = append(byOther, ref)
+					if !p.terse {
+						byOther = append(byOther, ref)
+					}
 				default:
 					unexplained = append(unexplained, ref)
 				}
 				continue
 			}
 			if bytes.Equal(quoted, replayed) {
-				matched = append(matched, ref)
+				nMatched++
+				if !p.terse {
+					matched = append(matched, ref)
+				}
 				continue
 			}
 			failing = append(failing, ref)
@@ -730,7 +752,7 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 			}
 		}
 	}
-	if p.terse && first == nil && len(rp.DigestIssues) == 0 && len(unexplained) == 0 && len(matched) > 0 {
+	if p.terse && first == nil && len(rp.DigestIssues) == 0 && len(unexplained) == 0 && nMatched > 0 {
 		return pass(CheckEventLog, "")
 	}
 	details := []string{"events", fmt.Sprint(rp.Events), "log_banks", algList(rp.Banks)}
@@ -777,7 +799,7 @@ func checkEventLog(in *Evidence, p *Policy, sel pcr.Selection, selErr error, exp
 		}
 		return c.With(details...)
 	}
-	if len(matched) == 0 {
+	if nMatched == 0 {
 		c := fail(CheckEventLog, &ReplayError{PCR: -1, LastEvent: -1,
 			Reason: fmt.Sprintf("the event log extends none of the quoted PCRs (%s), so it explains nothing the quote says", sel)}).With(details...)
 		return c

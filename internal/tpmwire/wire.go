@@ -136,10 +136,12 @@ func (r *Reader) Bytes(n int, what string) []byte {
 // exceeds max (the buffer size the TPM specification gives the type).
 func (r *Reader) TPM2B(max int, what string) []byte {
 	at := r.Pos()
-	n := int(r.U16(what + " size"))
-	if r.err != nil {
+	if r.err != nil || len(r.data)-r.off < 2 {
+		r.U16(what + " size") // fails, naming the size field
 		return nil
 	}
+	n := int(binary.BigEndian.Uint16(r.data[r.off:]))
+	r.off += 2
 	if n > max {
 		r.Failf(at, "%s: size %d exceeds the maximum %d", what, n, max)
 		return nil
