@@ -3,6 +3,8 @@ package tpmstruct
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"slices"
 
 	"github.com/goldenpcr/goldenpcr/internal/tpmwire"
 	"github.com/goldenpcr/goldenpcr/pcr"
@@ -162,7 +164,14 @@ func readPCRSelection(r *tpmwire.Reader) []PCRSelection {
 
 // PCRs returns the PCR indices the selection's bitmap sets, ascending.
 func (s PCRSelection) PCRs() []int {
-	var out []int
+	n := 0
+	for _, b := range s.Select {
+		n += bits.OnesCount8(b)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]int, 0, n)
 	for i := 0; i < len(s.Select)*8; i++ {
 		if s.Select[i/8]&(1<<(i%8)) != 0 {
 			out = append(out, i)
@@ -177,7 +186,6 @@ func (s PCRSelection) PCRs() []int {
 // a bank listed twice.
 func (q *QuoteInfo) Selection() (pcr.Selection, error) {
 	var sel pcr.Selection
-	seen := map[pcr.Alg]bool{}
 	for _, s := range q.PCRSelect {
 		pcrs := s.PCRs()
 		if len(pcrs) == 0 {
@@ -186,10 +194,9 @@ func (q *QuoteInfo) Selection() (pcr.Selection, error) {
 		if !s.Hash.Valid() {
 			return nil, &pcr.UnsupportedAlgError{ID: uint16(s.Hash)}
 		}
-		if seen[s.Hash] {
+		if slices.ContainsFunc(sel, func(b pcr.BankSelection) bool { return b.Alg == s.Hash }) {
 			return nil, fmt.Errorf("bank %s is selected twice", s.Hash)
 		}
-		seen[s.Hash] = true
 		if last := pcrs[len(pcrs)-1]; last >= pcr.NumPCRs {
 			return nil, fmt.Errorf("%s PCR %d selected; goldenpcr handles PCRs 0-%d", s.Hash, last, pcr.NumPCRs-1)
 		}
