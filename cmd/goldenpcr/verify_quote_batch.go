@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/goldenpcr/goldenpcr/internal/pipeline"
 )
@@ -289,6 +290,9 @@ func readBatchLines(r io.Reader, fn func(n int, line []byte, err string, idle bo
 // read-only state and the batch's cache, which is safe for them all.
 type batchRunner struct {
 	src requestSource
+	// scratch is memory for reading a line's attestation, reused once the
+	// line's verdict is written (nothing of it outlives the line).
+	scratch sync.Pool
 }
 
 // batchFailedCheck is one failed check of a result line.
@@ -327,7 +331,14 @@ func (b *batchRunner) verifyLine(n int, line []byte, lineErr string) batchResult
 	if err != nil {
 		return (&batchOutput{Line: n, Error: err.Error()}).encode()
 	}
-	v, err := loadRequest(req, b.src)
+	src := b.src
+	buf, _ := b.scratch.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	defer b.scratch.Put(buf)
+	src.scratch = buf
+	v, err := loadRequest(req, src)
 	if err != nil {
 		return (&batchOutput{Line: n, ID: req.ID, Error: err.Error()}).encode()
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/goldenpcr/goldenpcr/attestation"
+	"github.com/goldenpcr/goldenpcr/internal/loadcache"
 	"github.com/goldenpcr/goldenpcr/quote"
 	"github.com/goldenpcr/goldenpcr/tpmcert"
 	"github.com/goldenpcr/goldenpcr/verdict"
@@ -20,7 +21,16 @@ const maxBundleFile = 64 << 20
 // (go-tpm-tools, format pb, json or "" to detect) or "platform_parameters"
 // (go-attestation JSON).
 func readQuoteBundle(path, kind, format string, src requestSource) (*attestation.Bundle, error) {
-	data, err := readSmall(path, maxBundleFile)
+	var data []byte
+	var err error
+	if src.scratch != nil {
+		data, err = loadcache.ReadFileTo(path, maxBundleFile, *src.scratch)
+		if data != nil {
+			*src.scratch = data[:0]
+		}
+	} else {
+		data, err = readSmall(path, maxBundleFile)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,9 @@ type requestSource struct {
 	// cache, for a batch, keeps what its lines share (nil: read
 	// everything every time).
 	cache *batchCache
+	// scratch, for one batch line, is memory to read its attestation
+	// into; what is read from it must not outlive the line.
+	scratch *[]byte
 }
 
 // batchCache is what a batch reuses across its lines: what it parsed from
