@@ -323,27 +323,27 @@ func parseMapEntry(data []byte, base int) (uint32, []byte, error) {
 func (q *pbQuote) convert(i int, field string) (BundleQuote, error) {
 	var bq BundleQuote
 	var err error
-	where := fmt.Sprintf("%s[%d]", field, i)
+	where := func() string { return fmt.Sprintf("%s[%d]", field, i) } // for errors only
 	if len(q.quote) == 0 {
-		return bq, fmt.Errorf("%s: no quote (TPMS_ATTEST)", where)
+		return bq, fmt.Errorf("%s: no quote (TPMS_ATTEST)", where())
 	}
 	if bq.Attest, err = tpmstruct.ParseAttest(q.quote); err != nil {
-		return bq, fmt.Errorf("%s.quote: %w", where, err)
+		return bq, fmt.Errorf("%s.quote: %w", where(), err)
 	}
 	if len(q.sig) > 0 {
 		if bq.Signature, err = tpmstruct.ParseSignature(q.sig); err != nil {
-			return bq, fmt.Errorf("%s.raw_sig: %w", where, err)
+			return bq, fmt.Errorf("%s.raw_sig: %w", where(), err)
 		}
 	}
 	if !q.hasPCRs {
 		return bq, nil
 	}
 	if q.hash > 0xffff {
-		return bq, fmt.Errorf("%s.pcrs.hash: %d is no TPM_ALG_ID", where, q.hash)
+		return bq, fmt.Errorf("%s.pcrs.hash: %d is no TPM_ALG_ID", where(), q.hash)
 	}
 	bq.Bank = pcr.Alg(q.hash)
 	if !bq.Bank.Valid() {
-		return bq, fmt.Errorf("%s.pcrs.hash: %w", where, &pcr.UnsupportedAlgError{ID: uint16(q.hash)})
+		return bq, fmt.Errorf("%s.pcrs.hash: %w", where(), &pcr.UnsupportedAlgError{ID: uint16(q.hash)})
 	}
 	vals := make(map[int][]byte, bits.OnesCount32(q.present))
 	bq.PCRs = pcr.Values{bq.Bank: vals}
@@ -353,12 +353,12 @@ func (q *pbQuote) convert(i int, field string) (BundleQuote, error) {
 			continue
 		}
 		if len(v) != bq.Bank.Size() {
-			return bq, fmt.Errorf("%s.pcrs: %s PCR %d is %d bytes, want %d", where, bq.Bank, k, len(v), bq.Bank.Size())
+			return bq, fmt.Errorf("%s.pcrs: %s PCR %d is %d bytes, want %d", where(), bq.Bank, k, len(v), bq.Bank.Size())
 		}
 		vals[k] = v
 	}
 	if len(q.others) > 0 {
-		return bq, fmt.Errorf("%s.pcrs: PCR %d is out of range 0-%d", where, slices.Min(slices.Collect(maps.Keys(q.others))), pcr.NumPCRs-1)
+		return bq, fmt.Errorf("%s.pcrs: PCR %d is out of range 0-%d", where(), slices.Min(slices.Collect(maps.Keys(q.others))), pcr.NumPCRs-1)
 	}
 	return bq, nil
 }
