@@ -392,8 +392,8 @@ func quoteOptionFlag(o quote.Option) string { return quoteOptionFlags[o] }
 // (as tpm2_createak -n writes it) or its hex, or a hex string.
 func readAKName(v string, src requestSource) ([]byte, error) {
 	flag := src.name("ak_name")
-	if b, err := readSmall(src.path(v), 1024); err == nil {
-		b = maybeHex(b)
+	b, err := loadcache.Load(src.files(), src.path(v), "ak-name", 1024, func(b []byte) ([]byte, error) { return maybeHex(b), nil })
+	if err == nil {
 		if len(b) == 0 {
 			return nil, fmt.Errorf("%s %s is empty", flag, v)
 		}
@@ -401,8 +401,7 @@ func readAKName(v string, src requestSource) ([]byte, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	b, err := parseHexArg(flag, v)
-	if err != nil {
+	if b, err = parseHexArg(flag, v); err != nil {
 		return nil, fmt.Errorf("%w (or a file holding the Name)", err)
 	}
 	return b, nil
