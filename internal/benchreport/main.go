@@ -23,18 +23,47 @@ import (
 func main() {
 	bin := flag.String("bin", "bin/goldenpcr", "goldenpcr binary to time")
 	runs := flag.Int("runs", 30, "process runs per tool and input")
+	only := flag.String("only", "", "run only these benchmarks, a comma-separated list of "+strings.Join(benchNames, ", ")+" (default: all)")
 	flag.Parse()
+	want := map[string]bool{}
+	for _, n := range strings.Split(*only, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if !slices.Contains(benchNames, n) {
+			fmt.Fprintf(os.Stderr, "benchreport: -only: unknown benchmark %q (known: %s)\n", n, strings.Join(benchNames, ", "))
+			os.Exit(2)
+		}
+		want[n] = true
+	}
+	run := func(name string) bool { return len(want) == 0 || want[name] }
 	ok := true
-	ok = eventlogProcess(*bin, *runs) && ok
-	ok = eventlogInProcess() && ok
-	ok = authenticodeBench() && ok
-	ok = imaBench(*bin) && ok
-	ok = quoteBench(*bin, *runs) && ok
-	ok = diffBench() && ok
+	if run("eventlog") {
+		ok = eventlogProcess(*bin, *runs) && ok
+		ok = eventlogInProcess() && ok
+	}
+	if run("authenticode") {
+		ok = authenticodeBench() && ok
+	}
+	if run("ima") {
+		ok = imaBench(*bin) && ok
+	}
+	if run("quote") {
+		ok = quoteBench(*bin, *runs) && ok
+	}
+	if run("fleet") {
+		ok = fleetBench(*bin) && ok
+	}
+	if run("diff") {
+		ok = diffBench() && ok
+	}
 	if !ok {
 		os.Exit(1)
 	}
 }
+
+// benchNames are the benchmarks -only selects, in the order they run.
+var benchNames = []string{"eventlog", "authenticode", "ima", "quote", "fleet", "diff"}
 
 // procTime is the mean cost of one run of a process.
 type procTime struct {

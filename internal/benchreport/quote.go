@@ -200,7 +200,26 @@ func makeQuotes(kind string, keys, n int) ([]benchQuote, error) {
 // second of CPU time (which stays meaningful on a machine shared with
 // other work).
 func verifyLimit(pool []benchQuote, d time.Duration) (perSec, perCPUSec float64) {
+	return onAllCores(d, func(i int) bool {
+		q := &pool[i%len(pool)]
+		if k := q.key.rsa; k != nil {
+			if rsa.VerifyPKCS1v15(&k.PublicKey, crypto.SHA256, q.digest, q.sig.RSA) != nil {
+				panic("bench: bad RSA signature")
+			}
+		} else if !ecdsa.Verify(&q.key.ecc.PublicKey, q.digest, new(big.Int).SetBytes(q.sig.R), new(big.Int).SetBytes(q.sig.S)) {
+			panic("bench: bad ECDSA signature")
+		}
+		return true
+	})
+}
+
+// onAllCores calls work in a tight loop on every core for d, goroutine g
+// with i = g, g+1, … (an index into a pool), until d has passed or a call
+// returns false, and returns the completed calls per second of wall time
+// and per second of this process's CPU time.
+func onAllCores(d time.Duration, work func(i int) bool) (perSec, perCPUSec float64) {
 	var total atomic.Int64
+	var stop atomic.Bool
 	var wg sync.WaitGroup
 	cpu0 := selfCPU()
 	start := time.Now()
@@ -210,17 +229,13 @@ func verifyLimit(pool []benchQuote, d time.Duration) (perSec, perCPUSec float64)
 		go func(g int) {
 			defer wg.Done()
 			n := int64(0)
-			for i := g; ; i++ {
-				if n%64 == 0 && time.Now().After(deadline) {
+			for i := g; !stop.Load(); i++ {
+				if n%16 == 0 && time.Now().After(deadline) {
 					break
 				}
-				q := &pool[i%len(pool)]
-				if k := q.key.rsa; k != nil {
-					if rsa.VerifyPKCS1v15(&k.PublicKey, crypto.SHA256, q.digest, q.sig.RSA) != nil {
-						panic("bench: bad RSA signature")
-					}
-				} else if !ecdsa.Verify(&q.key.ecc.PublicKey, q.digest, new(big.Int).SetBytes(q.sig.R), new(big.Int).SetBytes(q.sig.S)) {
-					panic("bench: bad ECDSA signature")
+				if !work(i) {
+					stop.Store(true)
+					break
 				}
 				n++
 			}
