@@ -3,8 +3,10 @@
 // carry the same event log from every machine of one image, so a batch
 // parses each of those once. Files keeps what was parsed from a file for
 // as long as the file is unchanged; Contents keeps what was made of a
-// byte string, found again by its bytes. ReadFile is the small-file read
-// both rest on: one open, one fstat, one read.
+// byte string, found again by its bytes. ReadFile and ReadFileTo are the
+// small-file reads of a batch: on Linux one open, one fstat (ReadFile
+// only), reads to the end and a close, as plain system calls. Stamps are
+// read on Linux only; elsewhere Files parses every time.
 //
 // A cached value is shared by every caller that loads the same input, so
 // it must not be changed after it is made.
@@ -12,11 +14,8 @@ package loadcache
 
 import (
 	"bytes"
-	"fmt"
 	"hash/maphash"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -30,11 +29,6 @@ type stamp struct {
 	mtime, ctime int64 // ns
 }
 
-func stampOf(st *syscall.Stat_t) stamp {
-	return stamp{dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
-		mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
-}
-
 // settled is how long a file must have been unchanged before its stamp is
 // trusted to tell its contents: file timestamps advance in clock ticks,
 // so a file rewritten within the tick of its read, at the same size,
@@ -43,60 +37,10 @@ func stampOf(st *syscall.Stat_t) stamp {
 const settled = time.Second
 
 // ReadFile reads the whole file at path, refusing one larger than max
-// bytes, and returns its stamp. Errors name the path.
+// bytes. Errors name the path.
 func ReadFile(path string, max int64) ([]byte, error) {
 	data, _, err := readFile(path, max)
 	return data, err
-}
-
-func readFile(path string, max int64) ([]byte, stamp, error) {
-	// Plain system calls: os.Open would also try to register the file
-	// with the poller and give it a finalizer, a fifth of the cost of
-	// reading a small file.
-	fd, err := retry(func() (int, error) { return syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0) })
-	if err != nil {
-		return nil, stamp{}, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer syscall.Close(fd)
-	var sys syscall.Stat_t
-	if _, err := retry(func() (int, error) { return 0, syscall.Fstat(fd, &sys) }); err != nil {
-		return nil, stamp{}, fmt.Errorf("%s: %w", path, &os.PathError{Op: "stat", Path: path, Err: err})
-	}
-	st := stampOf(&sys)
-	size := st.size
-	if sys.Mode&syscall.S_IFMT != syscall.S_IFREG || size > max {
-		// Not a regular file (a pipe, a device) or too large as it stands:
-		// read up to the limit and let what arrives decide.
-		size = 512
-	}
-	// One byte more than the file holds shows it ended (or grew).
-	buf := make([]byte, 0, min(size, max)+1)
-	for {
-		n, err := retry(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
-		if err != nil {
-			return nil, stamp{}, fmt.Errorf("%s: %w", path, &os.PathError{Op: "read", Path: path, Err: err})
-		}
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > max {
-			return nil, stamp{}, fmt.Errorf("%s: larger than %d bytes", path, max)
-		}
-		if n == 0 {
-			return buf, st, nil
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-	}
-}
-
-// retry calls a system call again while a signal interrupts it.
-func retry(call func() (int, error)) (int, error) {
-	for {
-		n, err := call()
-		if err != syscall.EINTR {
-			return n, err
-		}
-	}
 }
 
 // ReadFileTo is ReadFile into buf's memory (grown when the file is
@@ -104,28 +48,7 @@ func retry(call func() (int, error)) (int, error) {
 // with each before the next: a batch reading an attestation per line
 // allocates and clears no buffer for it. The result aliases buf.
 func ReadFileTo(path string, max int64, buf []byte) ([]byte, error) {
-	fd, err := retry(func() (int, error) { return syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0) })
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer syscall.Close(fd)
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := retry(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, &os.PathError{Op: "read", Path: path, Err: err})
-		}
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > max {
-			return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-		}
-		if n == 0 {
-			return buf, nil
-		}
-	}
+	return readFileTo(path, max, buf)
 }
 
 // Limits bound a cache: at most Entries values, made from at most Bytes
@@ -159,8 +82,9 @@ func NewFiles(lim Limits) *Files {
 // Load returns what parse makes of the file at path, calling it only when
 // the file is new to the cache or changed since: its stamp (device,
 // inode, size, mtime, ctime) is checked on every call. kind tells apart
-// parses of one file into different things or with different options. A
-// nil cache reads and parses every time; errors are not cached.
+// parses of one file into different things or with different options
+// (one kind, one T: an entry of another type is parsed again). A nil
+// cache reads and parses every time; errors are not cached.
 func Load[T any](c *Files, path, kind string, max int64, parse func(data []byte) (T, error)) (T, error) {
 	var zero T
 	if c == nil {
@@ -175,9 +99,10 @@ func Load[T any](c *Files, path, kind string, max int64, parse func(data []byte)
 	e, ok := c.m[k]
 	c.mu.Unlock()
 	if ok {
-		var sys syscall.Stat_t
-		if err := syscall.Stat(path, &sys); err == nil && stampOf(&sys) == e.st {
-			return e.v.(T), nil
+		if v, same := e.v.(T); same {
+			if st, ok := statPath(path); ok && st == e.st {
+				return v, nil
+			}
 		}
 	}
 	data, st, err := readFile(path, max)
