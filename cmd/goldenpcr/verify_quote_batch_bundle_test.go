@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,29 +76,16 @@ func TestVerifyQuoteBatchAttestationsAgreeWithOneShot(t *testing.T) {
 			lines = append(lines, jsonLine(t, map[string]any{"attestation": r.file, "nonce": r.nonce, "ak_name": r.akName}))
 		}
 	}
-	batch := filepath.Join(dir, "batch.jsonl")
-	writeFile(t, batch, []byte(strings.Join(lines, "\n")+"\n"))
-	code, out, errs := run(t, "verify", "quote", "--batch", batch)
-	if code != exitMismatch {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	res := strings.Split(strings.TrimSpace(out), "\n")
-	if len(res) != len(lines) {
-		t.Fatalf("%d results for %d lines", len(res), len(lines))
-	}
+	res, raw := runBatchIn(t, dir, lines, exitMismatch)
 	verifiedAny := false
-	for i, l := range res {
-		var r batchLineResult
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatal(err)
-		}
+	for i, r := range res {
 		w := want[i%len(reqs)]
 		var failed []string
 		for _, f := range r.Failed {
 			failed = append(failed, f.Check+": "+f.Reason)
 		}
 		if (r.Error != "") != w.usage || r.Verified != w.verified || !slices.Equal(failed, w.failed) {
-			t.Errorf("line %d (%+v): batch %s\none-shot %+v", i+1, reqs[i%len(reqs)], l, w)
+			t.Errorf("line %d (%+v): batch %s\none-shot %+v", i+1, reqs[i%len(reqs)], raw[i], w)
 		}
 		verifiedAny = verifiedAny || r.Verified
 	}

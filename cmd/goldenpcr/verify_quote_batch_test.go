@@ -81,7 +81,33 @@ func runBatch(t *testing.T, lines []string, extra ...string) (int, []batchLineRe
 		writeFile(t, filepath.Join(dir, f), readFixture(t, f))
 	}
 	code, out, errs := run(t, append([]string{"verify", "quote", "--batch", path}, extra...)...)
+	res, _ := parseBatchResults(t, out)
+	return code, res, errs
+}
+
+// runBatchIn runs lines as the batch file dir/batch.jsonl, requires the
+// exit code and a result for every line, and returns the results and
+// their lines.
+func runBatchIn(t *testing.T, dir string, lines []string, wantCode int) ([]batchLineResult, []string) {
+	t.Helper()
+	batch := filepath.Join(dir, "batch.jsonl")
+	writeFile(t, batch, []byte(strings.Join(lines, "\n")+"\n"))
+	code, out, errs := run(t, "verify", "quote", "--batch", batch)
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d: %s", code, wantCode, errs)
+	}
+	res, raw := parseBatchResults(t, out)
+	if len(res) != len(lines) {
+		t.Fatalf("%d results for %d lines", len(res), len(lines))
+	}
+	return res, raw
+}
+
+// parseBatchResults reads a batch's output: each result, and its line.
+func parseBatchResults(t *testing.T, out string) ([]batchLineResult, []string) {
+	t.Helper()
 	var res []batchLineResult
+	var raw []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		if l == "" {
 			continue
@@ -90,9 +116,9 @@ func runBatch(t *testing.T, lines []string, extra ...string) (int, []batchLineRe
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatalf("result line %q: %v", l, err)
 		}
-		res = append(res, r)
+		res, raw = append(res, r), append(raw, l)
 	}
-	return code, res, errs
+	return res, raw
 }
 
 func TestVerifyQuoteBatch(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"os"
@@ -75,15 +74,7 @@ func TestVerifyQuoteBatchCacheSeesChangedFiles(t *testing.T) {
 	good, _ := os.ReadFile(base)
 	settle()
 
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		code := execute([]string{"verify", "quote", "--batch", "-"}, inR, outW, io.Discard)
-		outW.Close()
-		done <- code
-	}()
-	results := bufio.NewScanner(outR)
+	inW, results, done := startBatchStream()
 	ask := func(id string) batchLineResult {
 		t.Helper()
 		if _, err := io.WriteString(inW, fileLine(t, id, "rsa-quote", ak, base)+"\n"); err != nil {
@@ -170,23 +161,10 @@ func TestVerifyQuoteBatchCacheSameNameOtherFolder(t *testing.T) {
 			lines = append(lines, fileLine(t, c.id, c.quote, filepath.Join(c.akDir, "ak.pub"), filepath.Join(c.baseDir, "base.yaml")))
 		}
 	}
-	batch := filepath.Join(dir, "batch.jsonl")
-	writeFile(t, batch, []byte(strings.Join(lines, "\n")+"\n"))
-	code, out, errs := run(t, "verify", "quote", "--batch", batch)
-	if code != exitMismatch {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	res := strings.Split(strings.TrimSpace(out), "\n")
-	if len(res) != len(lines) {
-		t.Fatalf("%d results for %d lines", len(res), len(lines))
-	}
-	for i, l := range res {
-		var r batchLineResult
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatal(err)
-		}
+	res, raw := runBatchIn(t, dir, lines, exitMismatch)
+	for i, r := range res {
 		if c := cases[i%len(cases)]; r.ID != c.id || r.Verified != c.verified || r.Error != "" {
-			t.Errorf("line %d (%s): %s", i+1, c.id, l)
+			t.Errorf("line %d (%s): %s", i+1, c.id, raw[i])
 		}
 	}
 }

@@ -54,17 +54,24 @@ func TestVerifyQuoteBatchStdin(t *testing.T) {
 
 // A producer that writes one request and waits for its answer gets it:
 // results are written as they are ready, not at the end, and in order.
-func TestVerifyQuoteBatchStreams(t *testing.T) {
-	nonce := fixtureNonceHex(t)
+// startBatchStream runs `verify quote --batch -` in process on pipes: what
+// is written to in is its standard input, results reads its output, and
+// done gets its exit code once in is closed.
+func startBatchStream() (in io.WriteCloser, results *bufio.Scanner, done <-chan int) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	done := make(chan int, 1)
+	code := make(chan int, 1)
 	go func() {
-		code := execute([]string{"verify", "quote", "--batch", "-"}, inR, outW, io.Discard)
+		c := execute([]string{"verify", "quote", "--batch", "-"}, inR, outW, io.Discard)
 		outW.Close()
-		done <- code
+		code <- c
 	}()
-	results := bufio.NewScanner(outR)
+	return inW, bufio.NewScanner(outR), code
+}
+
+func TestVerifyQuoteBatchStreams(t *testing.T) {
+	nonce := fixtureNonceHex(t)
+	inW, results, done := startBatchStream()
 	for i := 0; i < 5; i++ {
 		n := nonce
 		if i == 3 {
