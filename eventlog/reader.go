@@ -231,6 +231,7 @@ func ReadEvents(rd io.Reader) ([]*Event, error) {
 // returns the events before it too.
 func (r *Reader) readAll() ([]*Event, error) {
 	var out []*Event
+	var a eventArena
 	for {
 		ev, err := r.Next()
 		if err == io.EOF {
@@ -239,8 +240,53 @@ func (r *Reader) readAll() ([]*Event, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, ev.Clone())
+		out = append(out, a.clone(ev))
 	}
+}
+
+// eventArena keeps the events of one log: Clone's copies, made in shared
+// blocks instead of an allocation per event, digest and byte slice.
+type eventArena struct {
+	events  []Event
+	digests []Digest
+	bytes   []byte
+}
+
+func (a *eventArena) clone(e *Event) *Event {
+	if len(a.events) == cap(a.events) {
+		a.events = make([]Event, 0, 64)
+	}
+	a.events = append(a.events, *e)
+	c := &a.events[len(a.events)-1] // never moved: a full block is left, not grown
+	c.Data = a.copy(e.Data)
+	if len(e.Digests) == 0 {
+		c.Digests = make([]Digest, 0) // as Clone makes it
+		return c
+	}
+	if cap(a.digests)-len(a.digests) < len(e.Digests) {
+		a.digests = make([]Digest, 0, max(256, len(e.Digests)))
+	}
+	start := len(a.digests)
+	for _, d := range e.Digests {
+		a.digests = append(a.digests, Digest{Alg: d.Alg, Value: a.copy(d.Value)})
+	}
+	c.Digests = a.digests[start:len(a.digests):len(a.digests)]
+	return c
+}
+
+// copy is bytes.Clone into the arena's current block.
+func (a *eventArena) copy(b []byte) []byte {
+	if len(b) == 0 {
+		return bytes.Clone(b)
+	}
+	if cap(a.bytes)-len(a.bytes) < len(b) {
+		// Blocks double from 4 KiB: a small log wastes little, a large
+		// one takes a few blocks.
+		a.bytes = make([]byte, 0, max(4<<10, 2*cap(a.bytes), len(b)))
+	}
+	start := len(a.bytes)
+	a.bytes = append(a.bytes, b...)
+	return a.bytes[start:len(a.bytes):len(a.bytes)]
 }
 
 // ReadFile reads every event of the log in the file at path; errors name
