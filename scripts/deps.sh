@@ -58,6 +58,9 @@ declare -A files=(
 	# hash and policy tools as peers
 	[/boot/tboot.gz]=tboot
 	[/usr/sbin/lcp2_mlehash]=tboot
+	# make bench: a child's own peak memory (a forked child's rusage
+	# carries the parent's)
+	[/usr/bin/time]=time
 	[/usr/sbin/tb_polgen]=tboot
 	# boot lab: OE-core-style GRUB image (grub-oe), meta-secure-core's MokManager
 	[/usr/lib/grub/x86_64-efi/linuxefi.mod]=grub-efi-amd64-bin
