@@ -172,7 +172,7 @@ func fleetSets(dir string) ([]fleetSet, error) {
 // attestation with four quotes (sha1, sha256, sha384, sha512), named by
 // absolute path and pinned by the AK's Name.
 func simSet() (fleetSet, error) {
-	s := fleetSet{label: "go-tpm-tools simulator (RSA, ECC AK; 4 quotes, 8-event log)", id: "sim", lines: 20000}
+	s := fleetSet{label: "go-tpm-tools simulator (RSA, ECC AK; 4 quotes, 8-event log)", id: "sim", lines: 40000}
 	nonceHex, err := os.ReadFile("fixtures/quote/gotpmtools-nonce.hex")
 	if err != nil {
 		return s, err
@@ -217,8 +217,8 @@ var gceBanks = []pcr.Alg{pcr.SHA1, pcr.SHA256, pcr.SHA384}
 // the PCRs that log replays to. The AKs (TPM2B_PUBLIC) and attestations
 // are written to dir, and lines name them relative to it.
 func gceSets(dir string) (same, uniq fleetSet, err error) {
-	same = fleetSet{label: "GCE-shaped, same log on every line (RSA AK; 3 quotes, 46 events)", id: "gce", lines: 20000}
-	uniq = fleetSet{label: "GCE-shaped, a different log on every line (47 events)", id: "gceu", lines: 20000}
+	same = fleetSet{label: "GCE-shaped, same log on every line (RSA AK; 3 quotes, 46 events)", id: "gce", lines: 60000}
+	uniq = fleetSet{label: "GCE-shaped, a different log on every line (47 events)", id: "gceu", lines: 30000}
 	log, err := os.ReadFile("fixtures/tcg/cos-85-amd-sev.bin")
 	if err != nil {
 		return
@@ -405,6 +405,7 @@ func gotpmRate(atts []fleetAtt, d time.Duration) (float64, error) {
 // attestation limit and go-tpm-tools measured in the same run,
 // alternating the three three times and keeping the best of each (this
 // machine's speed drifts). Goals: ≥ 60% of the limit, ≥ 4× go-tpm-tools.
+// Each batch runs for seconds, so that the process's start weighs little.
 func fleetThroughput(bin, dir string, sets []fleetSet) bool {
 	fmt.Printf("== fleet: whole attestations, --batch vs Go's signature-verification limit and go-tpm-tools server.VerifyAttestation, %d cores (goal ≥ 60%% of the limit, ≥ 4× go-tpm-tools)\n", runtime.GOMAXPROCS(0))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
