@@ -87,13 +87,12 @@ func (e *Event) Digest(alg pcr.Alg) ([]byte, bool) {
 
 // Clone returns a deep copy that stays valid after the Reader moves on.
 func (e *Event) Clone() *Event {
-	c := *e
-	c.Data = bytes.Clone(e.Data)
-	c.Digests = make([]Digest, len(e.Digests))
-	for i, d := range e.Digests {
-		c.Digests[i] = Digest{Alg: d.Alg, Value: bytes.Clone(d.Value)}
+	n := len(e.Data)
+	for _, d := range e.Digests {
+		n += len(d.Value)
 	}
-	return &c
+	a := eventArena{events: make([]Event, 0, 1), digests: make([]Digest, 0, len(e.Digests)), bytes: make([]byte, 0, n)}
+	return a.clone(e)
 }
 
 // BankSize is one entry of the Spec ID header's algorithm list.
@@ -244,8 +243,9 @@ func (r *Reader) readAll() ([]*Event, error) {
 	}
 }
 
-// eventArena keeps the events of one log: Clone's copies, made in shared
-// blocks instead of an allocation per event, digest and byte slice.
+// eventArena makes deep copies of events in shared blocks: readAll keeps
+// a log's events in a few allocations instead of several per event, and
+// Clone is one event's arena, sized to it.
 type eventArena struct {
 	events  []Event
 	digests []Digest
@@ -260,7 +260,7 @@ func (a *eventArena) clone(e *Event) *Event {
 	c := &a.events[len(a.events)-1] // never moved: a full block is left, not grown
 	c.Data = a.copy(e.Data)
 	if len(e.Digests) == 0 {
-		c.Digests = make([]Digest, 0) // as Clone makes it
+		c.Digests = make([]Digest, 0) // empty, not nil, as Clone has always made it
 		return c
 	}
 	if cap(a.digests)-len(a.digests) < len(e.Digests) {

@@ -3,8 +3,8 @@
 // carry the same event log from every machine of one image, so a batch
 // parses each of those once. Files keeps what was parsed from a file for
 // as long as the file is unchanged; Contents keeps what was made of a
-// byte string, found again by its bytes. ReadFile and ReadFileTo are the
-// small-file reads of a batch: on Linux one open, one fstat (ReadFile
+// byte string, found again by its bytes. ReadFile and ReadFileTo are
+// the small-file reads of verify quote and its batch: on Linux one open, one fstat (ReadFile
 // only), reads to the end and a close, as plain system calls. Stamps are
 // read on Linux only; elsewhere Files parses every time.
 //
@@ -163,7 +163,7 @@ func NewContents[T any](lim Limits) *Contents[T] {
 }
 
 // Load returns what build makes of data, calling it only for bytes the
-// cache has not seen. A nil cache calls make every time; errors are not
+// cache has not seen. A nil cache calls build every time; errors are not
 // cached.
 func (c *Contents[T]) Load(data []byte, build func(data []byte) (T, error)) (T, error) {
 	if c == nil {
